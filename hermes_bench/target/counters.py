@@ -1,0 +1,110 @@
+"""Per-instance counters and Redis operation latencies, as served by GET /stats.
+
+Percentiles across hermes-bench are on the 0-100 scale and named pNN (p50, p99).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+# 1 µs .. 60 s at 3 significant digits: fixed memory whatever the run length.
+_LOWEST_US = 1
+_HIGHEST_US = 60_000_000
+_SIGNIFICANT_DIGITS = 3
+
+
+def new_histogram() -> HdrHistogram:
+    """An HdrHistogram for latencies in microseconds."""
+    return HdrHistogram(_LOWEST_US, _HIGHEST_US, _SIGNIFICANT_DIGITS)
+
+
+def histogram_summary(hist: HdrHistogram) -> dict[str, float | int]:
+    """Count, mean and percentiles (µs) of one histogram."""
+    count = hist.get_total_count()
+    if count == 0:
+        return {"count": 0}
+    return {
+        "count": count,
+        "mean_us": round(hist.get_mean_value(), 1),
+        "p50_us": hist.get_value_at_percentile(50),
+        "p90_us": hist.get_value_at_percentile(90),
+        "p99_us": hist.get_value_at_percentile(99),
+        "max_us": hist.get_max_value(),
+    }
+
+
+class OpTimings:
+    """Round-trip time of each Redis operation as the app sees it, one histogram per op name."""
+
+    def __init__(self) -> None:
+        self._hists: dict[str, HdrHistogram] = {}
+
+    def record_ns(self, op: str, elapsed_ns: int) -> None:
+        """Record one operation's duration given in nanoseconds."""
+        hist = self._hists.get(op)
+        if hist is None:
+            hist = self._hists[op] = new_histogram()
+        hist.record_value(min(max(elapsed_ns // 1000, _LOWEST_US), _HIGHEST_US))
+
+    @contextmanager
+    def measure(self, op: str) -> Iterator[None]:
+        """Time the enclosed block (an awaited Redis call) as one `op`, failures included."""
+        start = time.perf_counter_ns()
+        try:
+            yield
+        finally:
+            self.record_ns(op, time.perf_counter_ns() - start)
+
+    def snapshot(self) -> dict[str, dict[str, float | int]]:
+        """Summary per op name."""
+        return {op: histogram_summary(h) for op, h in sorted(self._hists.items())}
+
+    def encoded(self) -> dict[str, str]:
+        """Each histogram in HdrHistogram's compressed base64 form, for exact merging elsewhere."""
+        return {op: h.encode().decode("ascii") for op, h in sorted(self._hists.items())}
+
+    def reset(self) -> None:
+        """Forget every recorded value."""
+        self._hists.clear()
+
+
+@dataclass
+class Counters:
+    """Event counts of one target instance since start or the last reset."""
+
+    requests: int = 0
+    hits: int = 0
+    misses: int = 0
+    bypasses: int = 0
+    upstream_calls: int = 0
+    upstream_errors: int = 0
+    rate_limited: int = 0
+    cache_errors: int = 0
+    rate_limit_errors: int = 0
+    sessions_created: int = 0
+    session_errors: int = 0
+    bad_requests: int = 0
+    op_timings: OpTimings = field(default_factory=OpTimings)
+
+    def snapshot(self) -> dict[str, Any]:
+        """All counts plus Redis op latency summaries, JSON-ready."""
+        counts: dict[str, Any] = {name: getattr(self, name) for name in self._count_names()}
+        # Every backend failure is a Redis failure: the memory backend cannot fail.
+        counts["redis_errors"] = self.cache_errors + self.rate_limit_errors + self.session_errors
+        counts["redis_op_latency_us"] = self.op_timings.snapshot()
+        return counts
+
+    def reset(self) -> None:
+        """Zero every count and histogram."""
+        for name in self._count_names():
+            setattr(self, name, 0)
+        self.op_timings.reset()
+
+    def _count_names(self) -> list[str]:
+        return [f.name for f in fields(self) if f.name != "op_timings"]

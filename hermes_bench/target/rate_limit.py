@@ -1,0 +1,127 @@
+"""Per-API-key rate limiting with the `limits` library, on its memory or Redis storage.
+
+When Redis fails, the limiter fails open: the request is admitted and the error counted.
+Refusing every request because the limiter's store is down would turn a cache outage into a
+full outage; the guide's HERMES treats Redis as optional, so availability wins here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import limits
+import redis.asyncio as aioredis
+from limits.aio import storage as limits_storage
+from limits.aio import strategies
+
+from hermes_bench.errors import ConfigError
+from hermes_bench.target.counters import OpTimings
+from hermes_bench.target.redis_client import REDIS_FAILURES, wrap_failure
+
+_STRATEGIES: dict[str, type[strategies.RateLimiter]] = {
+    "fixed-window": strategies.FixedWindowRateLimiter,
+    "moving-window": strategies.MovingWindowRateLimiter,
+    "sliding-window-counter": strategies.SlidingWindowCounterRateLimiter,
+}
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    """Whether one request is admitted, and what the rate-limit headers should say."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds when the window frees capacity
+
+    def retry_after_s(self, now: float) -> int:
+        """Whole seconds to wait before retrying (at least 1), for the Retry-After header."""
+        return max(1, math.ceil(self.reset_at - now))
+
+    def headers(self, now: float) -> dict[str, str]:
+        """X-RateLimit-* headers, plus Retry-After when refused."""
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(math.ceil(self.reset_at)),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after_s(now))
+        return headers
+
+
+def parse_rate_limit(spec: str) -> limits.RateLimitItem:
+    """Parse '60/minute', '10 per second' and the like; ConfigError names the accepted form."""
+    try:
+        return limits.parse(spec)
+    except ValueError:
+        raise ConfigError(
+            f"RATE_LIMIT={spec!r} is not a rate limit; write it like '60/minute' or '5/second'"
+        ) from None
+
+
+class KeyRateLimiter:
+    """Admits at most `item` requests per key and window; `backend` names the storage."""
+
+    def __init__(
+        self,
+        storage: limits_storage.Storage,
+        item: limits.RateLimitItem,
+        strategy: str,
+        backend: str,
+        url: str,
+        timings: OpTimings | None = None,
+    ) -> None:
+        self._limiter = _STRATEGIES[strategy](storage)
+        self._item = item
+        self.backend = backend
+        self._url = url
+        self._timings = timings
+
+    async def hit(self, key: str) -> RateDecision:
+        """Count one request for `key`; raises BackendUnavailableError when the storage fails."""
+        try:
+            if self._timings is None:
+                return await self._decide(key)
+            with self._timings.measure("RATELIMIT"):
+                return await self._decide(key)
+        except REDIS_FAILURES as exc:
+            raise wrap_failure(exc, self._url) from exc
+
+    async def _decide(self, key: str) -> RateDecision:
+        allowed = await self._limiter.hit(self._item, key)
+        stats = await self._limiter.get_window_stats(self._item, key)
+        return RateDecision(allowed, self._item.amount, stats.remaining, stats.reset_time)
+
+
+def memory_rate_limiter(spec: str, strategy: str) -> KeyRateLimiter:
+    """Limiter whose counts live in this process only (so N instances admit up to N times)."""
+    return KeyRateLimiter(
+        limits_storage.MemoryStorage(), parse_rate_limit(spec), strategy, "memory", "memory://"
+    )
+
+
+def redis_rate_limiter(
+    client: aioredis.Redis,
+    url: str,
+    spec: str,
+    strategy: str,
+    prefix: str,
+    timings: OpTimings,
+) -> KeyRateLimiter:
+    """Limiter whose counts live in Redis, shared by every instance, on the app's own pool."""
+    # limits wants its own URL form; the pool we hand it decides where it really connects.
+    storage = limits_storage.RedisStorage(
+        "async+redis://",
+        implementation="redispy",
+        key_prefix=f"{prefix}:ratelimit",
+        connection_pool=client.connection_pool,
+    )
+    return KeyRateLimiter(storage, parse_rate_limit(spec), strategy, "redis", url, timings)
+
+
+def now_s() -> float:
+    """Wall-clock seconds, the clock `limits` uses for reset times."""
+    return time.time()

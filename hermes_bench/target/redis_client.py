@@ -1,0 +1,48 @@
+"""The target's Redis client: one asyncio connection pool per instance, configured as the guide says."""
+
+from __future__ import annotations
+
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from hermes_bench.errors import BackendUnavailableError
+from hermes_bench.redaction import redact_url
+from hermes_bench.target.settings import TargetSettings
+
+# Errors a Redis call can raise when the server is gone, slow or refuses us.
+REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+
+
+def create_pool(settings: TargetSettings) -> aioredis.ConnectionPool:
+    """Pool from REDIS_URL with REDIS_MAX_CONNECTIONS and REDIS_TIMEOUT.
+
+    The guide's pool raises when all connections are busy; an async app would turn that into
+    errors under modest concurrency, so the default waits for a free connection (up to
+    REDIS_TIMEOUT). REDIS_POOL_MODE=nonblocking restores the guide's behaviour.
+    """
+    url = settings.backend_url
+    options = {
+        "max_connections": settings.redis_max_connections,
+        "socket_timeout": settings.redis_timeout_s,
+        "socket_connect_timeout": settings.redis_timeout_s,
+    }
+    if settings.redis_pool_mode == "blocking":
+        return aioredis.BlockingConnectionPool.from_url(
+            url, timeout=settings.redis_timeout_s, **options
+        )
+    return aioredis.ConnectionPool.from_url(url, **options)
+
+
+def wrap_failure(exc: BaseException, url: str) -> BackendUnavailableError:
+    """A BackendUnavailableError that names the Redis (password redacted) and the cause."""
+    detail = str(exc) or type(exc).__name__
+    return BackendUnavailableError(f"Redis at {redact_url(url)} failed: {detail}")
+
+
+async def ping_us(client: aioredis.Redis) -> int:
+    """One PING round trip in microseconds; raises the driver's error when Redis is unreachable."""
+    start = time.perf_counter_ns()
+    await client.ping()
+    return (time.perf_counter_ns() - start) // 1000

@@ -1,0 +1,94 @@
+"""Reading and validating request bodies: size limit, JSON, and the shapes the target accepts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+
+
+class BadRequest(Exception):
+    """A client error with its HTTP status and an OpenAI-style error body."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI error envelope."""
+        return {"error": {"message": str(self), "type": self.kind, "code": self.status}}
+
+
+class ChatMessage(BaseModel):
+    """One message of a chat request; extra fields (name, tool calls) pass through."""
+
+    model_config = ConfigDict(extra="allow")
+    role: str = Field(min_length=1)
+    content: str | list[Any] | None = None
+
+
+class ChatRequest(BaseModel):
+    """The fields the target needs; every other field passes to the upstream untouched."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+
+
+class SessionBody(BaseModel):
+    """Body of session create/replace/merge: a JSON object of client fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The body parsed as JSON; 413 past `max_bytes` (without reading it all), 400 if not JSON."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise BadRequest(413, f"request body of {declared} bytes exceeds the {max_bytes}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BadRequest(413, f"request body exceeds the {max_bytes}-byte limit")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
+
+
+def validate(model: type[BaseModel], payload: Any) -> Any:
+    """`payload` checked against `model`; 422 listing each wrong field."""
+    if payload is None:
+        payload = {}
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise BadRequest(422, f"invalid request: {problems}") from None
+
+
+def bearer_key(request: Request) -> str:
+    """The API key from `Authorization: Bearer …`; 401 when absent or malformed."""
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise BadRequest(
+            401,
+            "missing API key: send 'Authorization: Bearer <key>'",
+            kind="invalid_api_key",
+        )
+    return key.strip()

@@ -1,0 +1,107 @@
+"""HTTP endpoints for sessions: create, read, replace (PUT), merge (PATCH), delete."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from hermes_bench.errors import BackendUnavailableError
+from hermes_bench.target.requests import BadRequest, SessionBody, read_json, validate
+from hermes_bench.target.sessions import RESERVED_PREFIX, Session, is_session_id
+
+log = logging.getLogger("hermes_bench.target")
+
+
+def add_session_routes(app: FastAPI) -> None:
+    """Register /v1/sessions routes on `app` (state in app.state.target)."""
+
+    @app.post("/v1/sessions")
+    async def create(request: Request) -> Response:
+        state = request.app.state.target
+        owner = state.authenticate(request)
+        data = await _read_data(request, state.settings.max_body_bytes)
+        try:
+            session = await state.backends.sessions.create(owner, data)
+        except BackendUnavailableError as exc:
+            return _unavailable(state, exc)
+        state.counters.sessions_created += 1
+        return JSONResponse(_view(session, state), status_code=201)
+
+    @app.get("/v1/sessions/{session_id}")
+    async def read(request: Request, session_id: str) -> Response:
+        state = request.app.state.target
+        owner = state.authenticate(request)
+        return await _answer(state, session_id, lambda s: s.get(owner, session_id))
+
+    @app.put("/v1/sessions/{session_id}")
+    async def replace(request: Request, session_id: str) -> Response:
+        state = request.app.state.target
+        owner = state.authenticate(request)
+        data = await _read_data(request, state.settings.max_body_bytes)
+        return await _answer(state, session_id, lambda s: s.replace(owner, session_id, data))
+
+    @app.patch("/v1/sessions/{session_id}")
+    async def merge(request: Request, session_id: str) -> Response:
+        state = request.app.state.target
+        owner = state.authenticate(request)
+        data = await _read_data(request, state.settings.max_body_bytes)
+        return await _answer(state, session_id, lambda s: s.merge(owner, session_id, data))
+
+    @app.delete("/v1/sessions/{session_id}")
+    async def delete(request: Request, session_id: str) -> Response:
+        state = request.app.state.target
+        owner = state.authenticate(request)
+        if not is_session_id(session_id):
+            return _not_found(session_id)
+        try:
+            deleted = await state.backends.sessions.delete(owner, session_id)
+        except BackendUnavailableError as exc:
+            return _unavailable(state, exc)
+        return Response(status_code=204) if deleted else _not_found(session_id)
+
+
+async def _read_data(request: Request, max_bytes: int) -> dict[str, Any]:
+    body: SessionBody = validate(SessionBody, await read_json(request, max_bytes))
+    reserved = sorted(k for k in body.data if k.startswith(RESERVED_PREFIX))
+    if reserved:
+        raise BadRequest(422, f"session field names may not start with '__': {', '.join(reserved)}")
+    return body.data
+
+
+async def _answer(state: Any, session_id: str, operation: Any) -> Response:
+    if not is_session_id(session_id):
+        return _not_found(session_id)
+    try:
+        session = await operation(state.backends.sessions)
+    except BackendUnavailableError as exc:
+        return _unavailable(state, exc)
+    if session is None:
+        return _not_found(session_id)
+    return JSONResponse(_view(session, state))
+
+
+def _view(session: Session, state: Any) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "data": session.data,
+        "created_at": session.created_at,
+        "ttl_s": state.settings.session_ttl_s,
+        "backend": state.backends.name,
+    }
+
+
+def _not_found(session_id: str) -> Response:
+    body = BadRequest(404, f"no session {session_id[:40]!r} for this API key", "session_not_found")
+    return JSONResponse(body.body(), status_code=404)
+
+
+def _unavailable(state: Any, exc: BackendUnavailableError) -> Response:
+    state.counters.session_errors += 1
+    log.warning("session store failed: %s", exc)
+    message = f"session store unavailable: {exc}. Sessions need Redis; retry once it answers."
+    body = BadRequest(503, message, "session_store_unavailable")
+    return JSONResponse(body.body(), status_code=503, headers={"Retry-After": "1"})

@@ -1,0 +1,209 @@
+"""Session stores: a Redis hash per session (as the guide recommends) or an in-memory TTL map.
+
+A session belongs to the API key that created it; another key sees it as unknown. Reading or
+writing a session refreshes its TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from cachetools import TTLCache
+
+from hermes_bench.target.counters import OpTimings
+from hermes_bench.target.redis_client import REDIS_FAILURES, wrap_failure
+
+# Fields of the stored hash that are ours, not the client's: client keys may not start with "__".
+OWNER_FIELD = "__owner"
+CREATED_FIELD = "__created_at"
+RESERVED_PREFIX = "__"
+# 16 random bytes = 128 bits, URL-safe base64 without padding = 22 characters.
+SESSION_ID_BYTES = 16
+_ID_LENGTH = 22
+_ID_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def new_session_id() -> str:
+    """A session id from the OS CSPRNG: 128 bits, 22 URL-safe characters."""
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
+
+
+def is_session_id(value: str) -> bool:
+    """True when `value` has the shape of an id we issue (anything else is simply unknown)."""
+    return len(value) == _ID_LENGTH and set(value) <= _ID_ALPHABET
+
+
+@dataclass
+class Session:
+    """One session: who owns it, when it began, and the client's data."""
+
+    id: str
+    owner: str
+    created_at: float
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class SessionStore(Protocol):
+    """Create, read, replace, merge and delete sessions; None/False means unknown to this owner."""
+
+    backend: str
+
+    async def create(self, owner: str, data: dict[str, Any]) -> Session: ...
+
+    async def get(self, owner: str, session_id: str) -> Session | None: ...
+
+    async def replace(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None: ...
+
+    async def merge(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None: ...
+
+    async def delete(self, owner: str, session_id: str) -> bool: ...
+
+
+class MemorySessionStore:
+    """Sessions in this process (cachetools TTLCache): lost when the instance restarts."""
+
+    backend = "memory"
+
+    def __init__(self, ttl_s: int, max_entries: int) -> None:
+        self._sessions: TTLCache[str, Session] = TTLCache(maxsize=max_entries, ttl=ttl_s)
+
+    async def create(self, owner: str, data: dict[str, Any]) -> Session:
+        session = Session(new_session_id(), owner, time.time(), dict(data))
+        self._sessions[session.id] = session
+        return session
+
+    async def get(self, owner: str, session_id: str) -> Session | None:
+        session = self._sessions.get(session_id)
+        if session is None or session.owner != owner:
+            return None
+        self._sessions[session_id] = session  # re-inserting refreshes the TTL
+        return session
+
+    async def replace(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None:
+        session = await self.get(owner, session_id)
+        if session is not None:
+            session.data = dict(data)
+        return session
+
+    async def merge(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None:
+        session = await self.get(owner, session_id)
+        if session is not None:
+            session.data.update(data)
+        return session
+
+    async def delete(self, owner: str, session_id: str) -> bool:
+        if await self.get(owner, session_id) is None:
+            return False
+        del self._sessions[session_id]
+        return True
+
+
+# Read-modify-write of one session in one round trip, atomically: returns the new hash, or nil
+# when the session is missing or owned by someone else. ARGV: owner, ttl_s, mode, field/value...
+_WRITE_SCRIPT = """
+if redis.call('HGET', KEYS[1], '__owner') ~= ARGV[1] then
+  return nil
+end
+if ARGV[3] == 'replace' then
+  local created = redis.call('HGET', KEYS[1], '__created_at')
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], '__owner', ARGV[1], '__created_at', created)
+end
+if #ARGV > 3 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
+class RedisSessionStore:
+    """Each session is a Redis hash of JSON-encoded fields with a TTL; survives target restarts."""
+
+    backend = "redis"
+
+    def __init__(
+        self, client: aioredis.Redis, url: str, ttl_s: int, prefix: str, timings: OpTimings
+    ) -> None:
+        self._client = client
+        self._url = url
+        self._ttl_s = ttl_s
+        self._prefix = f"{prefix}:session:"
+        self._timings = timings
+        self._write = client.register_script(_WRITE_SCRIPT)
+
+    async def create(self, owner: str, data: dict[str, Any]) -> Session:
+        session = Session(new_session_id(), owner, time.time(), dict(data))
+        mapping = {OWNER_FIELD: owner, CREATED_FIELD: repr(session.created_at), **_encode(data)}
+        key = self._prefix + session.id
+        try:
+            with self._timings.measure("HSET"):
+                async with self._client.pipeline(transaction=True) as pipe:
+                    pipe.hset(key, mapping=mapping)
+                    pipe.expire(key, self._ttl_s)
+                    await pipe.execute()
+        except REDIS_FAILURES as exc:
+            raise wrap_failure(exc, self._url) from exc
+        return session
+
+    async def get(self, owner: str, session_id: str) -> Session | None:
+        key = self._prefix + session_id
+        try:
+            with self._timings.measure("HGETALL"):
+                async with self._client.pipeline(transaction=False) as pipe:
+                    pipe.hgetall(key)
+                    pipe.expire(key, self._ttl_s)
+                    raw, _ = await pipe.execute()
+        except REDIS_FAILURES as exc:
+            raise wrap_failure(exc, self._url) from exc
+        return _decode(session_id, owner, raw)
+
+    async def replace(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None:
+        return await self._run_write(owner, session_id, data, "replace")
+
+    async def merge(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None:
+        return await self._run_write(owner, session_id, data, "merge")
+
+    async def delete(self, owner: str, session_id: str) -> bool:
+        if await self.get(owner, session_id) is None:
+            return False
+        try:
+            with self._timings.measure("DEL"):
+                await self._client.delete(self._prefix + session_id)
+        except REDIS_FAILURES as exc:
+            raise wrap_failure(exc, self._url) from exc
+        return True
+
+    async def _run_write(
+        self, owner: str, session_id: str, data: dict[str, Any], mode: str
+    ) -> Session | None:
+        args: list[str] = [owner, str(self._ttl_s), mode]
+        for name, value in _encode(data).items():
+            args += [name, value]
+        try:
+            with self._timings.measure("EVALSHA"):
+                flat = await self._write(keys=[self._prefix + session_id], args=args)
+        except REDIS_FAILURES as exc:
+            raise wrap_failure(exc, self._url) from exc
+        if not flat:
+            return None
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
+        return _decode(session_id, owner, raw)
+
+
+def _encode(data: dict[str, Any]) -> dict[str, str]:
+    return {name: json.dumps(value, separators=(",", ":")) for name, value in data.items()}
+
+
+def _decode(session_id: str, owner: str, raw: dict[bytes, bytes]) -> Session | None:
+    fields = {k.decode(): v.decode() for k, v in raw.items()}
+    if fields.get(OWNER_FIELD) != owner:
+        return None
+    created_at = float(fields.get(CREATED_FIELD, "0") or 0)
+    data = {k: json.loads(v) for k, v in fields.items() if not k.startswith(RESERVED_PREFIX)}
+    return Session(session_id, owner, created_at, data)
