@@ -58,8 +58,9 @@ def run_check(backend: str, latency: str, redis_url: str | None) -> CheckResult:
         result.admitted = statuses.count(200)
 
         session_key = _new_key()
-        created = _post(client, a + "/v1/sessions", {"data": {"user": "ada"}}, session_key,
-                        path=False).json()
+        created = _post(
+            client, a + "/v1/sessions", {"data": {"user": "ada"}}, session_key, path=False
+        ).json()
         stack.restart_targets()
         read = client.get(f"{b}/v1/sessions/{created['id']}", headers=_auth(session_key))
         intact = read.status_code == 200 and read.json()["data"] == {"user": "ada"}

@@ -35,10 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
         "backend, send a short request sequence and print what each backend did.",
     )
     check.add_argument("--backend", choices=("redis", "memory", "both"), default="both")
-    check.add_argument("--redis-url", default=os.environ.get("HERMES_BENCH_REDIS_URL"),
-                       help="use this Redis instead of a private one (env HERMES_BENCH_REDIS_URL)")
-    check.add_argument("--upstream-latency", default="fixed:20ms",
-                       help=f"latency of the fake upstream: {ACCEPTED_FORMS}")
+    check.add_argument(
+        "--redis-url",
+        default=os.environ.get("HERMES_BENCH_REDIS_URL"),
+        help="use this Redis instead of a private one (env HERMES_BENCH_REDIS_URL)",
+    )
+    check.add_argument(
+        "--upstream-latency",
+        default="fixed:20ms",
+        help=f"latency of the fake upstream: {ACCEPTED_FORMS}",
+    )
 
     stack = commands.add_parser(
         "stack",
@@ -46,11 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stack.add_argument("--backend", choices=("redis", "memory"), default="redis")
     stack.add_argument("--instances", type=int, default=1, help="target instances (default 1)")
-    stack.add_argument("--redis-url", default=os.environ.get("HERMES_BENCH_REDIS_URL"),
-                       help="use this Redis instead of a private one (env HERMES_BENCH_REDIS_URL)")
+    stack.add_argument(
+        "--redis-url",
+        default=os.environ.get("HERMES_BENCH_REDIS_URL"),
+        help="use this Redis instead of a private one (env HERMES_BENCH_REDIS_URL)",
+    )
     stack.add_argument("--upstream-latency", default=DEFAULT_LATENCY, help=ACCEPTED_FORMS)
-    stack.add_argument("--time-scale", type=float, default=1.0,
-                       help="multiply upstream latencies by this (0.05 for quick runs)")
+    stack.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply upstream latencies by this (0.05 for quick runs)",
+    )
     stack.add_argument("--rate-limit", help="RATE_LIMIT of the targets, e.g. 60/minute")
 
     _add_target_parser(commands)
@@ -70,8 +83,9 @@ def _add_target_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     target.add_argument("--host", default="127.0.0.1")
     target.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     target.add_argument("--redis-url", help="REDIS_URL (unset: in-memory fallback)")
-    target.add_argument("--memory", action="store_true",
-                        help="ignore REDIS_URL and use the in-memory fallback")
+    target.add_argument(
+        "--memory", action="store_true", help="ignore REDIS_URL and use the in-memory fallback"
+    )
     target.add_argument("--upstream-url", help="OPENAI_BASE_URL, e.g. http://127.0.0.1:8900/v1")
     target.add_argument("--rate-limit", help="RATE_LIMIT per API key, e.g. 60/minute or none")
     target.add_argument("--cache-ttl-s", help="CACHE_TTL_S (0 turns the cache off)")
@@ -87,8 +101,12 @@ def _add_upstream_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
     upstream.add_argument("--host", default="127.0.0.1")
     upstream.add_argument("--port", type=int, default=8900, help="0 picks a free port")
     upstream.add_argument("--latency", default=DEFAULT_LATENCY, help=ACCEPTED_FORMS)
-    upstream.add_argument("--time-scale", type=float, default=1.0,
-                          help="multiply every latency by this (0.05 for quick runs)")
+    upstream.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="multiply every latency by this (0.05 for quick runs)",
+    )
     upstream.add_argument("--error-rate", type=float, default=0.0, help="share of calls that fail")
     upstream.add_argument("--error-status", type=int, default=500, help="429, 500 or 503")
     upstream.add_argument("--stall-rate", type=float, default=0.0, help="share of calls that stall")
@@ -121,8 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hermes-bench {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
-        print(f"hermes-bench {args.command}: interrupted; everything it started is stopped",
-              file=sys.stderr)
+        print(
+            f"hermes-bench {args.command}: interrupted; everything it started is stopped",
+            file=sys.stderr,
+        )
         return 130
 
 
@@ -201,7 +221,9 @@ def _cmd_stack(args: argparse.Namespace) -> int:
     with Stack(config) as stack:
         if stack.redis_url:
             print(f"redis     {redact_url(stack.redis_url)}")
-        print(f"upstream  {stack.upstream_url}/v1  (ground truth: {stack.upstream_url}/ground-truth)")
+        print(
+            f"upstream  {stack.upstream_url}/v1  (ground truth: {stack.upstream_url}/ground-truth)"
+        )
         for url in stack.target_urls:
             print(f"target    {url}  (POST /v1/chat/completions, /v1/sessions, GET /stats)")
         print(f"logs      {stack.run_dir}")

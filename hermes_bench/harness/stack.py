@@ -1,4 +1,4 @@
-"""The system under test as processes: Redis (embedded or external), the fake upstream, N targets."""
+"""The system under test as processes: Redis (embedded or external), fake upstream, N targets."""
 
 from __future__ import annotations
 
@@ -120,15 +120,26 @@ class Stack:
         ]  # fmt: skip
         self.upstream = ManagedProcess("fake upstream", argv, self.run_dir / "upstream.log")
         self._group.add(self.upstream).start()
-        self.upstream.wait_ready(http_ready(self.upstream_url + "/healthz"), self.config.start_timeout_s)
+        self.upstream.wait_ready(
+            http_ready(self.upstream_url + "/healthz"), self.config.start_timeout_s
+        )
 
     def _start_targets(self) -> None:
         for index in range(self.config.instances):
             port = free_port(self.config.host)
             url = f"http://{self.config.host}:{port}"
-            argv = [*_hermes_bench_argv(), "target", "--host", self.config.host, "--port", str(port)]
+            argv = [
+                *_hermes_bench_argv(),
+                "target",
+                "--host",
+                self.config.host,
+                "--port",
+                str(port),
+            ]
             name = f"target-{index}"
-            process = ManagedProcess(name, argv, self.run_dir / f"{name}.log", env=self._target_env(name))
+            process = ManagedProcess(
+                name, argv, self.run_dir / f"{name}.log", env=self._target_env(name)
+            )
             self._group.add(process).start()
             self.targets.append(process)
             self.target_urls.append(url)
@@ -162,7 +173,9 @@ class Stack:
 
     def reset_ground_truth(self) -> dict[str, Any]:
         """Zero the upstream's counters; returns them as they were."""
-        response = httpx.post(self.upstream_url + "/ground-truth/reset", timeout=10, trust_env=False)
+        response = httpx.post(
+            self.upstream_url + "/ground-truth/reset", timeout=10, trust_env=False
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result

@@ -1,1 +1,1 @@
-"""The reference HERMES target: an OpenAI-compatible app with a cache, a rate limiter and sessions."""
+"""The reference HERMES target: an OpenAI-compatible app with cache, rate limiter and sessions."""

@@ -1,4 +1,4 @@
-"""The reference HERMES app: OpenAI-compatible chat completions behind auth, a rate limit and a cache.
+"""The reference HERMES app: OpenAI-compatible chat completions behind auth, limit and cache.
 
 Request path: API key (401) -> rate limit per key (429) -> body (413/400/422) -> response cache
 -> upstream through the official OpenAI SDK. Upstream errors are passed on and never cached.
@@ -7,6 +7,7 @@ Request path: API key (401) -> rate limit per key (429) -> body (413/400/422) ->
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -96,8 +97,11 @@ def create_app(settings: TargetSettings) -> FastAPI:
     @app.get("/stats")
     async def stats(request: Request) -> dict[str, Any]:
         state: TargetState = request.app.state.target
-        return {"instance": settings.instance_id, "backend": state.backends.name,
-                **state.counters.snapshot()}
+        return {
+            "instance": settings.instance_id,
+            "backend": state.backends.name,
+            **state.counters.snapshot(),
+        }
 
     @app.post("/stats/reset")
     async def stats_reset(request: Request) -> dict[str, Any]:
@@ -132,7 +136,9 @@ async def _chat(state: TargetState, request: Request) -> Response:
             headers.update(decision.headers(now))
             if not decision.allowed:
                 counters.rate_limited += 1
-                body = BadRequest(429, "rate limit exceeded for this API key", "rate_limit_exceeded")
+                body = BadRequest(
+                    429, "rate limit exceeded for this API key", "rate_limit_exceeded"
+                )
                 return JSONResponse(body.body(), status_code=429, headers=headers)
     payload = await read_json(request, state.settings.max_body_bytes)
     validated: ChatRequest = validate(ChatRequest, payload)
@@ -199,7 +205,7 @@ async def _call_upstream(
 
 
 def _error_body(message: str, kind: str) -> bytes:
-    return JSONResponse({"error": {"message": message, "type": kind}}).body
+    return json.dumps({"error": {"message": message, "type": kind}}).encode()
 
 
 def _client_refuses_cache(request: Request) -> bool:

@@ -92,10 +92,14 @@ _BY_SCHEME: dict[str, Callable[[TargetSettings, OpTimings], Backends]] = {
 }
 
 
-def backends_from_settings(settings: TargetSettings, timings: OpTimings) -> Backends:
-    """Backends for settings.backend_url; UnknownSchemeError for a scheme nobody serves."""
-    scheme = urlsplit(settings.backend_url).scheme
-    build = _BY_SCHEME.get(scheme)
+def check_scheme(url: str) -> Callable[[TargetSettings, OpTimings], Backends]:
+    """The builder for `url`'s scheme; UnknownSchemeError for a scheme nobody serves."""
+    build = _BY_SCHEME.get(urlsplit(url).scheme)
     if build is None:
-        raise UnknownSchemeError(settings.backend_url, sorted(_BY_SCHEME))
-    return build(settings, timings)
+        raise UnknownSchemeError(url, sorted(_BY_SCHEME))
+    return build
+
+
+def backends_from_settings(settings: TargetSettings, timings: OpTimings) -> Backends:
+    """Backends for settings.backend_url, chosen by its scheme."""
+    return check_scheme(settings.backend_url)(settings, timings)

@@ -57,10 +57,10 @@ class RedisCache:
     async def get(self, key: str) -> bytes | None:
         try:
             with self._timings.measure("GET"):
-                value: bytes | None = await self._client.get(self._prefix + key)
+                value = await self._client.get(self._prefix + key)
         except REDIS_FAILURES as exc:
             raise wrap_failure(exc, self._url) from exc
-        return value
+        return value if value is None or isinstance(value, bytes) else value.encode()
 
     async def set(self, key: str, value: bytes) -> None:
         try:

@@ -117,7 +117,7 @@ def redis_rate_limiter(
         "async+redis://",
         implementation="redispy",
         key_prefix=f"{prefix}:ratelimit",
-        connection_pool=client.connection_pool,
+        connection_pool=client.connection_pool,  # type: ignore[arg-type]
     )
     return KeyRateLimiter(storage, parse_rate_limit(spec), strategy, "redis", url, timings)
 

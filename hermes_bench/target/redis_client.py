@@ -1,4 +1,4 @@
-"""The target's Redis client: one asyncio connection pool per instance, configured as the guide says."""
+"""The target's Redis client: one asyncio connection pool per instance, as the guide sets it up."""
 
 from __future__ import annotations
 

@@ -50,7 +50,9 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     """The body parsed as JSON; 413 past `max_bytes` (without reading it all), 400 if not JSON."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise BadRequest(413, f"request body of {declared} bytes exceeds the {max_bytes}-byte limit")
+        raise BadRequest(
+            413, f"request body of {declared} bytes exceeds the {max_bytes}-byte limit"
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -57,7 +57,9 @@ class SessionStore(Protocol):
 
     async def get(self, owner: str, session_id: str) -> Session | None: ...
 
-    async def replace(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None: ...
+    async def replace(
+        self, owner: str, session_id: str, data: dict[str, Any]
+    ) -> Session | None: ...
 
     async def merge(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None: ...
 
@@ -139,7 +141,11 @@ class RedisSessionStore:
 
     async def create(self, owner: str, data: dict[str, Any]) -> Session:
         session = Session(new_session_id(), owner, time.time(), dict(data))
-        mapping = {OWNER_FIELD: owner, CREATED_FIELD: repr(session.created_at), **_encode(data)}
+        mapping: dict[Any, Any] = {
+            OWNER_FIELD: owner,
+            CREATED_FIELD: repr(session.created_at),
+            **_encode(data),
+        }
         key = self._prefix + session.id
         try:
             with self._timings.measure("HSET"):

@@ -61,7 +61,7 @@ class TargetSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TargetSettings:
-        """Read settings from `env` (default os.environ); raise ConfigError naming a bad variable."""
+        """Settings from `env` (default os.environ); ConfigError names a bad variable."""
         env = os.environ if env is None else env
         reader = _EnvReader(env)
         settings = cls(
