@@ -1,0 +1,50 @@
+"""Ground truth of the fake upstream: how many chat-completion calls really arrived."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+
+class GroundTruth:
+    """Counts calls by request hash and by status; O(1) per record, no I/O."""
+
+    def __init__(self) -> None:
+        self._calls = 0
+        self._ok_calls = 0
+        self._errors_by_status: Counter[int] = Counter()
+        self._calls_by_hash: Counter[str] = Counter()
+
+    def record(self, request_hash: str, status: int) -> None:
+        """Count one call that reached the endpoint with a valid body, answered with `status`."""
+        self._calls += 1
+        self._calls_by_hash[request_hash] += 1
+        if 200 <= status < 300:
+            self._ok_calls += 1
+        else:
+            self._errors_by_status[status] += 1
+
+    def snapshot(self, per_hash: bool = False) -> dict[str, Any]:
+        """The counters as JSON-ready data; `per_hash` adds calls per request hash."""
+        distinct = len(self._calls_by_hash)
+        data: dict[str, Any] = {
+            "calls": self._calls,
+            "ok_calls": self._ok_calls,
+            "error_calls": sum(self._errors_by_status.values()),
+            # JSON object keys are strings, so statuses are too.
+            "error_calls_by_status": {
+                str(status): count for status, count in sorted(self._errors_by_status.items())
+            },
+            "distinct_requests": distinct,
+            "duplicate_calls": self._calls - distinct,
+        }
+        if per_hash:
+            data["calls_per_hash"] = dict(self._calls_by_hash)
+        return data
+
+    def reset(self) -> None:
+        """Forget every call counted so far."""
+        self._calls = 0
+        self._ok_calls = 0
+        self._errors_by_status.clear()
+        self._calls_by_hash.clear()

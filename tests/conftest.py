@@ -1,0 +1,37 @@
+"""Shared fixtures: a real Redis for the whole session (private, or REDIS_URL when set)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+
+from hermes_bench.harness.embedded_redis import EmbeddedRedis
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """REDIS_URL when the environment sets it, else a private redis-server for this session."""
+    external = os.environ.get("REDIS_URL")
+    if external:
+        yield external
+        return
+    with EmbeddedRedis() as server:
+        yield server.url
+
+
+@pytest.fixture
+def key_prefix() -> str:
+    """A key prefix of this test's own, so tests sharing one Redis never see each other's keys."""
+    return f"hermes-bench-test:{secrets.token_hex(4)}"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs twice: on memory:// and on a real Redis."""
+    if request.param == "memory":
+        return "memory://"
+    url: str = request.getfixturevalue("redis_url")
+    return url

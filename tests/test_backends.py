@@ -1,0 +1,142 @@
+"""The three stores behave alike on memory:// and on a real Redis, and differ only where they must."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from hermes_bench.errors import BackendUnavailableError, UnknownSchemeError
+from hermes_bench.target.backends import Backends, backends_from_settings
+from hermes_bench.target.counters import OpTimings
+from hermes_bench.target.settings import TargetSettings
+
+
+def _settings(url: str, prefix: str, **changes: object) -> TargetSettings:
+    base = {
+        "redis_url": None if url == "memory://" else url,
+        "key_prefix": prefix,
+        "rate_limit": "3/minute",
+        "cache_ttl_s": 60,
+        "session_ttl_s": 60,
+    }
+    base.update(changes)
+    return TargetSettings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def backends(backend_url: str, key_prefix: str) -> AsyncIterator[Backends]:
+    built = backends_from_settings(_settings(backend_url, key_prefix), OpTimings())
+    yield built
+    await built.close()
+
+
+async def test_cache_round_trip(backends: Backends) -> None:
+    assert await backends.cache.get("k") is None
+    await backends.cache.set("k", b'{"answer": 1}')
+    assert await backends.cache.get("k") == b'{"answer": 1}'
+    assert await backends.cache.get("other") is None
+
+
+async def test_cache_entry_expires_after_its_ttl(backend_url: str, key_prefix: str) -> None:
+    built = backends_from_settings(_settings(backend_url, key_prefix, cache_ttl_s=1), OpTimings())
+    try:
+        await built.cache.set("k", b"v")
+        assert await built.cache.get("k") == b"v"
+        await asyncio.sleep(2.1)
+        assert await built.cache.get("k") is None
+    finally:
+        await built.close()
+
+
+async def test_limiter_admits_the_limit_then_refuses_with_headers(backends: Backends) -> None:
+    assert backends.limiter is not None
+    decisions = [await backends.limiter.hit("owner-a") for _ in range(5)]
+    assert [d.allowed for d in decisions] == [True, True, True, False, False]
+    assert [d.remaining for d in decisions[:3]] == [2, 1, 0]
+    refused = decisions[-1]
+    assert refused.headers(now=refused.reset_at - 30)["Retry-After"] == "30"
+    # Another key has its own budget.
+    assert (await backends.limiter.hit("owner-b")).allowed
+
+
+async def test_session_crud_and_ownership(backends: Backends) -> None:
+    store = backends.sessions
+    created = await store.create("alice", {"name": "Ada", "turns": [1, 2], "prefs": {"x": True}})
+    assert len(created.id) == 22
+
+    read = await store.get("alice", created.id)
+    assert read is not None and read.data == {"name": "Ada", "turns": [1, 2], "prefs": {"x": True}}
+    assert await store.get("mallory", created.id) is None
+
+    merged = await store.merge("alice", created.id, {"turns": [1, 2, 3]})
+    assert merged is not None and merged.data["turns"] == [1, 2, 3] and merged.data["name"] == "Ada"
+    replaced = await store.replace("alice", created.id, {"only": 1})
+    assert replaced is not None and replaced.data == {"only": 1}
+    assert await store.merge("mallory", created.id, {"evil": 1}) is None
+    assert (await store.get("alice", created.id)).data == {"only": 1}  # type: ignore[union-attr]
+
+    assert not await store.delete("mallory", created.id)
+    assert await store.delete("alice", created.id)
+    assert await store.get("alice", created.id) is None
+    assert await store.replace("alice", created.id, {"a": 1}) is None
+
+
+async def test_session_ttl_is_refreshed_by_use(backend_url: str, key_prefix: str) -> None:
+    settings = _settings(backend_url, key_prefix, session_ttl_s=2)
+    built = backends_from_settings(settings, OpTimings())
+    try:
+        session = await built.sessions.create("alice", {"n": 1})
+        for _ in range(3):  # 3 x 1.2 s > the 2 s TTL: only the refreshes keep it alive
+            await asyncio.sleep(1.2)
+            assert await built.sessions.get("alice", session.id) is not None
+        await asyncio.sleep(2.5)
+        assert await built.sessions.get("alice", session.id) is None
+    finally:
+        await built.close()
+
+
+async def test_session_ids_are_distinct(backends: Backends) -> None:
+    ids = {(await backends.sessions.create("o", {})).id for _ in range(200)}
+    assert len(ids) == 200
+
+
+@pytest.mark.redis
+async def test_redis_ops_are_timed(redis_url: str, key_prefix: str) -> None:
+    timings = OpTimings()
+    built = backends_from_settings(_settings(redis_url, key_prefix), timings)
+    try:
+        await built.cache.set("k", b"v")
+        await built.cache.get("k")
+        assert built.limiter is not None
+        await built.limiter.hit("o")
+        await built.sessions.create("o", {"a": 1})
+    finally:
+        await built.close()
+    summary = timings.snapshot()
+    assert {"GET", "SET", "RATELIMIT", "HSET"} <= set(summary)
+    assert all(s["count"] == 1 and s["p50_us"] > 0 for s in summary.values())
+
+
+async def test_unreachable_redis_raises_a_clear_error(key_prefix: str) -> None:
+    url = "redis://:hunter2@127.0.0.1:1/0"  # nothing listens on port 1
+    built = backends_from_settings(_settings(url, key_prefix, redis_timeout_s=1.0), OpTimings())
+    try:
+        for operation in (
+            built.cache.get("k"),
+            built.sessions.create("o", {}),
+            built.limiter.hit("o"),  # type: ignore[union-attr]
+        ):
+            with pytest.raises(BackendUnavailableError) as info:
+                await operation
+            assert "127.0.0.1:1" in str(info.value) and "hunter2" not in str(info.value)
+    finally:
+        await built.close()
+
+
+def test_unknown_scheme_names_the_known_ones() -> None:
+    with pytest.raises(UnknownSchemeError) as info:
+        backends_from_settings(_settings("mongodb://u:pw@x", "p"), OpTimings())
+    message = str(info.value)
+    assert "redis://" in message and "memory://" in message and "pw" not in message
