@@ -1,4 +1,4 @@
-"""The three stores behave alike on memory:// and on a real Redis, and differ only where they must."""
+"""The stores behave alike on memory:// and on a real Redis, and differ only where they must."""
 
 from __future__ import annotations
 
