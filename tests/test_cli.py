@@ -1,0 +1,116 @@
+"""The hermes-bench command as a user runs it: real subprocesses, real exit codes and messages."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from hermes_bench.target.backends import FALLBACK_LOG_LINE
+
+COMMAND = [sys.executable, "-m", "hermes_bench"]
+
+
+def _run(
+    *args: str, timeout_s: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*COMMAND, *args], capture_output=True, text=True, timeout=timeout_s, env=env
+    )
+
+
+def test_help_lists_every_command() -> None:
+    result = _run("--help")
+    assert result.returncode == 0
+    for command in ("check", "stack", "target", "upstream", "redis"):
+        assert command in result.stdout
+
+
+def test_unknown_backend_scheme_is_a_clear_error_without_the_password() -> None:
+    result = _run("target", "--port", "0", "--redis-url", "mongodb://admin:s3cret@db:27017")
+    assert result.returncode == 2
+    assert "unknown backend URL" in result.stderr and "redis://" in result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for command in ("target", "upstream"):
+            result = _run(
+                command, "--port", str(port), "--memory" if command == "target" else "--seed=0"
+            )
+            assert result.returncode == 2, result.stderr
+            assert f"port {port}" in result.stderr and "already in use" in result.stderr
+
+
+def test_bad_latency_spec_lists_the_accepted_forms() -> None:
+    result = _run("upstream", "--port", "0", "--latency", "gaussian:5ms")
+    assert result.returncode == 2
+    assert "fixed:20ms" in result.stderr and "lognormal" in result.stderr
+
+
+def test_target_without_redis_url_logs_the_guides_fallback_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    log = tmp_path / "target.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*COMMAND, "target", "--port", "0"], stdout=out, stderr=out, env=env
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "listening on" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        assert f"[INFO] {FALLBACK_LOG_LINE}" in log.read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+
+
+@pytest.mark.e2e
+def test_stack_stops_every_process_on_ctrl_c(tmp_path: Path) -> None:
+    out_path = tmp_path / "stack.out"
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen(
+            [*COMMAND, "stack", "--backend", "redis", "--instances", "2"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "Press Ctrl-C" not in out_path.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, out_path.read_text()
+            time.sleep(0.2)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert len(children) >= 4 and "redis-server" in names, names  # redis, upstream, 2 targets
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+    assert "interrupted" in out_path.read_text()
+
+
+@pytest.mark.e2e
+def test_check_shows_what_each_backend_did() -> None:
+    result = _run("check", timeout_s=180)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│ ")}
+    redis, memory = rows["redis"].split("│"), rows["memory"].split("│")
+    cells = lambda row: [c.strip() for c in row[1:-1]]  # noqa: E731
+    assert cells(redis)[1:7] == ["MISS", "HIT", "HIT", "1 of 3", "5", "intact"]
+    assert cells(memory)[1:6] == ["MISS", "HIT", "MISS", "2 of 3", "10"]
+    assert cells(memory)[6].startswith("lost")
