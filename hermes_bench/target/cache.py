@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from cachetools import TTLCache
 
 from hermes_bench.target.counters import OpTimings
-from hermes_bench.target.redis_client import REDIS_FAILURES, wrap_failure
+from hermes_bench.target.redis_client import RedisStore
 
 
 class ResponseCache(Protocol):
@@ -40,7 +40,7 @@ class MemoryCache:
         self._entries[key] = value
 
 
-class RedisCache:
+class RedisCache(RedisStore):
     """Cache in Redis: GET, and SET with EX, each timed as the app sees it."""
 
     backend = "redis"
@@ -48,23 +48,13 @@ class RedisCache:
     def __init__(
         self, client: aioredis.Redis, url: str, ttl_s: int, prefix: str, timings: OpTimings
     ) -> None:
-        self._client = client
-        self._url = url
+        super().__init__(client, url, timings)
         self._ttl_s = ttl_s
         self._prefix = f"{prefix}:cache:"
-        self._timings = timings
 
     async def get(self, key: str) -> bytes | None:
-        try:
-            with self._timings.measure("GET"):
-                value = await self._client.get(self._prefix + key)
-        except REDIS_FAILURES as exc:
-            raise wrap_failure(exc, self._url) from exc
+        value = await self._run("GET", self._client.get(self._prefix + key))
         return value if value is None or isinstance(value, bytes) else value.encode()
 
     async def set(self, key: str, value: bytes) -> None:
-        try:
-            with self._timings.measure("SET"):
-                await self._client.set(self._prefix + key, value, ex=self._ttl_s)
-        except REDIS_FAILURES as exc:
-            raise wrap_failure(exc, self._url) from exc
+        await self._run("SET", self._client.set(self._prefix + key, value, ex=self._ttl_s))

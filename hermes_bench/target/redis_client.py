@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from hermes_bench.errors import BackendUnavailableError
 from hermes_bench.redaction import redact_url
+from hermes_bench.target.counters import OpTimings
 from hermes_bench.target.settings import TargetSettings
+
+_T = TypeVar("_T")
 
 # Errors a Redis call can raise when the server is gone, slow or refuses us.
 REDIS_FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
@@ -46,3 +51,20 @@ async def ping_us(client: aioredis.Redis) -> int:
     start = time.perf_counter_ns()
     await client.ping()
     return (time.perf_counter_ns() - start) // 1000
+
+
+class RedisStore:
+    """Base of the Redis-backed stores: runs each command timed, with driver errors wrapped."""
+
+    def __init__(self, client: aioredis.Redis, url: str, timings: OpTimings) -> None:
+        self._client = client
+        self._url = url
+        self._timings = timings
+
+    async def _run(self, op: str, command: Awaitable[_T]) -> _T:
+        """Await `command`, record its round trip as `op`; BackendUnavailableError on failure."""
+        try:
+            with self._timings.measure(op):
+                return await command
+        except REDIS_FAILURES as exc:
+            raise wrap_failure(exc, self._url) from exc

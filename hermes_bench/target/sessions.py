@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from cachetools import TTLCache
 
 from hermes_bench.target.counters import OpTimings
-from hermes_bench.target.redis_client import REDIS_FAILURES, wrap_failure
+from hermes_bench.target.redis_client import RedisStore
 
 # Fields of the stored hash that are ours, not the client's: client keys may not start with "__".
 OWNER_FIELD = "__owner"
@@ -124,7 +124,7 @@ return redis.call('HGETALL', KEYS[1])
 """
 
 
-class RedisSessionStore:
+class RedisSessionStore(RedisStore):
     """Each session is a Redis hash of JSON-encoded fields with a TTL; survives target restarts."""
 
     backend = "redis"
@@ -132,11 +132,9 @@ class RedisSessionStore:
     def __init__(
         self, client: aioredis.Redis, url: str, ttl_s: int, prefix: str, timings: OpTimings
     ) -> None:
-        self._client = client
-        self._url = url
+        super().__init__(client, url, timings)
         self._ttl_s = ttl_s
         self._prefix = f"{prefix}:session:"
-        self._timings = timings
         self._write = client.register_script(_WRITE_SCRIPT)
 
     async def create(self, owner: str, data: dict[str, Any]) -> Session:
@@ -147,26 +145,19 @@ class RedisSessionStore:
             **_encode(data),
         }
         key = self._prefix + session.id
-        try:
-            with self._timings.measure("HSET"):
-                async with self._client.pipeline(transaction=True) as pipe:
-                    pipe.hset(key, mapping=mapping)
-                    pipe.expire(key, self._ttl_s)
-                    await pipe.execute()
-        except REDIS_FAILURES as exc:
-            raise wrap_failure(exc, self._url) from exc
+        pipe = self._client.pipeline(transaction=True)
+        pipe.hset(key, mapping=mapping)
+        pipe.expire(key, self._ttl_s)
+        await self._run("HSET", pipe.execute())
         return session
 
     async def get(self, owner: str, session_id: str) -> Session | None:
         key = self._prefix + session_id
-        try:
-            with self._timings.measure("HGETALL"):
-                async with self._client.pipeline(transaction=False) as pipe:
-                    pipe.hgetall(key)
-                    pipe.expire(key, self._ttl_s)
-                    raw, _ = await pipe.execute()
-        except REDIS_FAILURES as exc:
-            raise wrap_failure(exc, self._url) from exc
+        # One round trip: read the hash and refresh its TTL.
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hgetall(key)
+        pipe.expire(key, self._ttl_s)
+        raw, _ = await self._run("HGETALL", pipe.execute())
         return _decode(session_id, owner, raw)
 
     async def replace(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None:
@@ -178,11 +169,7 @@ class RedisSessionStore:
     async def delete(self, owner: str, session_id: str) -> bool:
         if await self.get(owner, session_id) is None:
             return False
-        try:
-            with self._timings.measure("DEL"):
-                await self._client.delete(self._prefix + session_id)
-        except REDIS_FAILURES as exc:
-            raise wrap_failure(exc, self._url) from exc
+        await self._run("DEL", self._client.delete(self._prefix + session_id))
         return True
 
     async def _run_write(
@@ -191,11 +178,7 @@ class RedisSessionStore:
         args: list[str] = [owner, str(self._ttl_s), mode]
         for name, value in _encode(data).items():
             args += [name, value]
-        try:
-            with self._timings.measure("EVALSHA"):
-                flat = await self._write(keys=[self._prefix + session_id], args=args)
-        except REDIS_FAILURES as exc:
-            raise wrap_failure(exc, self._url) from exc
+        flat = await self._run("EVALSHA", self._write(keys=[self._prefix + session_id], args=args))
         if not flat:
             return None
         raw = dict(zip(flat[::2], flat[1::2], strict=True))
