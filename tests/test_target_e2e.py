@@ -141,6 +141,14 @@ def test_upstream_error_is_passed_on_and_never_cached(stack: Stack, client: http
         (lambda c, u: _chat(c, u, {"model": "gpt-4o-mini", "messages": []}), 422),
         (lambda c, u: _chat(c, u, ["not", "an", "object"]), 422),
         (lambda c, u: _chat(c, u, _prompt("x" * 10_000)), 413),
+        (
+            lambda c, u: c.post(
+                u + "/v1/chat/completions",
+                content=iter([b'{"model": "gpt-4o-mini", "pad": "', b"x" * 8192, b'"}']),
+                headers={"Authorization": "Bearer k"},
+            ),
+            413,
+        ),
         (lambda c, u: _chat(c, u, {**_prompt(), "stream": True}), 400),
         (
             lambda c, u: c.get(
@@ -174,6 +182,7 @@ def test_upstream_error_is_passed_on_and_never_cached(stack: Stack, client: http
         "empty-messages",
         "not-an-object",
         "too-large",
+        "too-large-chunked",
         "stream",
         "unknown-session",
         "odd-session-path",

@@ -6,6 +6,7 @@ Request path: API key (401) -> rate limit per key (429) -> body (413/400/422) ->
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -46,16 +47,18 @@ class TargetState:
     counters: Counters
     upstream: openai.AsyncOpenAI
 
-    def owner_of(self, api_key: str) -> str:
-        """A stable, non-reversible id for an API key: keys themselves are never stored."""
-        return hashlib.sha256(api_key.encode()).hexdigest()[:24]
-
     def authenticate(self, request: Request) -> str:
         """The caller's owner id; 401 for a missing key or one outside HERMES_API_KEYS."""
         key = bearer_key(request)
         if self.settings.api_keys and key not in self.settings.api_keys:
             raise BadRequest(401, "unknown API key", kind="invalid_api_key")
-        return self.owner_of(key)
+        return owner_id(key)
+
+
+@functools.lru_cache(maxsize=65_536)
+def owner_id(api_key: str) -> str:
+    """A stable, non-reversible id for an API key: keys themselves are never stored."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:24]
 
 
 def create_app(settings: TargetSettings) -> FastAPI:

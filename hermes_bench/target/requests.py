@@ -49,10 +49,24 @@ class SessionBody(BaseModel):
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The body parsed as JSON; 413 past `max_bytes` (without reading it all), 400 if not JSON."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise BadRequest(
-            413, f"request body of {declared} bytes exceeds the {max_bytes}-byte limit"
-        )
+    if declared is not None and declared.isdigit():
+        if int(declared) > max_bytes:
+            raise BadRequest(
+                413, f"request body of {declared} bytes exceeds the {max_bytes}-byte limit"
+            )
+        raw = await request.body()
+    else:
+        raw = await _read_limited(request, max_bytes)
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
+
+
+async def _read_limited(request: Request, max_bytes: int) -> bytes:
+    """A body of unknown length (chunked), read only as far as the limit allows."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -60,13 +74,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         if size > max_bytes:
             raise BadRequest(413, f"request body exceeds the {max_bytes}-byte limit")
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
+    return b"".join(chunks)
 
 
 def validate(model: type[BaseModel], payload: Any) -> Any:

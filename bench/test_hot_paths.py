@@ -1,0 +1,186 @@
+"""pytest-benchmark suites of the target's hot paths, memory and Redis side by side per group.
+
+The stores are async: each benchmark call awaits a batch of OPS_PER_CALL operations on one event
+loop kept for the module, so the per-call cost of run_until_complete is spread over the batch.
+Divide a reported time by OPS_PER_CALL for one operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from hermes_bench.chat_request import request_hash
+from hermes_bench.target.backends import Backends, backends_from_settings
+from hermes_bench.target.counters import OpTimings, new_histogram
+from hermes_bench.target.settings import MEMORY_URL, TargetSettings
+
+T = TypeVar("T")
+
+OPS_PER_CALL = 100
+BACKENDS = ["memory", "redis"]
+# A cached answer is a chat completion of a few hundred bytes.
+CACHED_VALUE = b'{"id":"chatcmpl-1","object":"chat.completion","choices":[' + b"x" * 500 + b"]}"
+# High enough that no benchmark ever reaches it: we time the admit path, not the refusal.
+UNREACHABLE_LIMIT = "1000000000/hour"
+TYPICAL_BODY: dict[str, Any] = {
+    "model": "gpt-4o-mini",
+    "temperature": 0.2,
+    "messages": [
+        {"role": "user", "content": "How do I configure a Redis cache for an LLM app?"},
+        {"role": "assistant", "content": "Set REDIS_URL, pick a TTL and an eviction policy. " * 4},
+        {"role": "user", "content": "Which maxmemory-policy should I use for the cache?"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """One event loop for the whole module, so no benchmark pays for creating one."""
+    event_loop = asyncio.new_event_loop()
+    yield event_loop
+    event_loop.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backends(request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop) -> Iterator[Backends]:
+    """The target's stores for memory:// or the Redis, built by the target's own factory."""
+    url = MEMORY_URL if request.param == "memory" else request.getfixturevalue("redis_url")
+    prefix = f"hermes-bench-bench:{secrets.token_hex(4)}"
+    settings = TargetSettings(redis_url=url, key_prefix=prefix, rate_limit=UNREACHABLE_LIMIT)
+    built = backends_from_settings(settings, OpTimings())
+    yield built
+    if built.redis is not None:
+        # Only this test's keys: REDIS_URL may point at a Redis others use.
+        keys = loop.run_until_complete(_keys_under(built, prefix))
+        if keys:
+            loop.run_until_complete(built.redis.delete(*keys))
+    loop.run_until_complete(built.close())
+
+
+async def _keys_under(built: Backends, prefix: str) -> list[bytes]:
+    assert built.redis is not None
+    return [key async for key in built.redis.scan_iter(match=f"{prefix}:*", count=1000)]
+
+
+@pytest.fixture
+def tagged(
+    benchmark: BenchmarkFixture, backend_versions: dict[str, str], request: pytest.FixtureRequest
+) -> BenchmarkFixture:
+    """The benchmark fixture with versions, backend and batch size in its saved JSON."""
+    backend = getattr(request.node, "callspec", None)
+    name = backend.params.get("backends", "none") if backend else "none"
+    benchmark.extra_info.update(backend_versions)
+    benchmark.extra_info.update({"backend": name, "ops_per_call": OPS_PER_CALL})
+    return benchmark
+
+
+def run_batches(
+    benchmark: BenchmarkFixture,
+    loop: asyncio.AbstractEventLoop,
+    op: Callable[[int], Awaitable[T]],
+) -> list[T]:
+    """Benchmark OPS_PER_CALL sequential awaits of op(i); returns the last batch's results."""
+
+    async def batch() -> list[T]:
+        return [await op(i) for i in range(OPS_PER_CALL)]
+
+    result: list[T] = benchmark(lambda: loop.run_until_complete(batch()))
+    return result
+
+
+@pytest.mark.benchmark(group="cache-get-hit")
+def test_cache_get_hit_x100(
+    tagged: BenchmarkFixture, loop: asyncio.AbstractEventLoop, backends: Backends
+) -> None:
+    loop.run_until_complete(backends.cache.set("hot", CACHED_VALUE))
+    values = run_batches(tagged, loop, lambda _: backends.cache.get("hot"))
+    assert values == [CACHED_VALUE] * OPS_PER_CALL
+
+
+@pytest.mark.benchmark(group="cache-get-miss")
+def test_cache_get_miss_x100(
+    tagged: BenchmarkFixture, loop: asyncio.AbstractEventLoop, backends: Backends
+) -> None:
+    values = run_batches(tagged, loop, lambda _: backends.cache.get("never-stored"))
+    assert values == [None] * OPS_PER_CALL
+
+
+@pytest.mark.benchmark(group="cache-set")
+def test_cache_set_x100(
+    tagged: BenchmarkFixture, loop: asyncio.AbstractEventLoop, backends: Backends
+) -> None:
+    keys = [f"key-{i}" for i in range(OPS_PER_CALL)]
+    run_batches(tagged, loop, lambda i: backends.cache.set(keys[i], CACHED_VALUE))
+    assert loop.run_until_complete(backends.cache.get(keys[-1])) == CACHED_VALUE
+
+
+@pytest.mark.benchmark(group="limiter-hit")
+def test_limiter_hit_x100(
+    tagged: BenchmarkFixture, loop: asyncio.AbstractEventLoop, backends: Backends
+) -> None:
+    limiter = backends.limiter
+    assert limiter is not None
+    decisions = run_batches(tagged, loop, lambda _: limiter.hit("owner-1"))
+    assert all(d.allowed for d in decisions)
+    # Remaining falls by one per hit: every hit was counted in the store.
+    assert decisions[0].remaining - decisions[-1].remaining == OPS_PER_CALL - 1
+
+
+@pytest.mark.benchmark(group="session-create")
+def test_session_create_x100(
+    tagged: BenchmarkFixture, loop: asyncio.AbstractEventLoop, backends: Backends
+) -> None:
+    data = {"cart": [1, 2, 3], "locale": "en"}
+    sessions = run_batches(tagged, loop, lambda _: backends.sessions.create("owner-1", data))
+    assert len({s.id for s in sessions}) == OPS_PER_CALL
+    stored = loop.run_until_complete(backends.sessions.get("owner-1", sessions[-1].id))
+    assert stored is not None and stored.data == data
+
+
+@pytest.mark.benchmark(group="session-get")
+def test_session_get_x100(
+    tagged: BenchmarkFixture, loop: asyncio.AbstractEventLoop, backends: Backends
+) -> None:
+    data = {"cart": [1, 2, 3], "locale": "en"}
+    session = loop.run_until_complete(backends.sessions.create("owner-1", data))
+    found = run_batches(tagged, loop, lambda _: backends.sessions.get("owner-1", session.id))
+    assert all(s is not None and s.data == data for s in found)
+
+
+@pytest.mark.benchmark(group="key-hashing")
+def test_request_hash_x100(tagged: BenchmarkFixture) -> None:
+    digests = tagged(lambda: [request_hash(TYPICAL_BODY) for _ in range(OPS_PER_CALL)])
+    assert len(set(digests)) == 1 and len(digests[0]) == 64
+
+
+@pytest.mark.benchmark(group="histogram-record")
+def test_optimings_record_ns_x100(tagged: BenchmarkFixture) -> None:
+    timings = OpTimings()
+    # Spread over µs..ms so several histogram buckets are touched, as real latencies do.
+    elapsed_ns = [(i * 7919 % 5000 + 50) * 1000 for i in range(OPS_PER_CALL)]
+
+    def record() -> None:
+        for value in elapsed_ns:
+            timings.record_ns("GET", value)
+
+    tagged(record)
+    assert timings.snapshot()["GET"]["count"] % OPS_PER_CALL == 0
+
+
+@pytest.mark.benchmark(group="histogram-record")
+def test_hdrhistogram_record_value_x100(tagged: BenchmarkFixture) -> None:
+    histogram = new_histogram()
+    values_us = [i * 7919 % 5000 + 50 for i in range(OPS_PER_CALL)]
+
+    def record() -> None:
+        for value in values_us:
+            histogram.record_value(value)
+
+    tagged(record)
+    assert histogram.get_total_count() % OPS_PER_CALL == 0
