@@ -13,11 +13,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import httpx
-
 from hermes_bench.harness.embedded_redis import EmbeddedRedis
 from hermes_bench.harness.ports import free_port
 from hermes_bench.harness.processes import ManagedProcess, ProcessGroup, http_ready
+from hermes_bench.http_json import get_json, post_json
 from hermes_bench.redaction import redact_url
 from hermes_bench.upstream.latency import DEFAULT_LATENCY
 
@@ -168,21 +167,16 @@ class Stack:
 
     def ground_truth(self, per_hash: bool = False) -> dict[str, Any]:
         """The fake upstream's counters: every OpenAI call that really arrived."""
-        params = {"per_hash": "1"} if per_hash else {}
-        return _get_json(self.upstream_url + "/ground-truth", params)
+        suffix = "?per_hash=1" if per_hash else ""
+        return get_json(self.upstream_url + "/ground-truth" + suffix)
 
     def reset_ground_truth(self) -> dict[str, Any]:
         """Zero the upstream's counters; returns them as they were."""
-        response = httpx.post(
-            self.upstream_url + "/ground-truth/reset", timeout=10, trust_env=False
-        )
-        response.raise_for_status()
-        result: dict[str, Any] = response.json()
-        return result
+        return post_json(self.upstream_url + "/ground-truth/reset")
 
     def target_stats(self) -> list[dict[str, Any]]:
         """Each target's /stats counters, in instance order."""
-        return [_get_json(url + "/stats") for url in self.target_urls]
+        return [get_json(url + "/stats") for url in self.target_urls]
 
     def stop(self) -> None:
         """Stop everything this stack started, last started first. Idempotent."""
@@ -206,10 +200,3 @@ class Stack:
 def _hermes_bench_argv() -> list[str]:
     # The same interpreter as the harness, so a virtualenv or an editable install just works.
     return [sys.executable, "-m", "hermes_bench"]
-
-
-def _get_json(url: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
-    response = httpx.get(url, params=params, timeout=10, trust_env=False)
-    response.raise_for_status()
-    result: dict[str, Any] = response.json()
-    return result

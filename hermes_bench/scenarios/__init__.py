@@ -1,0 +1,1 @@
+"""Locust scenarios: users, workloads and the measurements they feed."""

@@ -1,0 +1,271 @@
+"""What Locust users record (µs latencies per scenario and outcome, counters, per-second series).
+
+Workers ship deltas with `to_wire()`, the master adds them with `merge_wire()`. Latencies are
+integers in microseconds; percentiles are on the 0-100 scale and named pNN (p50, p99, p99_9 for
+the 99.9th), as in hermes_bench.target.counters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from hermes_bench.errors import HermesBenchError
+from hermes_bench.target.counters import new_histogram
+
+WIRE_VERSION = 1
+SERVICE = "service"  # latency from the actual send
+INTENDED = "intended"  # latency from the intended send time (arrival-rate mode, as wrk2)
+FAMILIES = (SERVICE, INTENDED)
+HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
+CACHE_OUTCOMES = (HIT, MISS, BYPASS)
+# Counter bumped when a latency above the histogram's 60 s ceiling is clamped to it.
+LATENCY_OVER_RANGE = "latency_over_range"
+
+_PERCENTILES = (
+    (50.0, "p50_us"),
+    (90.0, "p90_us"),
+    (95.0, "p95_us"),
+    (99.0, "p99_us"),
+    (99.9, "p99_9_us"),
+)
+
+_Key = tuple[str, str]  # (scenario, outcome)
+_Table = dict[_Key, HdrHistogram]
+
+
+class WireFormatError(HermesBenchError):
+    """A metrics delta handed to merge_wire() is not one that to_wire() produces."""
+
+
+def latency_summary(hist: HdrHistogram) -> dict[str, float | int]:
+    """Count, min, mean, p50/p90/p95/p99/p99.9 and max (µs) of one histogram."""
+    count = hist.get_total_count()
+    if count == 0:
+        return {"count": 0}
+    summary: dict[str, float | int] = {
+        "count": count,
+        "min_us": hist.get_min_value(),
+        "mean_us": round(_mean_us(hist), 1),
+    }
+    # One pass over the counts for all percentiles instead of one pass each.
+    values = hist.get_percentile_to_value_dict([p for p, _ in _PERCENTILES])
+    for percentile, name in _PERCENTILES:
+        summary[name] = values[percentile]
+    summary["max_us"] = hist.get_max_value()
+    return summary
+
+
+def _mean_us(hist: HdrHistogram) -> float:
+    # Same figure as hist.get_mean_value() (median-equivalent value of each bucket), but that
+    # walks hdrh's pure-Python iterator (~30 ms a histogram); this single pass takes ~1 ms.
+    total = 0
+    for index, n in enumerate(hist.counts):
+        if n:
+            value = hist.get_value_from_index(index)
+            lowest = hist.get_lowest_equivalent_value(value)
+            size = hist.get_highest_equivalent_value(value) - lowest + 1
+            total += n * (lowest + (size >> 1))
+    return total / hist.get_total_count()
+
+
+def _add(into: HdrHistogram, other: HdrHistogram) -> None:
+    # hdrh's add() of an empty histogram sets min to 0: skip those.
+    if other.get_total_count():
+        into.add(other)
+
+
+def _add_into(table: _Table, key: _Key, other: HdrHistogram) -> None:
+    hist = table.get(key)
+    if hist is None:
+        hist = table[key] = new_histogram()
+    _add(hist, other)
+
+
+class RunMetrics:
+    """Latencies, outcome counts, counters and a per-second series of one process or a whole run.
+
+    Outcomes should be a small fixed set ("HIT", "429", "error"...): each (scenario, outcome)
+    costs two fixed-size histograms (~140 kB each), whatever the request count.
+    """
+
+    def __init__(self) -> None:
+        self._highest_us: int = new_histogram().highest_trackable_value
+        self._service: _Table = {}
+        self._intended: _Table = {}
+        self._counters: dict[str, int] = {}
+        self._series: dict[int, dict[str, int]] = {}  # second -> outcome -> responses
+
+    def record(
+        self,
+        scenario: str,
+        outcome: str,
+        latency_us: int,
+        *,
+        intended_latency_us: int | None = None,
+        at_s: float,
+    ) -> None:
+        """Record one response that finished at wall-clock `at_s` (time.time())."""
+        key = (scenario, outcome)
+        self._record_into(self._service, key, latency_us)
+        if intended_latency_us is not None:
+            self._record_into(self._intended, key, intended_latency_us)
+        second = int(at_s)
+        per_second = self._series.get(second)
+        if per_second is None:
+            per_second = self._series[second] = {}
+        per_second[outcome] = per_second.get(outcome, 0) + 1
+
+    def _record_into(self, table: _Table, key: _Key, latency_us: int) -> None:
+        hist = table.get(key)
+        if hist is None:
+            hist = table[key] = new_histogram()
+        value = int(latency_us)
+        # hdrh silently drops out-of-range values; clamping keeps every response counted.
+        if value < 1:
+            value = 1
+        elif value > self._highest_us:
+            value = self._highest_us
+            self.count(LATENCY_OVER_RANGE)
+        hist.record_value(value)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add `n` to the free counter `name` (wrong_answers, sessions_verified, ...)."""
+        self._counters[name] = self._counters.get(name, 0) + n
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """A copy of the free counters."""
+        return dict(self._counters)
+
+    def outcome_count(self, outcome: str, scenario: str | None = None) -> int:
+        """Responses with `outcome`, in one scenario or all."""
+        return sum(
+            hist.get_total_count()
+            for (sc, out), hist in self._service.items()
+            if out == outcome and (scenario is None or sc == scenario)
+        )
+
+    def hit_rate(self, scenario: str | None = None) -> float | None:
+        """HIT / (HIT + MISS + BYPASS), None when no cache outcome was recorded."""
+        hits, misses, bypasses = (self.outcome_count(o, scenario) for o in CACHE_OUTCOMES)
+        total = hits + misses + bypasses
+        return hits / total if total else None
+
+    def live_rows(self) -> list[dict[str, Any]]:
+        """Per scenario and outcome: count and service p50/p90/p99/max in µs, for a live view."""
+        rows = []
+        for (scenario, outcome), hist in sorted(self._service.items()):
+            row: dict[str, Any] = {"scenario": scenario, "outcome": outcome}
+            row["count"] = hist.get_total_count()
+            for pct in (50, 90, 99):
+                row[f"p{pct}_us"] = hist.get_value_at_percentile(pct)
+            row["max_us"] = hist.get_max_value()
+            rows.append(row)
+        return rows
+
+    def to_wire(self) -> dict[str, Any]:
+        """Everything recorded since the last call, as JSON/msgpack-safe types; then reset."""
+        wire = {
+            "version": WIRE_VERSION,
+            "histograms": self._encoded_histograms(),
+            "counters": dict(sorted(self._counters.items())),
+            "series": self._series_rows(),
+        }
+        # Fresh tables: histograms come back lazily, only for keys that are recorded again.
+        self._service, self._intended = {}, {}
+        self._counters, self._series = {}, {}
+        return wire
+
+    def merge_wire(self, data: dict[str, Any]) -> None:
+        """Add a to_wire() delta (or a snapshot(), which carries the same keys) into this one."""
+        if data.get("version") != WIRE_VERSION:
+            raise WireFormatError(
+                f"metrics delta has version {data.get('version')!r}, expected {WIRE_VERSION}: "
+                "master and workers must run the same hermes-bench"
+            )
+        histograms = data.get("histograms", {})
+        unknown = sorted(set(histograms) - set(FAMILIES))
+        if unknown:
+            raise WireFormatError(
+                f"metrics delta has histogram families {unknown}, expected only {list(FAMILIES)}"
+            )
+        for family, table in ((SERVICE, self._service), (INTENDED, self._intended)):
+            for scenario, outcomes in histograms.get(family, {}).items():
+                for outcome, encoded in outcomes.items():
+                    _add_into(table, (scenario, outcome), _decode(encoded, scenario, outcome))
+        for name, n in data.get("counters", {}).items():
+            self.count(name, int(n))
+        for row in data.get("series", []):
+            per_second = self._series.setdefault(int(row["t"]), {})
+            for outcome, n in row["outcomes"].items():
+                per_second[outcome] = per_second.get(outcome, 0) + int(n)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Summaries per scenario, outcome and family, totals, counters, series, histograms."""
+        scenarios: dict[str, Any] = {}
+        for scenario in sorted({sc for sc, _ in self._service}):
+            outcomes = sorted(out for sc, out in self._service if sc == scenario)
+            scenarios[scenario] = {
+                "outcomes": {out: self._family_summaries(scenario, out) for out in outcomes},
+                "total": self._family_summaries(scenario),
+            }
+        return {
+            "version": WIRE_VERSION,
+            "scenarios": scenarios,
+            "total": self._family_summaries(),
+            "counters": dict(sorted(self._counters.items())),
+            "hit_rate": self.hit_rate(),
+            "series": self._series_rows(),
+            "histograms": self._encoded_histograms(),
+        }
+
+    def _family_summaries(
+        self, scenario: str | None = None, outcome: str | None = None
+    ) -> dict[str, dict[str, float | int]]:
+        # The intended family appears only where intended times were given.
+        result = {}
+        for family, table in ((SERVICE, self._service), (INTENDED, self._intended)):
+            hists = [
+                hist
+                for (sc, out), hist in table.items()
+                if (scenario is None or sc == scenario) and (outcome is None or out == outcome)
+            ]
+            if len(hists) == 1:
+                result[family] = latency_summary(hists[0])
+            elif hists:
+                merged = new_histogram()
+                for hist in hists:
+                    _add(merged, hist)
+                result[family] = latency_summary(merged)
+        return result
+
+    def _encoded_histograms(self) -> dict[str, dict[str, dict[str, str]]]:
+        encoded: dict[str, dict[str, dict[str, str]]] = {}
+        for family, table in ((SERVICE, self._service), (INTENDED, self._intended)):
+            per_scenario: dict[str, dict[str, str]] = {}
+            for (scenario, outcome), hist in sorted(table.items()):
+                per_scenario.setdefault(scenario, {})[outcome] = hist.encode().decode("ascii")
+            encoded[family] = per_scenario
+        return encoded
+
+    def _series_rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "t": second,
+                "requests": sum(outcomes.values()),
+                "outcomes": dict(sorted(outcomes.items())),
+            }
+            for second, outcomes in sorted(self._series.items())
+        ]
+
+
+def _decode(encoded: str, scenario: str, outcome: str) -> HdrHistogram:
+    try:
+        return HdrHistogram.decode(encoded)
+    except Exception as exc:  # hdrh raises TypeError, zlib.error, its own cookie errors...
+        raise WireFormatError(
+            f"histogram for scenario {scenario!r}, outcome {outcome!r} is not an HdrHistogram "
+            f"encode() string ({exc}): the delta was corrupted or not made by to_wire()"
+        ) from exc

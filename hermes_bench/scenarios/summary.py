@@ -1,0 +1,124 @@
+"""The end-of-run metrics document and its console summary: pure functions of measured data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hermes_bench.scenarios.workload import ideal_hit_rate
+
+SCHEMA = "hermes-bench/locust-metrics/1"
+CHAT_SCENARIOS = ("cache", "ratelimit", "mixed")
+_REFUSED = "429"
+
+
+def cache_accounting(
+    snapshot: dict[str, Any], ground_truth: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Hit rate from the X-Cache headers, and OpenAI calls avoided from the upstream's count.
+
+    Chat requests refused by the rate limiter never reach the cache, so they are left out:
+    cache_requests - upstream_calls is exactly the calls the cache avoided when nothing else
+    talks to the upstream.
+    """
+    outcomes: dict[str, int] = {}
+    for scenario in CHAT_SCENARIOS:
+        for outcome, families in (
+            snapshot["scenarios"].get(scenario, {}).get("outcomes", {}).items()
+        ):
+            count = int(families["service"]["count"])
+            outcomes[outcome] = outcomes.get(outcome, 0) + count
+    cache_requests = sum(n for outcome, n in outcomes.items() if outcome != _REFUSED)
+    hits = outcomes.get("HIT", 0)
+    looked_up = hits + outcomes.get("MISS", 0) + outcomes.get("BYPASS", 0)
+    result: dict[str, Any] = {
+        "chat_outcomes": dict(sorted(outcomes.items())),
+        "cache_requests": cache_requests,
+        "hits": hits,
+        "hit_rate_headers": hits / looked_up if looked_up else None,
+        "ground_truth": ground_truth is not None,
+    }
+    if ground_truth is not None:
+        calls = int(ground_truth["calls"])
+        distinct = int(ground_truth["distinct_requests"])
+        avoided = cache_requests - calls
+        result.update(
+            upstream_calls=calls,
+            upstream_distinct_requests=distinct,
+            calls_avoided=avoided,
+            calls_avoided_share=avoided / cache_requests if cache_requests else None,
+            hits_minus_calls_avoided=hits - avoided,
+            ideal_hit_rate=(
+                ideal_hit_rate(cache_requests, distinct)
+                if cache_requests and 1 <= distinct <= cache_requests
+                else None
+            ),
+        )
+    return result
+
+
+def build_document(
+    *,
+    snapshot: dict[str, Any],
+    ground_truth: dict[str, Any] | None,
+    cpu: dict[str, Any],
+    run: dict[str, Any],
+) -> dict[str, Any]:
+    """The metrics JSON written at the end of a run."""
+    return {
+        "schema": SCHEMA,
+        "run": run,
+        "cache": cache_accounting(snapshot, ground_truth),
+        "load_generator": cpu,
+        "metrics": snapshot,
+    }
+
+
+def console_summary(document: dict[str, Any]) -> str:
+    """A few lines a person reads at the end of a run: µs percentiles, hit rate, calls avoided."""
+    lines = ["hermes-bench metrics (latency in ms, from µs histograms)"]
+    header = (
+        f"{'scenario':<10} {'outcome':<13} {'count':>8} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9}"
+    )
+    lines.append(header)
+    for scenario, data in document["metrics"]["scenarios"].items():
+        for outcome, families in data["outcomes"].items():
+            s = families["service"]
+            lines.append(
+                f"{scenario:<10} {outcome:<13} {s['count']:>8} {_ms(s, 'p50_us')} "
+                f"{_ms(s, 'p90_us')} {_ms(s, 'p99_us')} {_ms(s, 'max_us')}"
+            )
+            if "intended" in families:
+                i = families["intended"]
+                lines.append(
+                    f"{'':<10} {'  intended':<13} {i['count']:>8} {_ms(i, 'p50_us')} "
+                    f"{_ms(i, 'p90_us')} {_ms(i, 'p99_us')} {_ms(i, 'max_us')}"
+                )
+    cache = document["cache"]
+    if cache["hit_rate_headers"] is not None:
+        lines.append(f"hit rate (X-Cache headers): {cache['hit_rate_headers']:.1%}")
+    if cache["ground_truth"]:
+        lines.append(
+            f"OpenAI calls (ground truth): {cache['upstream_calls']} for "
+            f"{cache['cache_requests']} requests; calls avoided {cache['calls_avoided']}"
+            + (f" ({cache['calls_avoided_share']:.1%})" if cache["calls_avoided_share"] else "")
+        )
+        if cache["hits_minus_calls_avoided"]:
+            lines.append(
+                f"  mismatch: {cache['hits']} HIT headers vs {cache['calls_avoided']} calls "
+                "avoided (another client of the upstream, or upstream retries)"
+            )
+        if cache["ideal_hit_rate"] is not None:
+            lines.append(f"ideal hit rate of this request sequence: {cache['ideal_hit_rate']:.1%}")
+    counters = document["metrics"]["counters"]
+    problems = {k: v for k, v in counters.items() if v}
+    if problems:
+        lines.append("checks: " + ", ".join(f"{k}={v}" for k, v in sorted(problems.items())))
+    cpu = document["load_generator"]
+    if cpu.get("saturated"):
+        lines.append("WARNING: the load generator was saturated (CPU > 90%): latencies are suspect")
+    return "\n".join(lines)
+
+
+def _ms(summary: dict[str, Any], key: str) -> str:
+    value = summary.get(key)
+    return f"{value / 1000:>9.3f}" if value is not None else f"{'-':>9}"

@@ -1,0 +1,306 @@
+"""Locust users for the cache, rate-limit and session paths, and a mixed HERMES-like user.
+
+Every request goes to a target picked at random (a non-sticky balancer), is timed in
+microseconds into RunMetrics, and every response is checked: the answer must be the fake
+upstream's answer to that very prompt, session payloads must come back intact, and a 429 must
+carry Retry-After. A failed check is counted and marked failed in Locust's stats, never passed.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from typing import Any, NoReturn
+
+import gevent
+from locust import task
+from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
+from locust.exception import StopUser
+from locust.runners import WorkerRunner
+
+from hermes_bench.scenarios.run_context import HermesRun, run_of
+from hermes_bench.scenarios.workload import WorkItem
+from hermes_bench.upstream.answer import answer_text
+
+CHAT_PATH = "/v1/chat/completions"
+SESSION_PATH = "/v1/sessions"
+
+
+class HermesUser(FastHttpUser):
+    """Shared client: target spreading, timing, arrival-rate pacing and response checks."""
+
+    abstract = True
+    # The plugin sets the host (or starts a stack); each request names its own target URL.
+    host = ""
+
+    def on_start(self) -> None:
+        self.hermes: HermesRun = run_of(self.environment)
+        self.targets = self.hermes.targets(self.environment)
+        self.rng = random.Random(secrets.randbits(64))
+        self._interval_s = self._pacing_interval_s()
+        # A random phase spreads the users' schedules over one interval.
+        self._next_intended = time.monotonic() + self.rng.random() * (self._interval_s or 0)
+
+    def _pacing_interval_s(self) -> float | None:
+        rate = self.hermes.options.arrival_rate
+        if rate <= 0:
+            return None
+        users = max(1, self.hermes.options.users_total or self.environment.runner.user_count or 1)
+        return users / rate
+
+    def wait_time(self) -> float:
+        """Closed loop: no wait. Arrival-rate mode: until the next intended send time."""
+        if self._interval_s is None:
+            return 0.0
+        self._next_intended += self._interval_s
+        return max(0.0, self._next_intended - time.monotonic())
+
+    def intended_start(self) -> float | None:
+        """Monotonic intended send time of the current request (arrival-rate mode only)."""
+        return None if self._interval_s is None else self._next_intended
+
+    def trace_done(self) -> NoReturn:
+        """The trace is fully replayed: a local run ends; a worker's users stop."""
+        runner = self.environment.runner
+        if runner is not None and not isinstance(runner, WorkerRunner):
+            runner.quit()
+        raise StopUser
+
+    def target(self) -> str:
+        """A target for the next request, chosen like a non-sticky load balancer."""
+        return self.targets[0] if len(self.targets) == 1 else self.rng.choice(self.targets)
+
+    def api_key(self) -> str:
+        """One of the run's cache API keys: enough of them to stay under a per-key limit."""
+        return f"sk-hermes-bench-{self.rng.randrange(self.hermes.options.api_keys)}"
+
+    def record(
+        self, scenario: str, outcome: str, started_ns: int, intended: float | None = None
+    ) -> None:
+        """Record one finished request in µs (and from its intended time when paced)."""
+        done_ns = time.perf_counter_ns()
+        latency_us = (done_ns - started_ns) // 1000
+        intended_us = None
+        if intended is not None:
+            intended_us = int((time.monotonic() - intended) * 1_000_000)
+        self.hermes.metrics.record(
+            scenario, outcome, latency_us, intended_latency_us=intended_us, at_s=time.time()
+        )
+
+    def chat(
+        self, scenario: str, item: WorkItem, *, key: str | None = None, expect_429: bool = False
+    ) -> tuple[str, Any]:
+        """Send one chat completion, check it, record it; returns (outcome, response)."""
+        body = item.body()
+        headers = {"Authorization": f"Bearer {key or item.api_key or self.api_key()}"}
+        intended = self.intended_start()
+        started = time.perf_counter_ns()
+        with self.client.post(
+            self.target() + CHAT_PATH,
+            json=body,
+            headers=headers,
+            name=f"{scenario}: chat",
+            catch_response=True,
+        ) as response:
+            outcome = self._check_chat(response, body, expect_429)
+        self.record(scenario, outcome, started, intended)
+        return outcome, response
+
+    def _check_chat(
+        self, response: ResponseContextManager, body: dict[str, Any], expect_429: bool
+    ) -> str:
+        status = response.status_code
+        if status == 200:
+            try:
+                content = response.json()["choices"][0]["message"]["content"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                content = None
+            if content != answer_text(body):
+                self.hermes.metrics.count("wrong_answers")
+                response.failure(f"wrong answer for the prompt: {str(content)[:80]!r}")
+                return "wrong_answer"
+            response.success()
+            return _header(response, "x-cache") or "OK"
+        if status == 429:
+            return self._check_429(response, expect_429)
+        self.hermes.metrics.count(f"status_{status}")
+        response.failure(f"HTTP {status}: {_error_message(response)}")
+        return "error"
+
+    def _check_429(self, response: ResponseContextManager, expected: bool) -> str:
+        if not _header(response, "retry-after"):
+            self.hermes.metrics.count("retry_after_missing")
+            response.failure("429 without Retry-After")
+        elif expected:
+            response.success()
+        else:
+            response.failure("rate limited (429)")
+        return "429"
+
+
+class CacheUser(HermesUser):
+    """Chat completions drawn from the workload: the response-cache path."""
+
+    weight = 3
+
+    @task
+    def ask(self) -> None:
+        item = self.hermes.workload(self.environment).next_item()
+        if item is None:  # the trace is fully replayed
+            self.trace_done()
+        if item.offset_s is not None:
+            self._wait_for_offset(item.offset_s)
+        self.chat("cache", item)
+
+    def _wait_for_offset(self, offset_s: float) -> None:
+        delay = self.hermes.started_at + offset_s - time.time()
+        if delay > 0:
+            gevent.sleep(delay)
+
+
+class RateLimitUser(HermesUser):
+    """Keys of its own, each pushed past its limit in bursts; 429s must carry Retry-After."""
+
+    weight = 1
+    keys_per_user = 2
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.keys = [f"sk-hermes-limit-{secrets.token_hex(6)}" for _ in range(self.keys_per_user)]
+        self.limit: int | None = None
+
+    @task
+    def burst(self) -> None:
+        key = self.rng.choice(self.keys)
+        item = WorkItem("rate limit probe: what is a token bucket?")
+        # Past the limit once it is known (from X-RateLimit-Limit), a few requests until then.
+        count = int(self.limit * 1.5) + 1 if self.limit else 5
+        retry_after = 0.0
+        for _ in range(count):
+            outcome, response = self.chat("ratelimit", item, key=key, expect_429=True)
+            limit = _header(response, "x-ratelimit-limit")
+            if limit and limit.isdigit():
+                self.limit = int(limit)
+            if outcome == "429":
+                retry_after = float(_header(response, "retry-after") or 1)
+        # Wait out the window before the next burst, bounded so a run can always end.
+        gevent.sleep(min(retry_after, 5.0))
+
+
+class SessionUser(HermesUser):
+    """Create a session, read it back, merge a change, read again: payloads must be intact."""
+
+    weight = 1
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.key = f"sk-hermes-session-{secrets.token_hex(6)}"
+
+    @task
+    def lifecycle(self) -> None:
+        data = {"user": secrets.token_hex(4), "turns": [], "prefs": {"lang": "en"}}
+        session_id = self.create_session(data)
+        if session_id is None:
+            return
+        self.read_session(session_id, data)
+        turn = {"turns": [f"turn {self.rng.randrange(1000)}"]}
+        if self.update_session(session_id, turn):
+            self.read_session(session_id, {**data, **turn})
+
+    def session_request(
+        self, method: str, path: str, name: str, expected: dict[str, Any] | None, **kwargs: Any
+    ) -> dict[str, Any] | None:
+        """One session call; outcome ok / lost (404) / corrupt / error. Returns the JSON."""
+        headers = {"Authorization": f"Bearer {self.key}"}
+        started = time.perf_counter_ns()
+        with self.client.request(
+            method,
+            self.target() + path,
+            headers=headers,
+            name=f"session: {name}",
+            catch_response=True,
+            **kwargs,
+        ) as response:
+            payload, outcome = _check_session(response, expected)
+        if outcome != "ok":
+            self.hermes.metrics.count(f"sessions_{outcome}")
+        self.record("session", outcome, started)
+        return payload
+
+    def create_session(self, data: dict[str, Any]) -> str | None:
+        payload = self.session_request("POST", SESSION_PATH, "create", data, json={"data": data})
+        return None if payload is None else str(payload["id"])
+
+    def read_session(self, session_id: str, expected: dict[str, Any]) -> bool:
+        path = f"{SESSION_PATH}/{session_id}"
+        return self.session_request("GET", path, "read", expected) is not None
+
+    def update_session(self, session_id: str, change: dict[str, Any]) -> bool:
+        path = f"{SESSION_PATH}/{session_id}"
+        return (
+            self.session_request("PATCH", path, "update", None, json={"data": change}) is not None
+        )
+
+
+class MixedUser(SessionUser):
+    """A HERMES-like user: a session, a few chat turns recorded in it, an occasional burst."""
+
+    weight = 1
+
+    @task
+    def conversation(self) -> None:
+        data: dict[str, Any] = {"user": secrets.token_hex(4), "turns": []}
+        session_id = self.create_session(data)
+        for _ in range(self.rng.randint(2, 5)):
+            item = self.hermes.workload(self.environment).next_item()
+            if item is None:
+                self.trace_done()
+            self.chat("mixed", item)
+            if session_id is not None:
+                data["turns"] = [*data["turns"], item.prompt[:40]]
+                self.update_session(session_id, {"turns": data["turns"]})
+        if session_id is not None:
+            self.read_session(session_id, data)
+        if self.rng.random() < 0.1:  # the occasional burst: the same question, again and again
+            item = self.hermes.workload(self.environment).next_item()
+            for _ in range(5):
+                if item is not None:
+                    self.chat("mixed", item)
+
+
+def _check_session(
+    response: ResponseContextManager, expected: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, str]:
+    status = response.status_code
+    if status in (200, 201):
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict) or "id" not in payload:
+            response.failure("session answer is not a session object")
+            return None, "corrupt"
+        if expected is not None and payload.get("data") != expected:
+            response.failure(f"session payload changed: {str(payload.get('data'))[:80]}")
+            return None, "corrupt"
+        response.success()
+        return payload, "ok"
+    if status == 404:
+        response.failure("session lost (404): created but not found")
+        return None, "lost"
+    response.failure(f"HTTP {status}: {_error_message(response)}")
+    return None, "error"
+
+
+def _error_message(response: Any) -> str:
+    try:
+        return str(response.json()["error"]["message"])[:120]
+    except (ValueError, KeyError, TypeError):
+        return (response.text or "")[:120] if hasattr(response, "text") else ""
+
+
+def _header(response: Any, name: str) -> str | None:
+    headers = response.headers
+    value = headers.get(name) if headers is not None else None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,223 @@
+"""RunMetrics and the load generator's CPU summary: exact merging, wire format, precision."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+from hdrh.histogram import HdrHistogram
+
+from hermes_bench.scenarios.load_cpu import CpuSampler, summarize_cpu
+from hermes_bench.scenarios.metrics import (
+    LATENCY_OVER_RANGE,
+    RunMetrics,
+    WireFormatError,
+    latency_summary,
+)
+from hermes_bench.target.counters import new_histogram
+
+T0 = 1_700_000_000.0
+OUTCOMES = ("HIT", "MISS", "BYPASS", "429", "error")
+
+
+def _through_json(data: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(data))
+
+
+def _without_histograms(snapshot: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in snapshot.items() if k != "histograms"}
+
+
+def test_merging_worker_deltas_equals_recording_in_one() -> None:
+    rng = random.Random(1234)
+    whole = RunMetrics()
+    workers = [RunMetrics() for _ in range(3)]
+    master = RunMetrics()
+    for i in range(50_000):
+        scenario = rng.choice(("cache", "rate_limit"))
+        outcome = rng.choice(OUTCOMES)
+        latency = int(rng.lognormvariate(7, 1.5))  # median ~1 ms, tail into seconds
+        intended = latency + rng.randrange(5_000) if scenario == "cache" else None
+        at_s = T0 + i / 1000
+        worker = rng.choice(workers)
+        for metrics in (whole, worker):
+            metrics.record(scenario, outcome, latency, intended_latency_us=intended, at_s=at_s)
+            if outcome == "error":
+                metrics.count("errors_logged")
+        if i % 7_001 == 0:  # workers report several times during the run
+            master.merge_wire(_through_json(rng.choice(workers).to_wire()))
+    # Out of range on both sides: clamped, counted, never dropped.
+    for metrics in (whole, workers[0]):
+        metrics.record("cache", "HIT", 0, at_s=T0)
+        metrics.record("cache", "MISS", 120_000_000, at_s=T0)
+    for worker in workers:
+        master.merge_wire(_through_json(worker.to_wire()))
+
+    expected, merged = whole.snapshot(), master.snapshot()
+    assert _without_histograms(merged) == _without_histograms(expected)
+    for scenario in ("cache", "rate_limit"):
+        for outcome in OUTCOMES:
+            exp = expected["scenarios"][scenario]["outcomes"][outcome]["service"]
+            got = merged["scenarios"][scenario]["outcomes"][outcome]["service"]
+            for field in ("count", "p50_us", "p99_us", "max_us"):
+                assert got[field] == exp[field]
+    assert merged["total"]["service"]["count"] == 50_002
+    assert merged["counters"][LATENCY_OVER_RANGE] == 1
+    assert merged["total"]["service"]["min_us"] == 1
+    assert master.outcome_count("error") == whole.outcome_count("error")
+    assert merged["counters"]["errors_logged"] == whole.outcome_count("error")
+
+
+def test_to_wire_resets_local_state() -> None:
+    metrics = RunMetrics()
+    metrics.record("cache", "HIT", 500, intended_latency_us=700, at_s=T0)
+    metrics.count("sessions_verified", 3)
+    first = metrics.to_wire()
+    assert first["histograms"]["service"]["cache"].keys() == {"HIT"}
+    assert first["counters"] == {"sessions_verified": 3}
+    assert len(first["series"]) == 1
+
+    second = metrics.to_wire()
+    assert second == {
+        "version": 1,
+        "histograms": {"service": {}, "intended": {}},
+        "counters": {},
+        "series": [],
+    }
+    snapshot = metrics.snapshot()
+    assert snapshot["scenarios"] == {} and snapshot["total"] == {}
+    assert metrics.outcome_count("HIT") == 0
+
+
+def test_snapshot_is_json_and_re_reads_exactly() -> None:
+    metrics = RunMetrics()
+    rng = random.Random(7)
+    for i in range(2_000):
+        outcome = rng.choice(("ok", "lost"))
+        metrics.record("session", outcome, rng.randrange(100, 90_000), at_s=T0 + i)
+    metrics.count("sessions_verified", 2_000)
+    snapshot = _through_json(metrics.snapshot())
+    assert snapshot == metrics.snapshot()
+
+    # A snapshot carries the wire keys: a report can rebuild the exact distributions from it.
+    reread = RunMetrics()
+    reread.merge_wire(snapshot)
+    assert reread.snapshot() == snapshot
+
+
+def test_intended_family_only_when_given() -> None:
+    metrics = RunMetrics()
+    metrics.record("cache", "HIT", 400, at_s=T0)
+    metrics.record("cache", "MISS", 40_000, intended_latency_us=90_000, at_s=T0)
+    cache = metrics.snapshot()["scenarios"]["cache"]
+    assert cache["outcomes"]["HIT"].keys() == {"service"}
+    assert cache["outcomes"]["MISS"].keys() == {"service", "intended"}
+    assert cache["total"]["service"]["count"] == 2
+    assert cache["total"]["intended"]["count"] == 1
+    assert cache["total"]["intended"]["p50_us"] == pytest.approx(90_000, rel=1e-3)
+    wire = metrics.to_wire()
+    assert wire["histograms"]["intended"]["cache"].keys() == {"MISS"}
+
+
+def test_series_counts_requests_and_outcomes_per_second() -> None:
+    metrics = RunMetrics()
+    metrics.record("cache", "HIT", 300, at_s=T0 + 1.2)
+    metrics.record("cache", "MISS", 300, at_s=T0 + 0.9)
+    metrics.record("cache", "HIT", 300, at_s=T0 + 0.1)
+    metrics.record("rate_limit", "429", 300, at_s=T0 + 1.99)
+    assert metrics.snapshot()["series"] == [
+        {"t": int(T0), "requests": 2, "outcomes": {"HIT": 1, "MISS": 1}},
+        {"t": int(T0) + 1, "requests": 2, "outcomes": {"429": 1, "HIT": 1}},
+    ]
+
+
+def test_hit_rate_and_outcome_count() -> None:
+    metrics = RunMetrics()
+    assert metrics.hit_rate() is None
+    for outcome, n in (("HIT", 6), ("MISS", 3), ("BYPASS", 1), ("429", 5)):
+        for _ in range(n):
+            metrics.record("cache", outcome, 1_000, at_s=T0)
+    metrics.record("mixed", "HIT", 1_000, at_s=T0)
+    assert metrics.hit_rate("cache") == pytest.approx(0.6)
+    assert metrics.hit_rate() == pytest.approx(7 / 11)
+    assert metrics.hit_rate("nothing") is None
+    assert metrics.outcome_count("HIT") == 7
+    assert metrics.outcome_count("HIT", scenario="mixed") == 1
+    assert metrics.outcome_count("429") == 5
+
+
+def test_three_significant_digits_tell_300_from_900_us() -> None:
+    metrics = RunMetrics()
+    for _ in range(50):
+        metrics.record("cache", "HIT", 300, at_s=T0)
+        metrics.record("cache", "HIT", 900, at_s=T0)
+    summary = metrics.snapshot()["scenarios"]["cache"]["outcomes"]["HIT"]["service"]
+    # Locust's stats would round both to 0 or 1 ms; here each keeps 3 significant digits.
+    assert summary["min_us"] == 300
+    assert summary["p50_us"] == pytest.approx(300, rel=1e-3)
+    assert summary["p90_us"] == pytest.approx(900, rel=1e-3)
+    assert summary["max_us"] == pytest.approx(900, rel=1e-3)
+    assert summary["mean_us"] == pytest.approx(600, rel=1e-3)
+
+
+def test_mean_matches_hdrh() -> None:
+    hist = new_histogram()
+    rng = random.Random(3)
+    for _ in range(5_000):
+        hist.record_value(rng.randrange(1, 5_000_000))
+    assert latency_summary(hist)["mean_us"] == round(hist.get_mean_value(), 1)
+    assert latency_summary(new_histogram()) == {"count": 0}
+
+
+def test_merge_wire_rejects_foreign_data() -> None:
+    metrics = RunMetrics()
+    with pytest.raises(WireFormatError, match="version"):
+        metrics.merge_wire({"version": 99})
+    with pytest.raises(WireFormatError, match="families"):
+        metrics.merge_wire({"version": 1, "histograms": {"total": {}}})
+    bad = {"version": 1, "histograms": {"service": {"cache": {"HIT": "not-a-histogram"}}}}
+    with pytest.raises(WireFormatError, match="'cache'"):
+        metrics.merge_wire(bad)
+    assert isinstance(HdrHistogram.decode(new_histogram().encode()), HdrHistogram)
+
+
+@pytest.mark.parametrize(
+    ("above", "saturated"),
+    [(0, False), (2, False), (3, True), (20, True)],
+)
+def test_summarize_cpu_saturated_when_over_10_percent_above(above: int, saturated: bool) -> None:
+    samples = [95.0] * above + [40.0] * (20 - above)
+    summary = summarize_cpu(samples, threshold_pct=90.0)
+    assert summary["saturated"] is saturated
+    assert summary["count"] == 20
+    # The rule agrees with "nearest-rank p90 above the threshold".
+    assert (summary["p90_pct"] > 90.0) is saturated
+
+
+def test_summarize_cpu_figures_and_empty() -> None:
+    summary = summarize_cpu([10.0, 20.0, 30.0, 100.0], threshold_pct=50.0)
+    assert summary["mean_pct"] == 40.0
+    assert summary["p90_pct"] == 100.0
+    assert summary["max_pct"] == 100.0
+    assert summary["above_threshold_share"] == 0.25
+    assert summarize_cpu([])["saturated"] is None
+
+
+def test_cpu_sampler_primes_then_records() -> None:
+    class FakeProcess:
+        def __init__(self) -> None:
+            self.readings = iter([0.0, 55.0, 97.5])
+
+        def cpu_percent(self, interval: float | None = None) -> float:
+            assert interval is None  # never blocks the caller's event loop
+            return next(self.readings)
+
+    sampler = CpuSampler(FakeProcess())  # type: ignore[arg-type]
+    assert sampler.samples == []
+    assert sampler.sample() == 55.0
+    sampler.sample()
+    assert sampler.samples == [55.0, 97.5]
+    assert sampler.summary()["max_pct"] == 97.5
+    assert isinstance(CpuSampler().sample(), float)
