@@ -103,6 +103,14 @@ def add_options(parser: Any) -> None:
         default="",
     )
     option(
+        "--hermes-requests",
+        "HERMES_REQUESTS",
+        "chat requests drawn from the workload in the whole run, then it ends (0 = until "
+        "--run-time; a trace ends with its last line)",
+        type=int,
+        default=0,
+    )
+    option(
         "--hermes-api-keys",
         "HERMES_API_KEYS_PER_RUN",
         "API keys the cache users rotate through (keeps them under the rate limit)",
@@ -142,9 +150,9 @@ class ScenarioOptions:
     one_off_share: float
     seed: int
     trace: str
+    requests: int
     api_keys: int
     arrival_rate: float
-    users_total: int
     metrics_json: str
 
     @classmethod
@@ -172,9 +180,9 @@ class ScenarioOptions:
             one_off_share=float(get("one_off_share", 0.1)),
             seed=int(get("seed", 0)),
             trace=get("trace", ""),
+            requests=int(get("requests", 0)),
             api_keys=int(get("api_keys", 1000)),
             arrival_rate=float(get("arrival_rate", 0.0)),
-            users_total=int(get("users_total", 0)),
             metrics_json=get("metrics_json", DEFAULT_METRICS_PATH),
         )
         options.check()
@@ -186,6 +194,8 @@ class ScenarioOptions:
             raise ConfigError(f"--hermes-instances must be at least 1, got {self.instances}")
         if self.api_keys < 1:
             raise ConfigError(f"--hermes-api-keys must be at least 1, got {self.api_keys}")
+        if self.requests < 0:
+            raise ConfigError(f"--hermes-requests must be >= 0, got {self.requests}")
         if self.arrival_rate < 0:
             raise ConfigError(f"--hermes-arrival-rate must be >= 0, got {self.arrival_rate}")
         if self.workload == "trace" and not self.trace:

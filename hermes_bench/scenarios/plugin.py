@@ -17,7 +17,14 @@ from typing import Any
 import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import LocalRunner, MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_SPAWNING,
+    STATE_STOPPED,
+    STATE_STOPPING,
+    LocalRunner,
+    MasterRunner,
+    WorkerRunner,
+)
 
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness.stack import Stack, StackConfig
@@ -33,6 +40,7 @@ from hermes_bench.scenarios.workload import load_trace
 log = logging.getLogger("hermes_bench")
 CPU_SAMPLE_INTERVAL_S = 1.0
 LOCAL = "local"
+STOP_TIMEOUT_S = 10.0
 
 
 @events.init_command_line_parser.add_listener
@@ -87,8 +95,9 @@ def _prepare_master(environment: Environment, run: HermesRun) -> None:
             # Custom options travel to the workers with the spawn message.
             parsed.hermes_targets = ",".join(stack.target_urls)
             parsed.hermes_upstream_url = stack.upstream_url
-    if parsed is not None and not run.options.users_total and getattr(parsed, "num_users", None):
-        parsed.hermes_users_total = parsed.num_users
+    # Users finish the request in flight when a run stops, so every request that reached the
+    # upstream is also counted here (Locust's default of 0 s would cut them off).
+    environment.stop_timeout = max(environment.stop_timeout or 0.0, STOP_TIMEOUT_S)
     if environment.web_ui is not None:
         add_web_tab(environment, run)
 
@@ -120,6 +129,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     run.started_at = time.time()
     if isinstance(environment.runner, WorkerRunner):
         return
+    if isinstance(environment.runner, MasterRunner) and run.bounded:
+        gevent.spawn(_end_when_workers_are_done, environment.runner)
     upstream = run.upstream_url(environment)
     if upstream:
         try:
@@ -176,6 +187,23 @@ def _document(environment: Environment, run: HermesRun) -> dict[str, Any]:
             "workload": workload,
         },
     )
+
+
+def _end_when_workers_are_done(runner: MasterRunner) -> None:
+    """A bounded run ends once every worker reports no users left.
+
+    A worker's report of zero users was made after its users stopped, so the metrics it
+    carries are complete: nothing is lost by quitting then.
+    """
+    seen_users = False
+    while True:
+        gevent.sleep(0.5)
+        if runner.user_count > 0:
+            seen_users = True
+        elif seen_users and runner.state not in (STATE_SPAWNING, STATE_STOPPING, STATE_STOPPED):
+            log.info("every worker has used up its workload: ending the run")
+            runner.quit()
+            return
 
 
 def _sample_cpu(run: HermesRun) -> None:

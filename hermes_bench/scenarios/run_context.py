@@ -29,7 +29,43 @@ class HermesRun:
     # CPU readings of every process: this one's under "local", workers' under their ids.
     cpu_by_process: dict[str, list[float]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    ending: bool = False  # set once the workload is exhausted and the run is winding down
     _workload: ZipfWorkload | TraceWorkload | None = None
+    _budget: int | None = None  # draws left in this process under --hermes-requests
+    _slot_origin: float | None = None
+    _slots_taken: int = 0
+
+    def next_slot(self, environment: Environment) -> float:
+        """Claim the next send time (monotonic) of this process's share of --hermes-arrival-rate.
+
+        Slots follow a fixed schedule whatever the responses do, so a late send shows up as
+        latency counted from its slot: the coordinated-omission correction of wrk2.
+        """
+        _, parts = _process_part(environment)
+        now = time.monotonic()
+        if self._slot_origin is None:
+            self._slot_origin = now
+        slot = self._slot_origin + self._slots_taken * parts / self.options.arrival_rate
+        self._slots_taken += 1
+        return slot
+
+    @property
+    def bounded(self) -> bool:
+        """True when the run ends by itself: a trace, or a --hermes-requests budget."""
+        return self.trace is not None or self.options.requests > 0
+
+    def next_item(self, environment: Environment) -> WorkItem | None:
+        """The next request to send, or None once the workload or the budget is used up."""
+        workload = self.workload(environment)
+        if self.options.requests > 0:
+            if self._budget is None:
+                part, parts = _process_part(environment)
+                share, extra = divmod(self.options.requests, parts)
+                self._budget = share + (1 if part < extra else 0)
+            if self._budget <= 0:
+                return None
+            self._budget -= 1
+        return workload.next_item()
 
     def workload(self, environment: Environment) -> ZipfWorkload | TraceWorkload:
         """This process's workload, built on first use: one stream (Zipf) or part (trace)."""

@@ -11,12 +11,11 @@ from __future__ import annotations
 import random
 import secrets
 import time
-from typing import Any, NoReturn
+from typing import Any
 
 import gevent
 from locust import task
 from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
-from locust.exception import StopUser
 from locust.runners import WorkerRunner
 
 from hermes_bench.scenarios.run_context import HermesRun, run_of
@@ -24,6 +23,7 @@ from hermes_bench.scenarios.workload import WorkItem
 from hermes_bench.upstream.answer import answer_text
 
 CHAT_PATH = "/v1/chat/completions"
+_UNTIL_STOPPED_S = 60.0
 SESSION_PATH = "/v1/sessions"
 
 
@@ -34,38 +34,44 @@ class HermesUser(FastHttpUser):
     # The plugin sets the host (or starts a stack); each request names its own target URL.
     host = ""
 
+    # Paced users follow the run's arrival-rate schedule when --hermes-arrival-rate is set.
+    paced = False
+
     def on_start(self) -> None:
         self.hermes: HermesRun = run_of(self.environment)
         self.targets = self.hermes.targets(self.environment)
         self.rng = random.Random(secrets.randbits(64))
-        self._interval_s = self._pacing_interval_s()
-        # A random phase spreads the users' schedules over one interval.
-        self._next_intended = time.monotonic() + self.rng.random() * (self._interval_s or 0)
+        # A wait asked for by the last task; waiting in wait_time lets a stop interrupt it.
+        self.pause_s = 0.0
+        self._intended: float | None = None
+        if self._is_paced():
+            self._intended = self.hermes.next_slot(self.environment)
+            gevent.sleep(max(0.0, self._intended - time.monotonic()))
 
-    def _pacing_interval_s(self) -> float | None:
-        rate = self.hermes.options.arrival_rate
-        if rate <= 0:
-            return None
-        users = max(1, self.hermes.options.users_total or self.environment.runner.user_count or 1)
-        return users / rate
+    def _is_paced(self) -> bool:
+        return self.paced and self.hermes.options.arrival_rate > 0
 
     def wait_time(self) -> float:
-        """Closed loop: no wait. Arrival-rate mode: until the next intended send time."""
-        if self._interval_s is None:
-            return 0.0
-        self._next_intended += self._interval_s
-        return max(0.0, self._next_intended - time.monotonic())
+        """Closed loop: no wait (or the task's pause). Paced: until the next intended slot."""
+        if self.hermes.ending:
+            return _UNTIL_STOPPED_S  # the stop under way ends this wait
+        if self._is_paced():
+            self._intended = self.hermes.next_slot(self.environment)
+            return max(0.0, self._intended - time.monotonic())
+        pause, self.pause_s = self.pause_s, 0.0
+        return pause
 
     def intended_start(self) -> float | None:
         """Monotonic intended send time of the current request (arrival-rate mode only)."""
-        return None if self._interval_s is None else self._next_intended
+        return self._intended
 
-    def trace_done(self) -> NoReturn:
-        """The trace is fully replayed: a local run ends; a worker's users stop."""
+    def workload_done(self) -> None:
+        """The workload is used up: a local run ends, a worker stops its users (and the master,
+        seeing no users left, ends the run). Users mid-request finish within the stop timeout."""
         runner = self.environment.runner
-        if runner is not None and not isinstance(runner, WorkerRunner):
-            runner.quit()
-        raise StopUser
+        if not self.hermes.ending and runner is not None:
+            self.hermes.ending = True
+            gevent.spawn(runner.stop if isinstance(runner, WorkerRunner) else runner.quit)
 
     def target(self) -> str:
         """A target for the next request, chosen like a non-sticky load balancer."""
@@ -95,6 +101,7 @@ class HermesUser(FastHttpUser):
         body = item.body()
         headers = {"Authorization": f"Bearer {key or item.api_key or self.api_key()}"}
         intended = self.intended_start()
+        self.hermes.metrics.count("chat_started")
         started = time.perf_counter_ns()
         with self.client.post(
             self.target() + CHAT_PATH,
@@ -143,12 +150,14 @@ class CacheUser(HermesUser):
     """Chat completions drawn from the workload: the response-cache path."""
 
     weight = 3
+    paced = True
 
     @task
     def ask(self) -> None:
-        item = self.hermes.workload(self.environment).next_item()
-        if item is None:  # the trace is fully replayed
-            self.trace_done()
+        item = self.hermes.next_item(self.environment)
+        if item is None:  # the trace is replayed, or --hermes-requests are all sent
+            self.workload_done()
+            return
         if item.offset_s is not None:
             self._wait_for_offset(item.offset_s)
         self.chat("cache", item)
@@ -184,8 +193,8 @@ class RateLimitUser(HermesUser):
                 self.limit = int(limit)
             if outcome == "429":
                 retry_after = float(_header(response, "retry-after") or 1)
-        # Wait out the window before the next burst, bounded so a run can always end.
-        gevent.sleep(min(retry_after, 5.0))
+        # Wait out the window before the next burst (in wait_time, where a stop can end it).
+        self.pause_s = min(retry_after, 5.0)
 
 
 class SessionUser(HermesUser):
@@ -253,9 +262,10 @@ class MixedUser(SessionUser):
         data: dict[str, Any] = {"user": secrets.token_hex(4), "turns": []}
         session_id = self.create_session(data)
         for _ in range(self.rng.randint(2, 5)):
-            item = self.hermes.workload(self.environment).next_item()
+            item = self.hermes.next_item(self.environment)
             if item is None:
-                self.trace_done()
+                self.workload_done()
+                return
             self.chat("mixed", item)
             if session_id is not None:
                 data["turns"] = [*data["turns"], item.prompt[:40]]
@@ -263,7 +273,7 @@ class MixedUser(SessionUser):
         if session_id is not None:
             self.read_session(session_id, data)
         if self.rng.random() < 0.1:  # the occasional burst: the same question, again and again
-            item = self.hermes.workload(self.environment).next_item()
+            item = self.hermes.next_item(self.environment)
             for _ in range(5):
                 if item is not None:
                     self.chat("mixed", item)
