@@ -2,7 +2,7 @@
 
 locust -f locustfile.py                      # starts its own stack (Redis, upstream, targets)
 locust -f locustfile.py --host http://...    # loads a target you run
-locust -f locustfile.py --help               # every hermes-bench option (--hermes-*)
+hermes-bench locust-options                  # every hermes-bench option (--hermes-*)
 """
 
 import hermes_bench.scenarios.plugin  # noqa: F401  registers options and event listeners

@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stack.add_argument("--rate-limit", help="RATE_LIMIT of the targets, e.g. 60/minute")
 
+    commands.add_parser(
+        "locust-options",
+        help="list the --hermes-* options of 'locust -f locustfile.py' (Locust's --help cannot)",
+    )
     _add_target_parser(commands)
     _add_upstream_parser(commands)
     _add_redis_parser(commands)
@@ -242,6 +246,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 1 if any(r.wrong_answers for r in results) else 0
 
 
+def _cmd_locust_options(args: argparse.Namespace) -> int:
+    from hermes_bench.scenarios.options import options_help
+
+    print(options_help())
+    return 0
+
+
 def _wait_forever() -> None:
     while True:
         time.sleep(3600)
@@ -253,4 +264,5 @@ _COMMANDS = {
     "target": _cmd_target,
     "upstream": _cmd_upstream,
     "redis": _cmd_redis,
+    "locust-options": _cmd_locust_options,
 }

@@ -19,7 +19,15 @@ def add_options(parser: Any) -> None:
     """Register every option on Locust's parser (the init_command_line_parser event)."""
 
     def option(flag: str, env: str, help_text: str, **kwargs: Any) -> None:
-        parser.add_argument(flag, env_var=env, help=help_text, include_in_web_ui=False, **kwargs)
+        default = kwargs.get("default")
+        shown = f" (default {default})" if default not in ("", None) else ""
+        parser.add_argument(
+            flag,
+            env_var=env,
+            help=f"{help_text}{shown} [env {env}]",
+            include_in_web_ui=False,
+            **kwargs,
+        )
 
     option(
         "--hermes-targets",
@@ -131,6 +139,20 @@ def add_options(parser: Any) -> None:
         "where to write the metrics JSON at the end of the run",
         default=DEFAULT_METRICS_PATH,
     )
+
+
+def options_help() -> str:
+    """Help text of the hermes-bench options alone (Locust prints --help before loading them)."""
+    from locust.argument_parser import LocustArgumentParser
+
+    parser = LocustArgumentParser(
+        prog="locust -f locustfile.py",
+        description="hermes-bench options for Locust; Locust's own are in 'locust --help'.",
+        add_env_var_help=False,
+        add_config_file_help=False,
+    )
+    add_options(parser)
+    return str(parser.format_help())
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,6 @@ def _document(environment: Environment, run: HermesRun) -> dict[str, Any]:
     per_process = {name: summarize_cpu(samples) for name, samples in run.cpu_by_process.items()}
     saturated = any(summary.get("saturated") for summary in per_process.values())
     workload = run.workload(environment).describe()
-    runner = environment.runner
     return build_document(
         snapshot=run.metrics.snapshot(),
         ground_truth=ground_truth,
@@ -182,7 +181,8 @@ def _document(environment: Environment, run: HermesRun) -> dict[str, Any]:
             "upstream": redact_url(upstream) if upstream else None,
             "embedded_stack": run.stack is not None,
             "backend": run.options.backend if run.stack is not None else None,
-            "workers": runner.worker_count if isinstance(runner, MasterRunner) else 0,
+            # Workers that reported: by the end they may already have quit.
+            "workers": len([name for name in run.cpu_by_process if name != LOCAL]),
             "arrival_rate": run.options.arrival_rate or None,
             "workload": workload,
         },
