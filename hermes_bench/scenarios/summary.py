@@ -8,8 +8,18 @@ from hermes_bench.scenarios.workload import ideal_hit_rate
 
 SCHEMA = "hermes-bench/locust-metrics/1"
 CHAT_SCENARIOS = ("cache", "ratelimit", "mixed")
+# Scenario whose "latencies" are admitted requests per rate-limit window (a count).
+BURST_SCENARIO = "ratelimit_window"
 _REFUSED = "429"
-_INFORMATIONAL = frozenset({"chat_started"})
+_INFORMATIONAL = frozenset(
+    {
+        "chat_started",
+        "ratelimit_bursts",
+        "ratelimit_admitted",
+        "ratelimit_limit_sum",
+        "ratelimit_over_limit_bursts",
+    }
+)
 
 
 def cache_accounting(
@@ -85,6 +95,8 @@ def console_summary(document: dict[str, Any]) -> str:
     )
     lines.append(header)
     for scenario, data in document["metrics"]["scenarios"].items():
+        if scenario == BURST_SCENARIO:
+            continue  # counts, not latencies: summarised below
         for outcome, families in data["outcomes"].items():
             s = families["service"]
             lines.append(
@@ -115,6 +127,13 @@ def console_summary(document: dict[str, Any]) -> str:
         if cache["ideal_hit_rate"] is not None:
             lines.append(f"ideal hit rate of this request sequence: {cache['ideal_hit_rate']:.1%}")
     counters = document["metrics"]["counters"]
+    if counters.get("ratelimit_bursts"):
+        lines.append(
+            f"rate limit: {counters['ratelimit_admitted'] / counters['ratelimit_limit_sum']:.2f} "
+            f"x the limit admitted per window on average; "
+            f"{counters.get('ratelimit_over_limit_bursts', 0)} of "
+            f"{counters['ratelimit_bursts']} windows over the limit"
+        )
     problems = {k: v for k, v in counters.items() if v and k not in _INFORMATIONAL}
     if problems:
         lines.append("checks: " + ", ".join(f"{k}={v}" for k, v in sorted(problems.items())))

@@ -20,6 +20,7 @@ from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
 from locust.runners import WorkerRunner
 
 from hermes_bench.scenarios.run_context import HermesRun, run_of
+from hermes_bench.scenarios.summary import BURST_SCENARIO
 from hermes_bench.scenarios.workload import WorkItem
 from hermes_bench.upstream.answer import answer_text
 
@@ -184,9 +185,12 @@ class RateLimitUser(HermesUser):
     def burst(self) -> None:
         key = self.rng.choice(self.keys)
         item = WorkItem("rate limit probe: what is a token bucket?")
-        # Past the limit once it is known (from X-RateLimit-Limit), a few requests until then.
-        count = int(self.limit * 1.5) + 1 if self.limit else 5
+        known_limit = self.limit
+        # Past the limit once it is known (X-RateLimit-Limit): past N times it, even, so N
+        # instances that each kept their own count would show it. A few requests until then.
+        count = int(known_limit * (len(self.targets) + 0.5)) + 1 if known_limit else 5
         retry_after = 0.0
+        admitted = 0
         for _ in range(count):
             outcome, response = self.chat("ratelimit", item, key=key, expect_429=True)
             limit = _header(response, "x-ratelimit-limit")
@@ -194,8 +198,23 @@ class RateLimitUser(HermesUser):
                 self.limit = int(limit)
             if outcome == "429":
                 retry_after = float(_header(response, "retry-after") or 1)
+            elif outcome != "error":
+                admitted += 1
+        if known_limit:
+            self._count_burst(admitted, known_limit)
         # Wait out the window before the next burst (in wait_time, where a stop can end it).
         self.pause_s = min(retry_after, 5.0)
+
+    def _count_burst(self, admitted: int, limit: int) -> None:
+        """One burst fits in one window of a fresh key: admitted should not exceed the limit."""
+        metrics = self.hermes.metrics
+        metrics.count("ratelimit_bursts")
+        metrics.count("ratelimit_admitted", admitted)
+        metrics.count("ratelimit_limit_sum", limit)
+        if admitted > limit:
+            metrics.count("ratelimit_over_limit_bursts")
+        # A count, not a latency: the histogram gives the distribution of admitted per burst.
+        metrics.record(BURST_SCENARIO, "admitted_count", max(admitted, 1), at_s=time.time())
 
 
 class SessionUser(HermesUser):
