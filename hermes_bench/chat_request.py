@@ -12,13 +12,15 @@ from collections.abc import Mapping
 from typing import Any
 
 # Parameters whose OpenAI default is the same as leaving them out: filled in so that
-# {"temperature": 1} and {} hash alike.
+# {"temperature": 1} and {}, or {"stream": false} and {}, hash alike.
 _DEFAULTS: dict[str, Any] = {
     "temperature": 1.0,
     "top_p": 1.0,
     "n": 1,
     "presence_penalty": 0.0,
     "frequency_penalty": 0.0,
+    "stream": False,
+    "logprobs": False,
 }
 _FLOAT_PARAMS = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty"})
 # Fields that never change the answer: who asked, and bookkeeping.
@@ -35,10 +37,18 @@ def canonical_request(body: Mapping[str, Any]) -> dict[str, Any]:
     for name, value in body.items():
         if name in _IGNORED or value is None:
             continue
-        if name in _FLOAT_PARAMS and isinstance(value, int | float) and not isinstance(value, bool):
-            value = float(value)
+        if name in _FLOAT_PARAMS and isinstance(value, int) and not isinstance(value, bool):
+            value = _as_float(value)
         canonical[name] = value
     return canonical
+
+
+def _as_float(value: int) -> float | int:
+    # An integer past the float range (10**400) stays as it is: still one canonical form.
+    try:
+        return float(value)
+    except OverflowError:
+        return value
 
 
 def request_hash(body: Mapping[str, Any]) -> str:

@@ -3,46 +3,58 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 REDACTED = "***"
 
-# userinfo in any scheme://user:pass@host URL inside free text
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^@/\s]+)@")
+# Query parameters that carry credentials: redis-py reads ?password= and ?username= from a URL.
+_SECRET_PARAMS = (
+    "password|passwd|pwd|pass|username|user|token|access_token|secret|api_key|apikey|auth"
+)
+# userinfo in any scheme://user:pass@host URL inside free text; greedy up to the last @ before
+# the path, so a password with an unencoded @ is hidden whole.
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s]*)@")
+# A credential parameter in a URL's query, in free text or in a query string alone.
+_QUERY_SECRET = re.compile(rf"(?i)(?P<lead>^|[?&;])(?P<name>{_SECRET_PARAMS})=(?P<value>[^&;#\s]*)")
 # OpenAI-style keys and bearer tokens inside free text
 _BEARER = re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._~+/=-]{4,})")
 _SK_KEY = re.compile(r"\bsk-[A-Za-z0-9_-]{4,}")
 
 
+def _redact_userinfo(userinfo: str) -> str:
+    """`user:***` when a password is given, else `***` (a lone user name may be a token)."""
+    user, colon, _ = userinfo.partition(":")
+    return f"{user}:{REDACTED}" if colon else REDACTED
+
+
+def _redact_query(query: str) -> str:
+    return _QUERY_SECRET.sub(lambda m: f"{m['lead']}{m['name']}={REDACTED}", query)
+
+
 def redact_url(url: str) -> str:
-    """Return `url` with any password (and token-like user name) replaced by ***."""
+    """Return `url` with its password, token-like user name and credential parameters as ***."""
     try:
         parts = urlsplit(url)
-    except ValueError:
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
         return redact_text(url)
-    if parts.password is None and parts.username is None:
+    # From the raw netloc, not parts.hostname/port: those drop IPv6 brackets and raise on a
+    # port out of range, and a URL that cannot be used must still be safe to print.
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    netloc = f"{_redact_userinfo(userinfo)}@{hostport}" if at else parts.netloc
+    query = _redact_query(parts.query)
+    if netloc == parts.netloc and query == parts.query:
         return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    userinfo = f"{user}:{REDACTED}" if parts.password is not None else REDACTED
-    return urlunsplit((parts.scheme, f"{userinfo}@{host}", parts.path, parts.query, parts.fragment))
+    # Joined by hand: urlunsplit drops the // of unix:///path when the netloc is empty.
+    scheme = f"{parts.scheme}:" if parts.scheme else ""
+    has_authority = url.strip()[len(scheme) :].startswith("//")
+    joined = scheme + (f"//{netloc}" if has_authority else "") + parts.path
+    joined += f"?{query}" if query else ""
+    return joined + (f"#{parts.fragment}" if parts.fragment else "")
 
 
 def redact_text(text: str) -> str:
-    """Redact URL passwords, bearer tokens and sk- keys anywhere in free text."""
-
-    def _userinfo(match: re.Match[str]) -> str:
-        userinfo = match.group("userinfo")
-        user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
-        return f"{match.group('scheme')}{user}:{REDACTED}@"
-
-    text = _URL_USERINFO.sub(_userinfo, text)
+    """Redact URL passwords and credential parameters, bearer tokens and sk- keys in free text."""
+    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{_redact_userinfo(m['userinfo'])}@", text)
+    text = _redact_query(text)
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
     return _SK_KEY.sub("sk-" + REDACTED, text)
-
-
-def redact_key(key: str) -> str:
-    """Show an API key as a short, non-reversible label: its first 4 characters and ***."""
-    return key[:4] + REDACTED if len(key) > 8 else REDACTED

@@ -28,9 +28,9 @@ def key_prefix() -> str:
     return f"hermes-bench-test:{secrets.token_hex(4)}"
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def backend_url(request: pytest.FixtureRequest) -> str:
-    """Each test using this runs twice: on memory:// and on a real Redis."""
+    """Each test using this runs twice: on memory:// and on a real Redis (marked `redis`)."""
     if request.param == "memory":
         return "memory://"
     url: str = request.getfixturevalue("redis_url")

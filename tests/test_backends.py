@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from hermes_bench.errors import BackendUnavailableError, UnknownSchemeError
+from hermes_bench.harness.embedded_redis import EmbeddedRedis
 from hermes_bench.target.backends import Backends, backends_from_settings
 from hermes_bench.target.counters import OpTimings
+from hermes_bench.target.redis_client import RedisCommandError, ping_us
 from hermes_bench.target.settings import TargetSettings
 
 
@@ -115,8 +118,73 @@ async def test_redis_ops_are_timed(redis_url: str, key_prefix: str) -> None:
     finally:
         await built.close()
     summary = timings.snapshot()
-    assert {"GET", "SET", "RATELIMIT", "HSET"} <= set(summary)
+    assert {"GET", "SET", "RATELIMIT_CHECK", "HSET"} <= set(summary)
     assert all(s["count"] == 1 and s["p50_us"] > 0 for s in summary.values())
+
+
+async def test_a_write_larger_than_luas_unpack_limit_is_stored(backends: Backends) -> None:
+    # Lua's unpack() fails past ~8000 values; the write script must not depend on it.
+    many = {f"f{i}": i for i in range(5000)}
+    session = await backends.sessions.create("o", {"a": 1})
+    merged = await backends.sessions.merge("o", session.id, many)
+    assert merged is not None and merged.data == {"a": 1, **many}
+    replaced = await backends.sessions.replace("o", session.id, many)
+    assert replaced is not None and replaced.data == many
+
+
+@pytest.mark.redis
+async def test_a_refused_command_is_told_apart_from_an_outage(
+    redis_url: str, key_prefix: str
+) -> None:
+    built = backends_from_settings(_settings(redis_url, key_prefix), OpTimings())
+    assert built.redis is not None
+    try:
+        session = await built.sessions.create("o", {"a": 1})
+        # Another program wrote a string where the session's hash lives: WRONGTYPE.
+        await built.redis.set(f"{key_prefix}:session:{session.id}", "not a hash")
+        for operation in (
+            built.sessions.get("o", session.id),
+            built.sessions.merge("o", session.id, {"b": 2}),
+        ):
+            with pytest.raises(RedisCommandError, match=r"refused the command: .*WRONGTYPE"):
+                await operation
+        await built.redis.hset(f"{key_prefix}:cache:k", "f", "v")
+        with pytest.raises(RedisCommandError, match="WRONGTYPE"):
+            await built.cache.get("k")
+    finally:
+        await built.close()
+
+
+@pytest.fixture(scope="module")
+def unix_redis() -> Iterator[EmbeddedRedis]:
+    """A private Redis with a password, reached over its unix socket."""
+    with EmbeddedRedis(unix_socket=True, password=f"pw-{secrets.token_hex(8)}") as server:
+        yield server
+
+
+@pytest.mark.redis
+async def test_unix_socket_url_serves_all_three_stores(
+    unix_redis: EmbeddedRedis, key_prefix: str
+) -> None:
+    url = unix_redis.unix_url
+    assert url is not None and url.startswith("unix://")
+    timings = OpTimings()
+    built = backends_from_settings(_settings(url, key_prefix), timings)
+    try:
+        assert built.name == "redis" and built.redis is not None
+        assert await ping_us(built.redis) >= 0
+        await built.cache.set("k", b"v")
+        assert await built.cache.get("k") == b"v"
+        assert built.limiter is not None
+        assert [(await built.limiter.hit("o")).allowed for _ in range(4)] == [True] * 3 + [False]
+        session = await built.sessions.create("o", {"a": 1})
+        merged = await built.sessions.merge("o", session.id, {"b": 2})
+        assert merged is not None and merged.data == {"a": 1, "b": 2}
+        # Really on that server: its keys are there.
+        assert await built.redis.exists(f"{key_prefix}:session:{session.id}") == 1
+    finally:
+        await built.close()
+    assert {"GET", "SET", "RATELIMIT_CHECK", "HSET", "EVALSHA"} <= set(timings.snapshot())
 
 
 async def test_unreachable_redis_raises_a_clear_error(key_prefix: str) -> None:
@@ -130,6 +198,7 @@ async def test_unreachable_redis_raises_a_clear_error(key_prefix: str) -> None:
         ):
             with pytest.raises(BackendUnavailableError) as info:
                 await operation
+            assert not isinstance(info.value, RedisCommandError)
             assert "127.0.0.1:1" in str(info.value) and "hunter2" not in str(info.value)
     finally:
         await built.close()

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import redis
 
+from hermes_bench.harness.embedded_redis import EmbeddedRedis
 from hermes_bench.harness.stack import Stack, StackConfig
+from hermes_bench.target.sessions import MAX_SESSION_FIELDS
 from hermes_bench.upstream.answer import answer_text
 
 pytestmark = pytest.mark.e2e
 
 LIMIT = 5
+# Room for the bad bodies below (50 000 '[', 4000 session fields) to reach the JSON reader.
+MAX_BODY_BYTES = 65_536
 
 
 def _stack(backend: str) -> Stack:
@@ -25,7 +34,7 @@ def _stack(backend: str) -> Stack:
             instances=2,
             redis_url=os.environ.get("REDIS_URL") if backend == "redis" else None,
             upstream_latency="fixed:5ms",
-            target_env={"RATE_LIMIT": f"{LIMIT}/minute", "MAX_BODY_BYTES": "4096"},
+            target_env={"RATE_LIMIT": f"{LIMIT}/minute", "MAX_BODY_BYTES": str(MAX_BODY_BYTES)},
         )
     )
 
@@ -125,6 +134,40 @@ def test_upstream_error_is_passed_on_and_never_cached(stack: Stack, client: http
     assert _calls_for(stack, body) == 2
 
 
+def _raw_chat(client: httpx.Client, url: str, content: bytes) -> httpx.Response:
+    """POST bytes as they are (json= would refuse NaN or a lone surrogate)."""
+    headers = {"Authorization": f"Bearer {_key()}", "Content-Type": "application/json"}
+    return client.post(url + "/v1/chat/completions", content=content, headers=headers)
+
+
+def _session_call(
+    client: httpx.Client, url: str, method: str, path: str = "", content: bytes = b"{}"
+) -> httpx.Response:
+    headers = {"Authorization": "Bearer k", "Content-Type": "application/json"}
+    return client.request(method, f"{url}/v1/sessions{path}", content=content, headers=headers)
+
+
+def _write_session(client: httpx.Client, url: str, method: str, content: bytes) -> httpx.Response:
+    """PUT or PATCH `content` to a session that exists, so only the body can be at fault."""
+    created = _session_call(client, url, "POST", content=b'{"data": {"a": 1}}')
+    assert created.status_code == 201
+    return _session_call(client, url, method, "/" + created.json()["id"], content)
+
+
+def _fields(count: int) -> bytes:
+    return json.dumps({"data": {f"f{i}": i for i in range(count)}}).encode()
+
+
+_CHAT = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": '
+_BAD_NUMBERS = {
+    "nan": _CHAT + b'"x"}], "temperature": NaN}',
+    "float-overflow": _CHAT + b'"x"}], "temperature": 1e400}',
+    "infinity": _CHAT + b'"x"}], "top_p": Infinity}',
+    "lone-surrogate": _CHAT + b'"\\ud800"}]}',
+    "deeply-nested": b"[" * 50_000,
+}
+
+
 @pytest.mark.parametrize(
     ("send", "status"),
     [
@@ -140,40 +183,36 @@ def test_upstream_error_is_passed_on_and_never_cached(stack: Stack, client: http
         (lambda c, u: _chat(c, u, {"model": "gpt-4o-mini"}), 422),
         (lambda c, u: _chat(c, u, {"model": "gpt-4o-mini", "messages": []}), 422),
         (lambda c, u: _chat(c, u, ["not", "an", "object"]), 422),
-        (lambda c, u: _chat(c, u, _prompt("x" * 10_000)), 413),
+        (lambda c, u: _chat(c, u, _prompt("x" * MAX_BODY_BYTES)), 413),
         (
             lambda c, u: c.post(
                 u + "/v1/chat/completions",
-                content=iter([b'{"model": "gpt-4o-mini", "pad": "', b"x" * 8192, b'"}']),
+                content=iter([b'{"model": "gpt-4o-mini", "pad": "', b"x" * MAX_BODY_BYTES, b'"}']),
                 headers={"Authorization": "Bearer k"},
             ),
             413,
         ),
         (lambda c, u: _chat(c, u, {**_prompt(), "stream": True}), 400),
-        (
-            lambda c, u: c.get(
-                u + "/v1/sessions/" + "A" * 22, headers={"Authorization": "Bearer k"}
-            ),
-            404,
-        ),
-        (
-            lambda c, u: c.get(u + "/v1/sessions/../../etc", headers={"Authorization": "Bearer k"}),
-            404,
-        ),
-        (
-            lambda c, u: c.post(
-                u + "/v1/sessions",
-                json={"data": {"__owner": "me"}},
-                headers={"Authorization": "Bearer k"},
-            ),
-            422,
-        ),
-        (
-            lambda c, u: c.post(
-                u + "/v1/sessions", json={"data": [1]}, headers={"Authorization": "Bearer k"}
-            ),
-            422,
-        ),
+        *[(lambda c, u, raw=raw: _raw_chat(c, u, raw), 400) for raw in _BAD_NUMBERS.values()],
+        (lambda c, u: _session_call(c, u, "GET", "/" + "A" * 22), 404),
+        # Right length, wrong characters; and dots that reach the handler encoded (httpx would
+        # resolve a literal ../ before sending).
+        (lambda c, u: _session_call(c, u, "GET", "/" + "A" * 20 + "$!"), 404),
+        (lambda c, u: _session_call(c, u, "DELETE", "/%2E%2E"), 404),
+        (lambda c, u: _session_call(c, u, "POST", content=b'{"data": {"__owner": "me"}}'), 422),
+        (lambda c, u: _session_call(c, u, "POST", content=b'{"data": [1]}'), 422),
+        (lambda c, u: _session_call(c, u, "POST", content=b'{"data": {"x": NaN}}'), 400),
+        (lambda c, u: _session_call(c, u, "POST", content=b'{"data": {"x": "\\udc00"}}'), 400),
+        (lambda c, u: _session_call(c, u, "POST", content=b"[" * 50_000), 400),
+        (lambda c, u: _write_session(c, u, "PUT", b"{not json"), 400),
+        (lambda c, u: _write_session(c, u, "PATCH", b'{"data": {"x": 1e400}}'), 400),
+        (lambda c, u: _write_session(c, u, "PUT", b'{"data": {"x": "\\ud800"}}'), 400),
+        (lambda c, u: _write_session(c, u, "PATCH", b'{"data": "text"}'), 422),
+        (lambda c, u: _write_session(c, u, "PUT", b'{"data": {"__created_at": 0}}'), 422),
+        (lambda c, u: _write_session(c, u, "PATCH", b'{"data": {}, "extra": 1}'), 422),
+        (lambda c, u: _write_session(c, u, "PATCH", _fields(4000)), 422),
+        (lambda c, u: c.get(u + "/v1/nothing"), 404),
+        (lambda c, u: c.get(u + "/v1/chat/completions"), 405),
     ],
     ids=[
         "no-key",
@@ -184,10 +223,24 @@ def test_upstream_error_is_passed_on_and_never_cached(stack: Stack, client: http
         "too-large",
         "too-large-chunked",
         "stream",
+        *(f"chat-{name}" for name in _BAD_NUMBERS),
         "unknown-session",
-        "odd-session-path",
+        "session-id-wrong-characters",
+        "session-id-encoded-dots",
         "reserved-field",
         "data-not-object",
+        "session-nan",
+        "session-lone-surrogate",
+        "session-deeply-nested",
+        "put-bad-json",
+        "patch-float-overflow",
+        "put-lone-surrogate",
+        "patch-data-not-object",
+        "put-reserved-field",
+        "patch-unknown-member",
+        "patch-too-many-fields",
+        "unknown-route",
+        "wrong-method",
     ],
 )
 def test_bad_input_gets_a_clear_4xx(
@@ -195,17 +248,52 @@ def test_bad_input_gets_a_clear_4xx(
 ) -> None:
     response = send(client, stack.target_urls[0])
     assert response.status_code == status
-    if status != 404 or "sessions/A" in str(response.request.url):
-        assert response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert error["message"] and error["code"] == status and error["type"]
+    if "/v1/sessions/" in str(response.request.url) and status == 404:
+        # Reached the session handler, not only the router.
+        assert error["type"] == "session_not_found"
 
 
-def test_no_secret_reaches_health_or_stats(stack: Stack, client: httpx.Client) -> None:
-    health = client.get(stack.target_urls[0] + "/healthz").json()
-    assert health["backend"] == stack.config.backend
-    if stack.config.backend == "redis":
-        assert health["redis"]["reachable"] is True
-    stats = client.get(stack.target_urls[0] + "/stats").text
-    assert "sk-test-" not in stats and "sk-fake-upstream" not in stats
+def test_too_many_session_fields_names_the_limit(stack: Stack, client: httpx.Client) -> None:
+    refused = _write_session(client, stack.target_urls[0], "PATCH", _fields(MAX_SESSION_FIELDS + 1))
+    assert refused.status_code == 422
+    assert f"at most {MAX_SESSION_FIELDS}" in refused.json()["error"]["message"]
+    accepted = _write_session(client, stack.target_urls[0], "PUT", _fields(MAX_SESSION_FIELDS))
+    assert accepted.status_code == 200 and len(accepted.json()["data"]) == MAX_SESSION_FIELDS
+
+
+def test_rejected_bodies_never_count_as_upstream_calls(stack: Stack, client: httpx.Client) -> None:
+    url = stack.target_urls[0]
+    before, calls_before = client.get(url + "/stats").json(), stack.ground_truth()["calls"]
+    for raw in _BAD_NUMBERS.values():
+        assert _raw_chat(client, url, raw).status_code == 400
+    after = client.get(url + "/stats").json()
+    for name in ("hits", "misses", "bypasses", "upstream_calls", "upstream_errors"):
+        assert after[name] == before[name], name
+    assert after["bad_requests"] == before["bad_requests"] + len(_BAD_NUMBERS)
+    assert stack.ground_truth()["calls"] == calls_before
+
+
+def test_a_refused_redis_command_is_not_called_an_outage(
+    stack: Stack, client: httpx.Client
+) -> None:
+    if stack.config.backend != "redis":
+        pytest.skip("only Redis can refuse a command")
+    url = stack.target_urls[0]
+    headers = {"Authorization": f"Bearer {_key()}"}
+    sid = client.post(url + "/v1/sessions", json={"data": {}}, headers=headers).json()["id"]
+    assert stack.redis_url is not None
+    # Another program wrote a string where the session's hash lives: Redis answers WRONGTYPE.
+    with redis.Redis.from_url(stack.redis_url) as direct:
+        direct.set(f"{stack.key_prefix}:session:{sid}", "not a hash")
+    errors_before = client.get(url + "/stats").json()["redis_errors"]
+    response = client.get(f"{url}/v1/sessions/{sid}", headers=headers)
+    assert response.status_code == 500 and "retry-after" not in response.headers
+    error = response.json()["error"]
+    assert error["type"] == "session_store_error" and "WRONGTYPE" in error["message"]
+    assert "retry once it answers" not in error["message"]
+    assert client.get(url + "/stats").json()["redis_errors"] == errors_before + 1
 
 
 def test_sessions_survive_a_restart_on_redis_only(stack: Stack, client: httpx.Client) -> None:
@@ -225,3 +313,83 @@ def test_sessions_survive_a_restart_on_redis_only(stack: Stack, client: httpx.Cl
         assert after.status_code == 200 and after.json()["data"] == {"cart": [1, 2]}
     else:
         assert after.status_code == 404
+
+
+# --- targets of their own: API keys, the real OpenAI refused, secrets never shown ------------
+
+
+def test_hermes_api_keys_admits_listed_keys_only(client: httpx.Client) -> None:
+    config = StackConfig(
+        backend="memory",
+        upstream_latency="zero",
+        target_env={"HERMES_API_KEYS": "sk-team-one, sk-team-two"},
+    )
+    with Stack(config) as running:
+        url = running.target_urls[0]
+        for key in ("sk-team-one", "sk-team-two"):
+            assert _chat(client, url, _prompt(), key).status_code == 200
+        refused = _chat(client, url, _prompt(), "sk-someone-else")
+        assert refused.status_code == 401
+        assert refused.json()["error"]["type"] == "invalid_api_key"
+        session = client.post(
+            url + "/v1/sessions", json={}, headers={"Authorization": "Bearer sk-someone-else"}
+        )
+        assert session.status_code == 401
+        assert running.ground_truth()["calls"] == 2
+
+
+def test_target_refuses_to_call_the_real_openai(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["OPENAI_BASE_URL"] = "https://api.openai.com/v1"
+    done = subprocess.run(
+        [sys.executable, "-m", "hermes_bench", "target", "--port", "0"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "never calls the real OpenAI" in done.stderr
+    assert "listening" not in done.stdout
+
+
+def _secret_url(server: EmbeddedRedis, form: str) -> str:
+    if form == "unix":
+        assert server.unix_url is not None
+        return server.unix_url
+    if form == "query":
+        return f"redis://127.0.0.1:{server.port}/0?password={server.password}"
+    return server.url
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("form", ["userinfo", "query", "unix"])
+def test_no_secret_reaches_health_stats_logs_or_errors(client: httpx.Client, form: str) -> None:
+    secret = f"pw-{secrets.token_hex(8)}"
+    api_key = _key()
+    with EmbeddedRedis(password=secret, unix_socket=form == "unix") as server:
+        url_with_secret = _secret_url(server, form)
+        assert secret in url_with_secret
+        config = StackConfig(backend="redis", redis_url=url_with_secret, upstream_latency="zero")
+        with Stack(config) as running:
+            url = running.target_urls[0]
+            health = client.get(url + "/healthz")
+            assert health.json()["redis"]["reachable"] is True  # the password really works
+            assert _chat(client, url, _prompt(), api_key).headers["x-cache"] == "MISS"
+            seen = [health.text, client.get(url + "/stats").text]
+
+            server.stop()  # Redis gone: sessions answer 503 and health says why
+            unavailable = client.post(
+                url + "/v1/sessions", json={}, headers={"Authorization": f"Bearer {api_key}"}
+            )
+            assert unavailable.status_code == 503
+            degraded = client.get(url + "/healthz")
+            assert degraded.json()["status"] == "degraded"
+            seen += [unavailable.text, degraded.text, client.get(url + "/stats").text]
+            target_log = running.targets[0].log_path.read_text()
+            assert "Redis configured at" in target_log and "session store failed" in target_log
+            seen.append(target_log)
+    for text in seen:
+        assert secret not in text and api_key not in text

@@ -30,6 +30,7 @@ from hermes_bench.upstream.server import run_upstream
 run_upstream(UpstreamConfig(latency=parse_latency("zero"), seed=1), "127.0.0.1", int(sys.argv[1]))
 """
 AUTH = {"Authorization": "Bearer test"}
+CHAT_PREFIX = b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": '
 
 
 def free_port() -> int:
@@ -199,6 +200,25 @@ def test_bad_fault_and_latency_settings_are_refused(upstream_url: str) -> None:
             b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": true}',
             400,
         ),
+        (AUTH, b"[" * 50_000, 400),
+        (AUTH, CHAT_PREFIX + b'"\\ud800"}]}', 400),
+        (AUTH, CHAT_PREFIX + b'"x"}], "temperature": NaN}', 400),
+        (AUTH, CHAT_PREFIX + b'"x"}], "temperature": 1e400}', 400),
+        (AUTH, CHAT_PREFIX + b'"x"}], "top_p": -Infinity}', 400),
+    ],
+    ids=[
+        "no-key",
+        "basic-auth",
+        "bad-json",
+        "not-an-object",
+        "no-messages",
+        "no-model",
+        "stream",
+        "deeply-nested",
+        "lone-surrogate",
+        "nan",
+        "float-overflow",
+        "infinity",
     ],
 )
 def test_bad_requests_are_refused_and_not_counted(
@@ -220,6 +240,15 @@ def test_unknown_path_gets_an_openai_error(upstream_url: str) -> None:
     response = httpx.get(f"{upstream_url}/v1/nothing")
     assert response.status_code == 404
     assert "message" in response.json()["error"]
+
+
+def test_bad_fault_and_latency_bodies_get_a_400(upstream_url: str) -> None:
+    for path in ("/faults", "/latency"):
+        response = httpx.put(f"{upstream_url}{path}", content=b'{"error_rate": NaN}')
+        assert response.status_code == 400
+        assert "NaN" in response.json()["error"]["message"]
+    response = httpx.put(f"{upstream_url}/latency", json={"spec": "lognormal:700ms:400"})
+    assert response.status_code == 400 and "sigma" in response.json()["error"]["message"]
 
 
 async def test_2000_concurrent_requests_all_succeed(upstream_url: str) -> None:

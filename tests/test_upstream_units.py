@@ -9,12 +9,19 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
+from hermes_bench.chat_request import canonical_request, request_hash
 from hermes_bench.errors import ConfigError
+from hermes_bench.json_body import JsonBodyError, parse_json_body
 from hermes_bench.upstream.answer import answer_text, completion_response, estimate_tokens
 from hermes_bench.upstream.app import InvalidRequest, validate_chat_body
 from hermes_bench.upstream.faults import FaultConfig, draw_fault
 from hermes_bench.upstream.ground_truth import GroundTruth
-from hermes_bench.upstream.latency import DEFAULT_LATENCY, LatencyModel, parse_latency
+from hermes_bench.upstream.latency import (
+    DEFAULT_LATENCY,
+    MAX_LATENCY_S,
+    LatencyModel,
+    parse_latency,
+)
 
 
 def body(**overrides: Any) -> dict[str, Any]:
@@ -54,6 +61,27 @@ def test_answer_changes_with_what_changes_the_answer(change: dict[str, Any]) -> 
 def test_answer_ignores_user_and_default_parameters() -> None:
     assert answer_text(body(user="alice")) == answer_text(body(user="bob"))
     assert answer_text(body(temperature=1)) == answer_text(body())
+
+
+@pytest.mark.parametrize(
+    "defaults",
+    [{"stream": False}, {"logprobs": False}, {"stream": False, "logprobs": False, "n": 1}],
+)
+def test_explicit_defaults_hash_like_leaving_them_out(defaults: dict[str, Any]) -> None:
+    assert request_hash(body(**defaults)) == request_hash(body())
+    assert canonical_request(body(**defaults)) == canonical_request(body())
+    # The upstream's answer is built on the same canonical form.
+    assert answer_text(body(**defaults)) == answer_text(body())
+
+
+def test_non_default_flags_hash_differently() -> None:
+    assert request_hash(body(logprobs=True)) != request_hash(body())
+
+
+def test_an_integer_past_the_float_range_still_hashes() -> None:
+    huge = 10**400
+    assert request_hash(body(temperature=huge)) != request_hash(body(temperature=2))
+    assert answer_text(body(temperature=huge)).startswith("hermes-fake:")
 
 
 def test_answer_quotes_at_most_48_chars_of_content_parts() -> None:
@@ -109,6 +137,44 @@ def test_validate_chat_body_rejects(bad: dict[str, Any], param: str) -> None:
     assert info.value.param == param
 
 
+# --- request bodies ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"a": [1, 2.5, "x", null, true]}', {"a": [1, 2.5, "x", None, True]}),
+        (b'"\\ud83d\\ude00"', "\U0001f600"),  # a valid surrogate pair is one character
+        (b'"\\\\ud800"', "\\ud800"),  # an escaped backslash, not a surrogate escape
+        (b'\xef\xbb\xbf{"a": 1}', {"a": 1}),  # a UTF-8 byte order mark is tolerated
+        (b"1e308", 1e308),
+    ],
+)
+def test_parse_json_body_accepts_standard_json(raw: bytes, expected: Any) -> None:
+    assert parse_json_body(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[" * 50_000, "nested too deeply"),
+        (b'{"t": NaN}', "NaN is not a JSON number"),
+        (b'{"t": -Infinity}', "-Infinity is not a JSON number"),
+        (b'{"t": 1e400}', "out of the range of a 64-bit float"),
+        (b'{"t": -1e400}', "out of the range of a 64-bit float"),
+        (b'{"c": "\\ud800"}', "lone UTF-16 surrogate"),
+        (b'{"c": "\\uDFFFx"}', "lone UTF-16 surrogate"),
+        (b'{"c": "\xed\xa0\x80"}', "not UTF-8"),
+        (b"\xff", "not UTF-8"),
+        (b"{not json", "Expecting property name"),
+        (b"1" * 5000, "digits"),
+    ],
+)
+def test_parse_json_body_refuses_what_cannot_be_re_encoded(raw: bytes, reason: str) -> None:
+    with pytest.raises(JsonBodyError, match=reason):
+        parse_json_body(raw)
+
+
 # --- latency -------------------------------------------------------------------------------
 
 
@@ -141,6 +207,10 @@ def test_parse_latency(spec: str, expected: LatencyModel) -> None:
         "lognormal:700ms:nan",
         "fixed:20ms:0.4",
         "zero:1ms",
+        "lognormal:700ms:400",
+        "lognormal:700ms:3.5",
+        "fixed:301s",
+        "lognormal:400s:0.4",
     ],
 )
 def test_parse_latency_rejects_bad_specs(spec: str) -> None:
@@ -153,6 +223,22 @@ def test_latency_model_validates_fields() -> None:
         LatencyModel("uniform", 1.0)
     with pytest.raises(ConfigError):
         parse_latency("fixed:20ms", time_scale=-1)
+
+
+def test_limits_are_named_in_the_error() -> None:
+    with pytest.raises(ConfigError, match="sigma 400 must be from 0 to 3"):
+        parse_latency("lognormal:700ms:400")
+    with pytest.raises(ConfigError, match="from 0 to 300 s"):
+        parse_latency("fixed:400s")
+
+
+def test_a_single_draw_is_clamped_to_the_maximum() -> None:
+    model = parse_latency("lognormal:200s:3")
+    rng = random.Random(5)
+    draws = [model.sample_s(rng) for _ in range(2000)]
+    assert max(draws) == MAX_LATENCY_S  # sigma 3 around 200 s reaches the cap often
+    scaled = parse_latency("lognormal:200s:3", time_scale=0.01)
+    assert max(scaled.sample_s(rng) for _ in range(2000)) == pytest.approx(MAX_LATENCY_S * 0.01)
 
 
 def test_fixed_and_zero_samples_apply_time_scale() -> None:
@@ -238,8 +324,8 @@ def test_retry_after_only_on_429() -> None:
 
 def test_ground_truth_counts_calls_distinct_and_duplicates() -> None:
     truth = GroundTruth()
-    for request_hash, status in [("a", 200), ("a", 200), ("b", 500), ("c", 429), ("a", 429)]:
-        truth.record(request_hash, status)
+    for digest, status in [("a", 200), ("a", 200), ("b", 500), ("c", 429), ("a", 429)]:
+        truth.record(digest, status)
     assert truth.snapshot() == {
         "calls": 5,
         "ok_calls": 2,

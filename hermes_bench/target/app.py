@@ -17,13 +17,14 @@ from typing import Any
 
 import openai
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hermes_bench import __version__
 from hermes_bench.chat_request import request_hash
 from hermes_bench.errors import BackendUnavailableError
-from hermes_bench.redaction import redact_url
+from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.target.backends import Backends, backends_from_settings
 from hermes_bench.target.counters import Counters
 from hermes_bench.target.rate_limit import now_s
@@ -36,6 +37,7 @@ log = logging.getLogger("hermes_bench.target")
 
 JSON = "application/json"
 _NO_CACHE = ("no-cache", "no-store")
+_ROUTE_ERROR_KINDS = {404: "not_found", 405: "method_not_allowed"}
 
 
 @dataclass
@@ -88,6 +90,16 @@ def create_app(settings: TargetSettings) -> FastAPI:
     async def _bad_request(request: Request, exc: BadRequest) -> Response:
         request.app.state.target.counters.bad_requests += 1
         return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def _no_route(request: Request, exc: HTTPException) -> Response:
+        # Unknown paths (404) and wrong methods (405, with Allow) in the OpenAI error envelope.
+        request.app.state.target.counters.bad_requests += 1
+        kind = _ROUTE_ERROR_KINDS.get(exc.status_code, "invalid_request_error")
+        body = BadRequest(
+            exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", kind
+        )
+        return JSONResponse(body.body(), status_code=exc.status_code, headers=exc.headers)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
@@ -164,12 +176,13 @@ async def _chat(state: TargetState, request: Request) -> Response:
                 headers["X-Cache"] = "HIT"
                 return Response(cached, media_type=JSON, headers=headers)
     headers["X-Cache"] = cache_state
+
+    status, content, upstream_headers = await _call_upstream(state, payload)
+    # Counted once the call has really gone out, so /stats matches the upstream's ground truth.
     if cache_state == "MISS":
         counters.misses += 1
     else:
         counters.bypasses += 1
-
-    status, content, upstream_headers = await _call_upstream(state, payload)
     headers.update(upstream_headers)
     if status == 200 and cache_state == "MISS":
         try:
@@ -184,31 +197,37 @@ async def _call_upstream(
     state: TargetState, payload: dict[str, Any]
 ) -> tuple[int, bytes, dict[str, str]]:
     """Forward the request through the OpenAI SDK; returns status, raw body and headers to add."""
-    state.counters.upstream_calls += 1
     extra = {k: v for k, v in payload.items() if k not in ("model", "messages")}
     try:
         raw = await state.upstream.chat.completions.with_raw_response.create(
             model=payload["model"], messages=payload["messages"], extra_body=extra
         )
-    except openai.APIStatusError as exc:
+    except openai.APIError as exc:
+        state.counters.upstream_calls += 1
         state.counters.upstream_errors += 1
+        return _upstream_failure(state, exc)
+    state.counters.upstream_calls += 1
+    return 200, raw.content, {}
+
+
+def _upstream_failure(
+    state: TargetState, exc: openai.APIError
+) -> tuple[int, bytes, dict[str, str]]:
+    """Status, body and headers that pass an upstream failure on to the client."""
+    if isinstance(exc, openai.APIStatusError):
         passed = {"X-Upstream-Status": str(exc.status_code)}
         if "retry-after" in exc.response.headers:
             passed["Retry-After"] = exc.response.headers["retry-after"]
         return exc.status_code, exc.response.content, passed
-    except openai.APITimeoutError:
-        state.counters.upstream_errors += 1
-        return 504, _error_body("upstream did not answer in time", "upstream_timeout"), {}
-    except openai.APIConnectionError as exc:
-        state.counters.upstream_errors += 1
-        where = redact_url(state.settings.openai_base_url)
-        message = f"upstream unreachable at {where}: {exc}"
-        return 502, _error_body(message, "upstream_unreachable"), {}
-    return 200, raw.content, {}
+    if isinstance(exc, openai.APITimeoutError):
+        return 504, _error_body(504, "upstream did not answer in time", "upstream_timeout"), {}
+    where = redact_url(state.settings.openai_base_url)
+    message = f"upstream unreachable at {where}: {redact_text(str(exc))}"
+    return 502, _error_body(502, message, "upstream_unreachable"), {}
 
 
-def _error_body(message: str, kind: str) -> bytes:
-    return json.dumps({"error": {"message": message, "type": kind}}).encode()
+def _error_body(status: int, message: str, kind: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": kind, "code": status}}).encode()
 
 
 def _client_refuses_cache(request: Request) -> bool:
@@ -232,7 +251,7 @@ async def _health(state: TargetState) -> dict[str, Any]:
             redis_report["reachable"] = True
         except REDIS_FAILURES as exc:
             redis_report["reachable"] = False
-            redis_report["error"] = str(exc) or type(exc).__name__
+            redis_report["error"] = redact_text(str(exc) or type(exc).__name__)
             report["status"] = "degraded"
         report["redis"] = redis_report
     return report

@@ -7,10 +7,10 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from hermes_bench.errors import BackendUnavailableError
-from hermes_bench.redaction import redact_url
+from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.target.counters import OpTimings
 from hermes_bench.target.settings import TargetSettings
 
@@ -40,10 +40,22 @@ def create_pool(settings: TargetSettings) -> aioredis.ConnectionPool:
     return aioredis.ConnectionPool.from_url(url, **options)
 
 
+class RedisCommandError(BackendUnavailableError):
+    """Redis answered but refused the command (script error, WRONGTYPE, OOM): retrying will not
+    help until what it names is fixed, unlike a connection or timeout failure."""
+
+
 def wrap_failure(exc: BaseException, url: str) -> BackendUnavailableError:
-    """A BackendUnavailableError that names the Redis (password redacted) and the cause."""
-    detail = str(exc) or type(exc).__name__
-    return BackendUnavailableError(f"Redis at {redact_url(url)} failed: {detail}")
+    """The driver error as ours, naming the Redis (password redacted) and the cause.
+
+    RedisCommandError when Redis refused the command, BackendUnavailableError when it could not
+    be reached or did not answer in time; both are Redis errors to the caller's counters.
+    """
+    where = redact_url(url)
+    detail = redact_text(str(exc) or type(exc).__name__)
+    if isinstance(exc, ResponseError):
+        return RedisCommandError(f"Redis at {where} refused the command: {detail}")
+    return BackendUnavailableError(f"Redis at {where} failed: {detail}")
 
 
 async def ping_us(client: aioredis.Redis) -> int:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
+
+from hermes_bench.json_body import JsonBodyError, parse_json_body
 
 
 class BadRequest(Exception):
@@ -47,7 +48,7 @@ class SessionBody(BaseModel):
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
-    """The body parsed as JSON; 413 past `max_bytes` (without reading it all), 400 if not JSON."""
+    """The body parsed as strict JSON; 413 past `max_bytes` (without reading it all), 400 if bad."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit():
         if int(declared) > max_bytes:
@@ -60,8 +61,8 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return parse_json_body(raw)
+    except JsonBodyError as exc:
         raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
 
 

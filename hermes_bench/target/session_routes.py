@@ -10,8 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hermes_bench.errors import BackendUnavailableError
+from hermes_bench.target.redis_client import RedisCommandError
 from hermes_bench.target.requests import BadRequest, SessionBody, read_json, validate
-from hermes_bench.target.sessions import RESERVED_PREFIX, Session, is_session_id
+from hermes_bench.target.sessions import (
+    MAX_SESSION_FIELDS,
+    RESERVED_PREFIX,
+    Session,
+    is_session_id,
+)
 
 log = logging.getLogger("hermes_bench.target")
 
@@ -66,6 +72,12 @@ def add_session_routes(app: FastAPI) -> None:
 
 async def _read_data(request: Request, max_bytes: int) -> dict[str, Any]:
     body: SessionBody = validate(SessionBody, await read_json(request, max_bytes))
+    if len(body.data) > MAX_SESSION_FIELDS:
+        raise BadRequest(
+            422,
+            f"session data has {len(body.data)} fields; one request may send at most "
+            f"{MAX_SESSION_FIELDS}: nest them in fewer fields or send them in several PATCHes",
+        )
     reserved = sorted(k for k in body.data if k.startswith(RESERVED_PREFIX))
     if reserved:
         raise BadRequest(422, f"session field names may not start with '__': {', '.join(reserved)}")
@@ -100,8 +112,16 @@ def _not_found(session_id: str) -> Response:
 
 
 def _unavailable(state: Any, exc: BackendUnavailableError) -> Response:
+    # Both kinds count as Redis errors; only an unreachable Redis is worth retrying soon.
     state.counters.session_errors += 1
     log.warning("session store failed: %s", exc)
+    if isinstance(exc, RedisCommandError):
+        message = (
+            f"session store error: {exc}. Redis is up but refused the command; retrying will "
+            "not help until what it names (memory, key type, script) is fixed."
+        )
+        body = BadRequest(500, message, "session_store_error")
+        return JSONResponse(body.body(), status_code=500)
     message = f"session store unavailable: {exc}. Sessions need Redis; retry once it answers."
     body = BadRequest(503, message, "session_store_unavailable")
     return JSONResponse(body.body(), status_code=503, headers={"Retry-After": "1"})

@@ -22,6 +22,9 @@ from hermes_bench.target.redis_client import RedisStore
 OWNER_FIELD = "__owner"
 CREATED_FIELD = "__created_at"
 RESERVED_PREFIX = "__"
+# Most client fields one create, replace or merge may carry: a bound on the work and memory
+# one request can cost, checked by the routes before any store is touched.
+MAX_SESSION_FIELDS = 1000
 # 16 random bytes = 128 bits, URL-safe base64 without padding = 22 characters.
 SESSION_ID_BYTES = 16
 _ID_LENGTH = 22
@@ -107,6 +110,8 @@ class MemorySessionStore:
 
 # Read-modify-write of one session in one round trip, atomically: returns the new hash, or nil
 # when the session is missing or owned by someone else. ARGV: owner, ttl_s, mode, field/value...
+# HSET takes the pairs in slices: unpack() of a whole large ARGV overflows Lua's C stack
+# ("too many results to unpack"), whatever MAX_SESSION_FIELDS allows.
 _WRITE_SCRIPT = """
 if redis.call('HGET', KEYS[1], '__owner') ~= ARGV[1] then
   return nil
@@ -116,8 +121,8 @@ if ARGV[3] == 'replace' then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], '__owner', ARGV[1], '__created_at', created)
 end
-if #ARGV > 3 then
-  redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+for first = 4, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return redis.call('HGETALL', KEYS[1])

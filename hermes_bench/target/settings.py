@@ -5,18 +5,22 @@ Precedence: command-line options (applied by the CLI on top) > environment > the
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import limits
+
 from hermes_bench.errors import ConfigError
 
 MEMORY_URL = "memory://"
 # The fake upstream's default address: the target must never reach the real OpenAI.
 DEFAULT_UPSTREAM_URL = "http://127.0.0.1:8900/v1"
-_FORBIDDEN_UPSTREAM_HOSTS = frozenset({"api.openai.com"})
+# Any host of this domain is the real OpenAI (api., eu.api., ...).
+_FORBIDDEN_UPSTREAM_DOMAIN = "openai.com"
 _POOL_MODES = ("blocking", "nonblocking")
 _STRATEGIES = ("fixed-window", "moving-window", "sliding-window-counter")
 
@@ -80,7 +84,7 @@ class TargetSettings:
             session_ttl_s=reader.integer("SESSION_TTL_S", 1800, minimum=1),
             session_max_entries=reader.integer("SESSION_MAX_ENTRIES", 100_000, minimum=1),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", 1_048_576, minimum=1024),
-            api_keys=frozenset(k.strip() for k in env.get("HERMES_API_KEYS", "").split(",") if k),
+            api_keys=_api_keys(env.get("HERMES_API_KEYS", "")),
             instance_id=env.get("HERMES_INSTANCE_ID") or f"{socket.gethostname()}:{os.getpid()}",
             key_prefix=env.get("HERMES_KEY_PREFIX", "hermes"),
         )
@@ -89,8 +93,9 @@ class TargetSettings:
 
     def validate(self) -> None:
         """Raise ConfigError for values that cannot work."""
-        host = urlsplit(self.openai_base_url).hostname or ""
-        if host in _FORBIDDEN_UPSTREAM_HOSTS:
+        # A trailing dot names the same host to DNS, so it must not slip past the check.
+        host = (urlsplit(self.openai_base_url).hostname or "").rstrip(".")
+        if host == _FORBIDDEN_UPSTREAM_DOMAIN or host.endswith("." + _FORBIDDEN_UPSTREAM_DOMAIN):
             raise ConfigError(
                 f"OPENAI_BASE_URL points at {host}: hermes-bench never calls the real OpenAI. "
                 "Point it at the fake upstream (hermes-bench upstream) or another test double."
@@ -99,6 +104,31 @@ class TargetSettings:
             raise ConfigError(f"REDIS_POOL_MODE must be one of {', '.join(_POOL_MODES)}")
         if self.rate_limit_strategy not in _STRATEGIES:
             raise ConfigError(f"RATE_LIMIT_STRATEGY must be one of {', '.join(_STRATEGIES)}")
+        if self.rate_limit_enabled:
+            parse_rate_limit(self.rate_limit)
+
+
+def parse_rate_limit(spec: str) -> limits.RateLimitItem:
+    """Parse '60/minute', '10 per second' and the like; ConfigError names the accepted form."""
+    try:
+        return limits.parse(spec)
+    except ValueError:
+        raise ConfigError(
+            f"RATE_LIMIT={spec!r} is not a rate limit; write it like '60/minute' or '5/second', "
+            "or 'none' to turn it off"
+        ) from None
+
+
+def _api_keys(raw: str) -> frozenset[str]:
+    """HERMES_API_KEYS as a set; unset or empty accepts any key, but a list of blanks is a
+    mistake that would silently accept every key."""
+    keys = frozenset(k.strip() for k in raw.split(",") if k.strip())
+    if raw.strip() and not keys:
+        raise ConfigError(
+            f"HERMES_API_KEYS={raw!r} lists no key: write keys separated by commas, "
+            "or unset it to accept any key"
+        )
+    return keys
 
 
 class _EnvReader:
@@ -127,8 +157,8 @@ class _EnvReader:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-        if value <= 0:
-            raise ConfigError(f"{name}={value} must be more than 0 seconds")
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{name}={raw!r} must be a finite number of seconds above 0")
         return value
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:

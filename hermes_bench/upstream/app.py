@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from starlette.routing import Route
 
 from hermes_bench.chat_request import request_hash
 from hermes_bench.errors import ConfigError
+from hermes_bench.json_body import JsonBodyError, parse_json_body
 from hermes_bench.upstream.answer import completion_response
 from hermes_bench.upstream.config import UpstreamConfig
 from hermes_bench.upstream.faults import FaultConfig, draw_fault
@@ -111,8 +111,8 @@ def _has_bearer_token(request: Request) -> bool:
 async def _json_object(request: Request) -> dict[str, Any] | JSONResponse:
     """The request body as a JSON object, or a 400 response saying why it is not one."""
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = parse_json_body(await request.body())
+    except JsonBodyError as exc:
         return openai_error(400, f"the request body is not valid JSON: {exc}")
     if not isinstance(body, dict):
         return openai_error(400, "the request body must be a JSON object")

@@ -14,6 +14,12 @@ DEFAULT_LATENCY = "lognormal:700ms:0.45"
 KINDS = ("zero", "fixed", "lognormal")
 ACCEPTED_FORMS = '"zero", "fixed:20ms", "fixed:0.02s", "lognormal:700ms:0.45" (median:sigma)'
 
+# Past sigma 3 the tail is absurd (sigma 400 draws 1e121 s); real completions sit near 0.3-1.
+MAX_SIGMA = 3.0
+# No single call of the model lasts longer than this (before time_scale), whatever the draw:
+# a client would have timed out long before.
+MAX_LATENCY_S = 300.0
+
 _DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>ms|s)\s*$")
 
 
@@ -29,15 +35,20 @@ class LatencyModel:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"latency kind {self.kind!r} is unknown: use one of {KINDS}")
-        if not (math.isfinite(self.median_ms) and self.median_ms >= 0):
-            raise ConfigError(f"latency median {self.median_ms!r} ms must be a finite value >= 0")
-        if not (math.isfinite(self.sigma) and self.sigma >= 0):
-            raise ConfigError(f"latency sigma {self.sigma!r} must be a finite value >= 0")
+        if not (math.isfinite(self.median_ms) and 0 <= self.median_ms <= MAX_LATENCY_S * 1000):
+            raise ConfigError(
+                f"latency (median) {self.median_ms:g} ms must be from 0 to {MAX_LATENCY_S:g} s"
+            )
+        if not (math.isfinite(self.sigma) and 0 <= self.sigma <= MAX_SIGMA):
+            raise ConfigError(
+                f"latency sigma {self.sigma:g} must be from 0 to {MAX_SIGMA:g} "
+                "(0.45 is close to a real short completion)"
+            )
         if not (math.isfinite(self.time_scale) and self.time_scale >= 0):
             raise ConfigError(f"time_scale {self.time_scale!r} must be a finite value >= 0")
 
     def sample_s(self, rng: random.Random) -> float:
-        """One latency draw in seconds, time_scale applied."""
+        """One latency draw in seconds, at most MAX_LATENCY_S before time_scale is applied."""
         if self.kind == "zero":
             return 0.0
         if self.kind == "fixed" or self.sigma == 0:
@@ -46,7 +57,7 @@ class LatencyModel:
         if self.median_ms == 0:
             return 0.0
         draw_ms = rng.lognormvariate(math.log(self.median_ms), self.sigma)
-        return draw_ms / 1000 * self.time_scale
+        return min(draw_ms / 1000, MAX_LATENCY_S) * self.time_scale
 
     def describe(self) -> str:
         """A short human description, e.g. "lognormal median 700 ms sigma 0.45 (x0.1)"."""

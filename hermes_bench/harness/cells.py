@@ -1,0 +1,301 @@
+"""The cells of a claims run: each measures one thing on a running stack and returns a cell dict.
+
+Kinds and their "extra" figures:
+- cache: a Locust run of CacheUser; the metrics document carries latencies and ground truth.
+- ratelimit: a Locust run of RateLimitUser; admitted requests per window in its counters.
+- restart: sessions and cached answers, then every target restarted:
+  {"sessions", "intact_before", "intact_after", "warm_prompts", "hits_after_restart",
+   "hit_rate_after_restart"}.
+- probe: direct Redis round trips {"direct": {"GET": summary, "SET", "HSET", "INCR"}}.
+- fallback: a target started without REDIS_URL {"line_logged", "expected_line", "log"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from hermes_bench.errors import HermesBenchError
+from hermes_bench.harness.processes import ManagedProcess
+from hermes_bench.harness.profiles import Profile
+from hermes_bench.harness.stack import Stack
+from hermes_bench.redaction import redact_text
+from hermes_bench.scenarios.metrics import latency_summary
+from hermes_bench.scenarios.workload import catalogue_prompt
+from hermes_bench.target.backends import FALLBACK_LOG_LINE
+from hermes_bench.target.counters import new_histogram
+from hermes_bench.upstream.answer import answer_text
+
+LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfile.py"
+REDIS_INFO_FIELDS = (
+    "keyspace_hits", "keyspace_misses", "evicted_keys", "expired_keys",
+    "total_commands_processed", "rejected_connections",
+)  # fmt: skip
+RESTART_SESSIONS = 40
+
+
+class CellError(HermesBenchError):
+    """A cell could not measure what it set out to; the run records it and goes on."""
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    """One cell to run: its id, kind and the stack shape it needs."""
+
+    id: str
+    kind: str
+    backend: str | None
+    instances: int
+
+
+@dataclass(frozen=True)
+class CellEnv:
+    """What every cell of one run shares."""
+
+    profile: Profile
+    seed: int
+    out_dir: Path
+    # Called with live figures while a Locust cell runs: (requests, hits, misses).
+    on_progress: Callable[[int, int, int], None] | None = None
+
+
+def run_cache_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, Any]:
+    """CacheUser on `plan.instances` targets; same workload and seed on every backend."""
+    p = env.profile
+    args = ["--hermes-requests", str(p.cache_requests), "CacheUser"]
+    return _locust_cell(plan, stack, env, p.users, args, timeout_s=300)
+
+
+def run_ratelimit_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, Any]:
+    """RateLimitUser bursts on every target for a fixed time."""
+    p = env.profile
+    users = max(2, min(4, p.users // 2))
+    args = ["-t", f"{p.ratelimit_seconds}s", "RateLimitUser"]
+    return _locust_cell(plan, stack, env, users, args, timeout_s=p.ratelimit_seconds + 120)
+
+
+def _locust_cell(
+    plan: CellPlan, stack: Stack, env: CellEnv, users: int, args: list[str], timeout_s: float
+) -> dict[str, Any]:
+    cell_dir = env.out_dir / "cells" / plan.id
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    p = env.profile
+    targets = stack.target_urls[: plan.instances]
+    metrics_path = cell_dir / "metrics.json"
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+        "-u", str(users), "-r", str(users), "--stop-timeout", "10",
+        "--csv", str(cell_dir / "locust"), "--html", str(cell_dir / "locust.html"),
+        "--hermes-targets", ",".join(targets), "--hermes-upstream-url", stack.upstream_url,
+        "--hermes-metrics-json", str(metrics_path), "--hermes-seed", str(env.seed),
+        "--hermes-zipf-alpha", str(p.zipf_alpha),
+        "--hermes-catalogue-size", str(p.catalogue_size),
+        "--hermes-one-off-share", str(p.one_off_share),
+        *args,
+    ]  # fmt: skip
+    if "-t" not in args:
+        command += ["-t", f"{int(timeout_s)}s"]  # a bound in time as well as in count
+    info_before = redis_info(stack)
+    log_path = cell_dir / "locust.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _watch(process, stack, env, timeout_s + 30)
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=15)
+    if not metrics_path.exists():
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+        raise CellError(
+            f"Locust wrote no metrics (exit {process.returncode}):\n{redact_text(tail)}"
+        )
+    return {
+        "conditions": {"users": users, "targets": len(targets), "locust_args": args},
+        "metrics": json.loads(metrics_path.read_text()),
+        "targets": stack.target_stats()[: plan.instances],
+        "redis_info": _delta(info_before, redis_info(stack)),
+        "extra": {"locust_exit_code": process.returncode},
+    }
+
+
+def _watch(process: subprocess.Popen[bytes], stack: Stack, env: CellEnv, timeout_s: float) -> None:
+    """Wait for Locust, reporting live figures from the targets' counters twice a second."""
+    deadline = time.monotonic() + timeout_s
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            raise CellError(f"Locust did not finish within {timeout_s:.0f} s")
+        if env.on_progress is not None:
+            try:
+                stats = stack.target_stats()
+            except HermesBenchError:
+                stats = []
+            env.on_progress(
+                sum(s["requests"] for s in stats),
+                sum(s["hits"] for s in stats),
+                sum(s["misses"] for s in stats),
+            )
+        time.sleep(0.5)
+
+
+def run_restart_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, Any]:
+    """Sessions and cached answers, then a restart of every target: what survives?"""
+    targets = stack.target_urls[: plan.instances]
+    key = f"sk-hermes-restart-{secrets.token_hex(6)}"
+    headers = {"Authorization": f"Bearer {key}"}
+    warm = min(50, env.profile.catalogue_size)
+    prompts = [catalogue_prompt(rank) for rank in range(1, warm + 1)]
+    with httpx.Client(timeout=30, trust_env=False, headers=headers) as client:
+        sessions = {}
+        for i in range(RESTART_SESSIONS):
+            data = {"n": i, "note": f"session {i}"}
+            response = client.post(targets[i % len(targets)] + "/v1/sessions", json={"data": data})
+            _expect(response, 201, "create a session")
+            sessions[response.json()["id"]] = data
+        # Read back through another instance, as a non-sticky balancer would.
+        intact_before = _intact(client, targets, sessions, offset=1)
+        for i, prompt in enumerate(prompts):
+            _expect(_ask(client, targets[i % len(targets)], prompt), 200, "warm the cache")
+        stack.restart_targets()
+        intact_after = _intact(client, targets, sessions, offset=0)
+        hits = 0
+        for i, prompt in enumerate(prompts):
+            response = _ask(client, targets[(i + 1) % len(targets)], prompt)
+            _expect(response, 200, "ask again after the restart")
+            hits += response.headers.get("x-cache") == "HIT"
+    return {
+        "conditions": {"targets": len(targets), "sessions": RESTART_SESSIONS},
+        "extra": {
+            "sessions": RESTART_SESSIONS,
+            "intact_before": intact_before,
+            "intact_after": intact_after,
+            "warm_prompts": warm,
+            "hits_after_restart": hits,
+            "hit_rate_after_restart": hits / warm,
+        },
+    }
+
+
+def _ask(client: httpx.Client, target: str, prompt: str) -> httpx.Response:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": prompt}]}
+    # A key per request: this cell measures the cache, not the rate limiter.
+    headers = {"Authorization": f"Bearer sk-hermes-restart-{secrets.token_hex(6)}"}
+    response = client.post(target + "/v1/chat/completions", json=body, headers=headers)
+    if response.status_code == 200:
+        content = response.json()["choices"][0]["message"]["content"]
+        if content != answer_text(body):
+            raise CellError(f"wrong answer for {prompt!r}: {content[:60]!r}")
+    return response
+
+
+def _intact(
+    client: httpx.Client, targets: list[str], sessions: dict[str, dict[str, Any]], offset: int
+) -> int:
+    intact = 0
+    for i, (session_id, data) in enumerate(sessions.items()):
+        response = client.get(f"{targets[(i + offset) % len(targets)]}/v1/sessions/{session_id}")
+        intact += response.status_code == 200 and response.json().get("data") == data
+    return intact
+
+
+def _expect(response: httpx.Response, status: int, step: str) -> None:
+    if response.status_code != status:
+        raise CellError(f"{step}: HTTP {response.status_code}: {response.text[:200]}")
+
+
+def run_probe_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, Any]:
+    """Direct Redis round trips (redis-py, sequential), the baseline for the app's own figures."""
+    if stack.redis_url is None:
+        raise CellError("the probe needs a Redis")
+    client = redis.Redis.from_url(stack.redis_url, socket_timeout=5)
+    prefix = f"{stack.key_prefix}:probe"
+    ops: dict[str, Callable[[int], Any]] = {
+        "SET": lambda i: client.set(f"{prefix}:s:{i % 100}", b"x" * 400, ex=60),
+        "GET": lambda i: client.get(f"{prefix}:s:{i % 100}"),
+        "HSET": lambda i: client.hset(f"{prefix}:h:{i % 100}", mapping={"a": "1", "b": "2"}),
+        "INCR": lambda i: client.incr(f"{prefix}:c"),
+    }
+    direct = {}
+    try:
+        for name, op in ops.items():
+            for i in range(100):  # warm-up, excluded
+                op(i)
+            hist = new_histogram()
+            for i in range(env.profile.probe_ops):
+                started = time.perf_counter_ns()
+                op(i)
+                hist.record_value(max(1, (time.perf_counter_ns() - started) // 1000))
+            direct[name] = latency_summary(hist)
+    finally:
+        client.close()
+    return {"conditions": {"ops_each": env.profile.probe_ops}, "extra": {"direct": direct}}
+
+
+def run_fallback_cell(plan: CellPlan, env: CellEnv) -> dict[str, Any]:
+    """Start a target without REDIS_URL and look for the guide's log line."""
+    cell_dir = env.out_dir / "cells" / plan.id
+    log_path = cell_dir / "target.log"
+    environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    argv = [sys.executable, "-m", "hermes_bench", "target", "--port", "0"]
+    process = ManagedProcess("fallback target", argv, log_path, env=environ)
+    process.start()
+    try:
+        process.wait_ready(lambda: "listening on" in log_path.read_text(errors="replace"), 30)
+    finally:
+        process.stop()
+    log = log_path.read_text(errors="replace")
+    expected = f"[INFO] {FALLBACK_LOG_LINE}"
+    return {
+        "conditions": {"REDIS_URL": "unset"},
+        "extra": {
+            "line_logged": expected in log,
+            "expected_line": expected,
+            "log": redact_text("\n".join(log.splitlines()[:10])),
+        },
+    }
+
+
+def redis_info(stack: Stack) -> dict[str, int] | None:
+    """The INFO counters the report uses, or None without Redis."""
+    if stack.redis_url is None:
+        return None
+    client = redis.Redis.from_url(stack.redis_url, socket_timeout=5)
+    try:
+        info = client.info()
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
+    return {name: int(info.get(name, 0)) for name in REDIS_INFO_FIELDS}
+
+
+def _delta(before: dict[str, int] | None, after: dict[str, int] | None) -> dict[str, int] | None:
+    if before is None or after is None:
+        return None
+    return {name: after[name] - before[name] for name in after}
+
+
+def reset_state(stack: Stack) -> None:
+    """Start a cell from nothing: empty caches, limits and sessions on every backend."""
+    if stack.redis_url is not None:
+        client = redis.Redis.from_url(stack.redis_url, socket_timeout=5)
+        try:
+            # Only this stack's keys: an external Redis may hold anyone's data.
+            keys = list(client.scan_iter(match=f"{stack.key_prefix}:*", count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
+        finally:
+            client.close()
+    else:
+        stack.restart_targets()  # in-memory caches, limiter counts and sessions go with it

@@ -1,0 +1,301 @@
+"""`hermes-bench run`: every cell of the claims on both backends, then verdicts and the report."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import platform
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from hermes_bench import __version__
+from hermes_bench.errors import HermesBenchError
+from hermes_bench.harness import cells as cell_runners
+from hermes_bench.harness.cells import CellEnv, CellPlan
+from hermes_bench.harness.profiles import Profile
+from hermes_bench.harness.results import SCHEMA, write_results
+from hermes_bench.harness.stack import Stack, StackConfig
+from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.reports.claims import evaluate_claims
+
+log = logging.getLogger("hermes_bench")
+BACKENDS = ("redis", "memory")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `hermes-bench run` was asked to do."""
+
+    profile: Profile
+    backends: tuple[str, ...] = BACKENDS
+    seed: int = 0
+    redis_url: str | None = None
+    output: Path = field(default_factory=lambda: Path("hermes-results"))
+
+
+def plan_cells(options: RunOptions) -> list[CellPlan]:
+    """The cells of a run, backend by backend so both see the same workload and seed."""
+    n = options.profile.instances
+    plans = []
+    for backend in options.backends:
+        plans += [
+            CellPlan(f"cache-{backend}-1", "cache", backend, 1),
+            CellPlan(f"cache-{backend}-{n}", "cache", backend, n),
+            CellPlan(f"ratelimit-{backend}-{n}", "ratelimit", backend, n),
+            CellPlan(f"restart-{backend}-{n}", "restart", backend, n),
+        ]
+        if backend == "redis":
+            plans.append(CellPlan(f"probe-redis-{n}", "probe", "redis", n))
+    plans.append(CellPlan("fallback", "fallback", None, 1))
+    return plans
+
+
+def new_results(options: RunOptions, run_id: str) -> dict[str, Any]:
+    """The results document before any cell ran."""
+    p = options.profile
+    return {
+        "schema": SCHEMA,
+        "run": {
+            "id": run_id,
+            "started_at": time.time(),
+            "ended_at": None,
+            "wall_s": None,
+            "status": "running",
+            "profile": p.name,
+            "options": {
+                "backends": list(options.backends),
+                "instances": p.instances,
+                "users": p.users,
+                "requests_per_cache_cell": p.cache_requests,
+                "upstream_latency": p.upstream_latency,
+                "rate_limit": p.rate_limit,
+                "seed": options.seed,
+                "workload": (
+                    f"Zipf alpha {p.zipf_alpha} over {p.catalogue_size} prompts, "
+                    f"{p.one_off_share:.0%} one-offs, seed {options.seed}"
+                ),
+                "redis": redact_url(options.redis_url) if options.redis_url else "embedded",
+            },
+            "machine": _machine(),
+            "versions": _versions(),
+        },
+        "cells": [],
+        "claims": [],
+    }
+
+
+def run_claims(
+    options: RunOptions, console: Console, on_results: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Run every cell, writing results.json after each; Ctrl-C ends early but keeps them."""
+    run_id = time.strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    out_dir = options.output / run_id
+    results = new_results(options, run_id)
+    results_path = out_dir / "results.json"
+    plans = plan_cells(options)
+    started = time.monotonic()
+    interrupted = False
+    with _progress(console) as progress:
+        overall = progress.add_task("cells", total=len(plans), figures="")
+        try:
+            for backend in (*options.backends, None):
+                backend_plans = [p for p in plans if p.backend == backend]
+                for cell in _run_backend(backend, backend_plans, options, out_dir, progress):
+                    results["cells"].append(cell)
+                    write_results(results_path, results)
+                    progress.advance(overall)
+                    console.print(_cell_line(cell))
+        except KeyboardInterrupt:
+            interrupted = True
+            console.print("[yellow]interrupted: stopping what was started, keeping the cells done")
+    run = results["run"]
+    run.update(
+        ended_at=time.time(),
+        wall_s=round(time.monotonic() - started, 1),
+        status="interrupted" if interrupted else "complete",
+    )
+    results["claims"] = evaluate_claims(results)
+    write_results(results_path, results)
+    on_results(results)
+    return results
+
+
+def _run_backend(
+    backend: str | None,
+    plans: list[CellPlan],
+    options: RunOptions,
+    out_dir: Path,
+    progress: Progress,
+) -> Iterator[dict[str, Any]]:
+    """Yield each cell of one backend as it ends; a failed cell is recorded, the rest go on."""
+    if not plans:
+        return
+    p = options.profile
+    env = CellEnv(profile=p, seed=options.seed, out_dir=out_dir)
+    if backend is None:
+        for plan in plans:
+            yield _measure(plan, functools.partial(cell_runners.run_fallback_cell, plan, env))
+        return
+    config = StackConfig(
+        backend=backend,
+        instances=p.instances,
+        redis_url=options.redis_url if backend == "redis" else None,
+        upstream_latency=p.upstream_latency,
+        target_env={"RATE_LIMIT": p.rate_limit},
+        run_dir=out_dir / "stack" / backend,
+    )
+    stack = Stack(config)
+    try:
+        stack.start()
+    except HermesBenchError as exc:
+        for plan in plans:
+            yield _failed(plan, f"the {backend} stack did not start: {exc}", time.time())
+        return
+    try:
+        for plan in plans:
+            task = progress.add_task(plan.id, total=None, figures="")
+            live_env = CellEnv(
+                profile=p,
+                seed=options.seed,
+                out_dir=out_dir,
+                on_progress=functools.partial(_show_live, progress, task),
+            )
+            run = _RUNNERS[plan.kind]
+            yield _measure(plan, functools.partial(_reset_then, run, plan, stack, live_env))
+            progress.remove_task(task)
+    finally:
+        stack.stop()
+
+
+def _show_live(progress: Progress, task: TaskID, requests: int, hits: int, misses: int) -> None:
+    looked_up = hits + misses
+    rate = f", hit rate {hits / looked_up:.0%}" if looked_up else ""
+    progress.update(task, figures=f"{requests} requests{rate}")
+
+
+def _reset_then(run: Any, plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, Any]:
+    cell_runners.reset_state(stack)
+    result: dict[str, Any] = run(plan, stack, env)
+    return result
+
+
+def _measure(plan: CellPlan, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    started = time.time()
+    try:
+        measured = body()
+    except HermesBenchError as exc:
+        return _failed(plan, str(exc), started)
+    except Exception as exc:  # a bug in one cell must not lose the others
+        log.exception("cell %s failed", plan.id)
+        return _failed(plan, f"{type(exc).__name__}: {exc}", started)
+    return {
+        "id": plan.id,
+        "kind": plan.kind,
+        "backend": plan.backend,
+        "instances": plan.instances,
+        "status": "ok",
+        "error": None,
+        "started_at": started,
+        "ended_at": time.time(),
+        "conditions": measured.get("conditions", {}),
+        "metrics": measured.get("metrics"),
+        "targets": measured.get("targets", []),
+        "redis_info": measured.get("redis_info"),
+        "extra": measured.get("extra", {}),
+    }
+
+
+def _failed(plan: CellPlan, error: str, started: float) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "kind": plan.kind,
+        "backend": plan.backend,
+        "instances": plan.instances,
+        "status": "failed",
+        "error": redact_text(error),
+        "started_at": started,
+        "ended_at": time.time(),
+        "conditions": {},
+        "metrics": None,
+        "targets": [],
+        "redis_info": None,
+        "extra": {},
+    }
+
+
+_RUNNERS: dict[str, Callable[[CellPlan, Stack, CellEnv], dict[str, Any]]] = {
+    "cache": cell_runners.run_cache_cell,
+    "ratelimit": cell_runners.run_ratelimit_cell,
+    "restart": cell_runners.run_restart_cell,
+    "probe": cell_runners.run_probe_cell,
+}
+
+
+def _cell_line(cell: dict[str, Any]) -> str:
+    if cell["status"] != "ok":
+        return f"[red]✗ {cell['id']}: {cell['error'].splitlines()[0]}"
+    figures = ""
+    document = cell.get("metrics")
+    if document:
+        cache = document["cache"]
+        total = document["metrics"]["total"].get("service", {})
+        if cache.get("hit_rate_headers") is not None:
+            figures += f" hit rate {cache['hit_rate_headers']:.1%}"
+        if total.get("p99_us"):
+            figures += f", p99 {total['p99_us'] / 1000:.1f} ms, {total['count']} requests"
+    return f"[green]✓ {cell['id']}[/]{figures} ({cell['ended_at'] - cell['started_at']:.1f} s)"
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Progress]:
+    progress = Progress(
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        TextColumn("{task.fields[figures]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        yield progress
+
+
+def _machine() -> dict[str, Any]:
+    import psutil
+
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _versions() -> dict[str, str]:
+    versions = {"hermes-bench": __version__}
+    for name in (
+        "locust",
+        "redis",
+        "hiredis",
+        "limits",
+        "cachetools",
+        "fastapi",
+        "uvicorn",
+        "openai",
+    ):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions

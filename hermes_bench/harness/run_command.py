@@ -1,0 +1,144 @@
+"""The shell around a claims run: options in; results, report, verdicts and exit code out."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from hermes_bench.errors import ConfigError
+from hermes_bench.harness.claims_run import BACKENDS, RunOptions, run_claims
+from hermes_bench.harness.profiles import PROFILES, profile_named
+from hermes_bench.harness.results import read_results
+from hermes_bench.reports import figures
+from hermes_bench.reports.claims import VERDICTS
+from hermes_bench.reports.html import write_report
+from hermes_bench.reports.terminal import print_claims
+from hermes_bench.reports.thresholds import ThresholdResult, evaluate, parse_threshold
+from hermes_bench.upstream.latency import ACCEPTED_FORMS, parse_latency
+
+EXIT_INTERRUPTED = 130
+
+
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    """Options of `hermes-bench run`."""
+    run.add_argument(
+        "--profile",
+        default="quick",
+        choices=sorted(PROFILES),
+        help="quick (about a minute, for CI), standard (a few minutes) or full",
+    )
+    run.add_argument(
+        "--backends",
+        default=",".join(BACKENDS),
+        help="comma-separated backends to compare (default redis,memory)",
+    )
+    run.add_argument("--instances", type=int, help="N of the multi-instance cells")
+    run.add_argument("--users", type=int, help="Locust users of the cache cells")
+    run.add_argument("--requests", type=int, help="chat requests per cache cell")
+    run.add_argument("--upstream-latency", help=f"fake upstream latency: {ACCEPTED_FORMS}")
+    run.add_argument("--seed", type=int, default=0, help="seed of the workload (default 0)")
+    run.add_argument("--redis-url", help="use this Redis instead of a private redis-server")
+    run.add_argument(
+        "--output", default="hermes-results", help="folder for the run's results, report and logs"
+    )
+    run.add_argument(
+        "--fail-on",
+        action="append",
+        default=[],
+        metavar="VERDICT",
+        help=f"exit 1 if any claim gets this verdict ({'; '.join(VERDICTS)})",
+    )
+    run.add_argument("--threshold", action="append", default=[], metavar="EXPR",
+                     help="exit 1 unless it holds, k6-style: 'redis.HIT p(95)<50ms', "
+                     "'redis.hit_rate>0.5'")  # fmt: skip
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the claims as the options say; the exit code reflects --fail-on and --threshold."""
+    profile = profile_named(args.profile)
+    changes: dict[str, Any] = {}
+    for name, value in (("instances", args.instances), ("users", args.users),
+                        ("cache_requests", args.requests)):  # fmt: skip
+        if value is not None:
+            if value < (2 if name == "instances" else 1):
+                raise ConfigError(f"--{name.replace('cache_', '')} {value} is too small")
+            changes[name] = value
+    if args.upstream_latency:
+        parse_latency(args.upstream_latency)  # a bad spec fails now, not inside a cell
+        changes["upstream_latency"] = args.upstream_latency
+    backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    unknown = sorted(set(backends) - set(BACKENDS))
+    if unknown or not backends:
+        raise ConfigError(f"--backends {args.backends!r}: use redis, memory or both")
+    fail_on = [_verdict(v) for v in args.fail_on]
+    thresholds = [parse_threshold(t) for t in args.threshold]
+    options = RunOptions(
+        profile=dataclasses.replace(profile, **changes),
+        backends=backends,
+        seed=args.seed,
+        redis_url=args.redis_url,
+        output=Path(args.output),
+    )
+    console = Console()
+    report: dict[str, Path] = {}
+    results = run_claims(options, console, lambda r: report.update(path=_finish(r, options)))
+    print_claims(results, console)
+    code = _exit_code(results, fail_on, [_check(t, results) for t in thresholds], console)
+    console.print(f"report  {report['path']}")
+    console.print(f"results {report['path'].with_name('results.json')}")
+    console.print(f"wall time {results['run']['wall_s']} s")
+    if results["run"]["status"] == "interrupted":
+        return EXIT_INTERRUPTED
+    return code
+
+
+def report_from_args(args: argparse.Namespace) -> int:
+    """`hermes-bench report results.json`: render the HTML again from the results alone."""
+    path = Path(args.results)
+    results = read_results(path)
+    target = Path(args.output) if args.output else path.with_name("report.html")
+    write_report(results, target)
+    print_claims(results, Console())
+    print(f"report  {target}")
+    return 0
+
+
+def _finish(results: dict[str, Any], options: RunOptions) -> Path:
+    run_dir = options.output / results["run"]["id"]
+    return write_report(results, run_dir / "report.html")
+
+
+def _verdict(text: str) -> str:
+    normalized = text.replace("-", " ").strip().lower()
+    if normalized not in VERDICTS:
+        raise ConfigError(f"--fail-on {text!r}: use one of {', '.join(VERDICTS)}")
+    return normalized
+
+
+def _check(threshold: Any, results: dict[str, Any]) -> ThresholdResult:
+    return evaluate(
+        threshold,
+        lambda subject, aggregate: figures.latency_us(results, subject, aggregate),
+        lambda name: figures.scalar(results, name),
+    )
+
+
+def _exit_code(
+    results: dict[str, Any], fail_on: list[str], checks: list[ThresholdResult], console: Console
+) -> int:
+    code = 0
+    for verdict in fail_on:
+        hit = [c["id"] for c in results["claims"] if c["verdict"] == verdict]
+        if hit:
+            console.print(f"[red]--fail-on {verdict!r}: {', '.join(hit)}")
+            code = 1
+    for check in checks:
+        colour = "green" if check.passed else "red"
+        console.print(f"[{colour}]threshold {check.message}")
+        if check.passed is not True:
+            code = 1
+    return code

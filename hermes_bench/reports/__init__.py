@@ -1,0 +1,1 @@
+"""Results to verdicts, figures and the HTML report."""

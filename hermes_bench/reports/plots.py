@@ -1,0 +1,271 @@
+"""The report's plots: results dict in, PNG bytes out (None when there is nothing to plot).
+
+Each plot builds its own matplotlib Figure on an Agg canvas: no pyplot, so no global figure
+state is shared between plots or with any other user of matplotlib in the process.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+
+from hermes_bench.reports import plot_data
+from hermes_bench.reports.palette import backend_colour
+
+# 9 in at 100 dpi: 900 px wide, the width the report lays plots out at.
+WIDTH_IN = 9.0
+DPI = 100
+_OUTCOME_STYLES = {"HIT": "-", "MISS": "--"}
+_INSTANCE_STYLES = ("-", "--", ":", "-.")
+
+
+def _figure(height_in: float) -> Figure:
+    fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)  # the Agg backend, set for this figure alone
+    return fig
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    # No creation-time metadata: the same results give the same bytes.
+    fig.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _style_axes(ax: Axes) -> None:
+    ax.grid(True, which="major", alpha=0.35)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+@dataclass(frozen=True)
+class _BarStyle:
+    """How a bar's fill tells which quantity it shows; its colour tells the backend."""
+
+    alpha: float = 1.0
+    fill: bool = True
+    hatch: str | None = None
+
+
+_SOLID = _BarStyle()
+_LIGHT = _BarStyle(alpha=0.35)
+_HATCHED = _BarStyle(fill=False, hatch="//")
+_LEGEND_GREY = "#777777"
+
+
+def _labelled_bar(
+    ax: Axes, x: float, height: float, width: float, colour: str, style: _BarStyle, label: str
+) -> None:
+    ax.bar(
+        x,
+        height,
+        width,
+        color=colour,
+        edgecolor=colour,
+        alpha=style.alpha,
+        fill=style.fill,
+        hatch=style.hatch,
+    )
+    ax.annotate(
+        label,
+        (x, height),
+        ha="center",
+        va="bottom",
+        fontsize=8,
+        xytext=(0, 2),
+        textcoords="offset points",
+    )
+
+
+def _legend_patch(style: _BarStyle, label: str) -> Patch:
+    return Patch(
+        facecolor=_LEGEND_GREY if style.fill else "white",
+        edgecolor=_LEGEND_GREY,
+        alpha=style.alpha,
+        hatch=style.hatch,
+        label=label,
+    )
+
+
+def _ms_label(value: float, _pos: object = None) -> str:
+    return f"{value:g}"
+
+
+def latency_cdf(results: dict[str, Any]) -> bytes | None:
+    """CDF of cache-path latency per backend, HIT solid and MISS dashed, log ms axis."""
+    cdfs = plot_data.latency_cdfs(results)
+    if not cdfs:
+        return None
+    fig = _figure(5.4)
+    ax = fig.add_subplot()
+    for cdf in cdfs:
+        ax.step(
+            cdf.latency_ms,
+            cdf.share,
+            where="post",
+            color=backend_colour(cdf.backend),
+            linestyle=_OUTCOME_STYLES.get(cdf.outcome, ":"),
+            linewidth=2,
+            label=(
+                f"{cdf.backend} {cdf.outcome}  (n={cdf.count:,}, "
+                f"p50 {cdf.p50_ms:.3g} ms, p99 {cdf.p99_ms:.3g} ms)"
+            ),
+        )
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(_ms_label))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("response time (ms, log scale)")
+    ax.set_ylabel("share of requests at or below")
+    ax.set_title("Cache-path response time by backend and outcome (1 instance)")
+    _style_axes(ax)
+    ax.grid(True, which="minor", axis="x", alpha=0.12)
+    # Below the axes: inside, it would hide the tails that matter most.
+    fig.legend(loc="outside lower center", ncols=2, fontsize=9)
+    return _png(fig)
+
+
+def hit_rate_over_time(results: dict[str, Any]) -> bytes | None:
+    """Per-second hit rate of each cache cell; dotted: the ideal hit rate of its sequence."""
+    series = plot_data.hit_rate_series(results)
+    if not series:
+        return None
+    fig = _figure(4.6)
+    ax = fig.add_subplot()
+    for s in series:
+        colour = backend_colour(s.backend)
+        style = _INSTANCE_STYLES[(s.instances - 1) % len(_INSTANCE_STYLES)]
+        ax.plot(
+            s.elapsed_s,
+            s.hit_rate,
+            color=colour,
+            linestyle=style,
+            linewidth=1.8,
+            marker="o" if len(s.elapsed_s) < 30 else None,
+            markersize=3,
+            label=s.cell_id,
+        )
+        if s.ideal_hit_rate is not None:
+            ax.axhline(
+                s.ideal_hit_rate,
+                color=colour,
+                linestyle=":",
+                linewidth=1,
+                alpha=0.8,
+                label=f"{s.cell_id}: ideal {s.ideal_hit_rate:.1%}",
+            )
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
+    ax.set_xlabel("time since the cell's first response (s)")
+    ax.set_ylabel("hit rate (HIT / cache lookups)")
+    ax.set_title("Cache hit rate per second")
+    _style_axes(ax)
+    ax.legend(loc="lower right", fontsize=8, ncols=2)
+    return _png(fig)
+
+
+def upstream_calls(results: dict[str, Any]) -> bytes | None:
+    """Per cache cell: requests that reached the cache, upstream calls, distinct prompts."""
+    counts = plot_data.upstream_counts(results)
+    if not counts:
+        return None
+    fig = _figure(4.6)
+    ax = fig.add_subplot()
+    x = np.arange(len(counts))
+    width = 0.26
+    # Colour says the backend (as in every plot); fill says which count the bar is.
+    series = (
+        (_LIGHT, [c.requests for c in counts]),
+        (_SOLID, [c.upstream_calls for c in counts]),
+        (_HATCHED, [c.distinct for c in counts]),
+    )
+    for offset, (style, values) in zip((-width, 0.0, width), series, strict=True):
+        for i, (c, value) in enumerate(zip(counts, values, strict=True)):
+            _labelled_bar(
+                ax, x[i] + offset, value, width, backend_colour(c.backend), style, f"{value:,}"
+            )
+    ax.set_xticks(x, [c.cell_id for c in counts])
+    ax.set_ylabel("requests / calls (count)")
+    ax.set_title("Requests to the cache vs OpenAI calls that reached the upstream")
+    ax.margins(y=0.12)
+    _style_axes(ax)
+    ax.grid(False, axis="x")
+    labels = ("requests to the cache", "upstream calls (ground truth)", "distinct prompts")
+    handles = [
+        _legend_patch(style, label) for (style, _), label in zip(series, labels, strict=True)
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
+    return _png(fig)
+
+
+def admitted_vs_limit(results: dict[str, Any]) -> bytes | None:
+    """Per rate-limit cell: share of bursts by requests admitted, against the limit."""
+    distributions = plot_data.admitted_distributions(results)
+    if not distributions:
+        return None
+    fig = _figure(1.2 + 1.9 * len(distributions))
+    axes = fig.subplots(len(distributions), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, d in zip(axes, distributions, strict=True):
+        colour = backend_colour(d.backend)
+        total = d.bursts.sum()
+        ax.bar(d.admitted, d.bursts / total, width=0.8, color=colour, alpha=0.85)
+        if d.limit is not None:
+            ax.axvline(d.limit, color="black", linestyle="--", linewidth=1.4)
+        # The limit goes in the title: a label beside the line would sit on the tallest bar.
+        limit = f"limit {d.limit:.3g} (dashed line)" if d.limit is not None else "limit unknown"
+        ax.set_title(
+            f"{d.cell_id}: {limit}; {d.over_limit_bursts:,} of {int(total):,} bursts over it",
+            fontsize=10,
+            loc="left",
+        )
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.set_ylabel("share of bursts")
+        _style_axes(ax)
+    axes[-1].set_xlabel("requests admitted per burst, one fresh key and window (count)")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1].set_xlim(left=0)
+    fig.suptitle("Requests admitted per rate-limit window vs the limit")
+    return _png(fig)
+
+
+def sessions_after_restart(results: dict[str, Any]) -> bytes | None:
+    """Per restart cell: share of sessions intact before and after restarting every target."""
+    shares = plot_data.restart_shares(results)
+    if not shares:
+        return None
+    fig = _figure(4.2)
+    ax = fig.add_subplot()
+    x = np.arange(len(shares))
+    width = 0.36
+    for i, s in enumerate(shares):
+        colour = backend_colour(s.backend)
+        for offset, intact, style in (
+            (-width / 2, s.intact_before, _LIGHT),
+            (width / 2, s.intact_after, _SOLID),
+        ):
+            label = f"{intact:,}/{s.sessions:,}"
+            _labelled_bar(ax, x[i] + offset, intact / s.sessions, width, colour, style, label)
+    ax.set_xticks(
+        x,
+        [
+            f"{s.cell_id}\n({s.backend}, {s.instances} instance{'s' if s.instances != 1 else ''})"
+            for s in shares
+        ],
+    )
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("sessions intact (%)")
+    ax.set_title("Sessions intact before and after restarting every target instance")
+    _style_axes(ax)
+    ax.grid(False, axis="x")
+    handles = [_legend_patch(_LIGHT, "before restart"), _legend_patch(_SOLID, "after restart")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
+    return _png(fig)

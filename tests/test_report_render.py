@@ -1,0 +1,238 @@
+"""The report renderers on a results dict made of real measurements: plots, HTML, terminal."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from hermes_bench.harness.results import SCHEMA
+from hermes_bench.reports import plots
+from hermes_bench.reports.html import PLOTS, render_html, write_report
+from hermes_bench.reports.palette import VERDICTS
+from hermes_bench.reports.terminal import print_claims, verdict_counts
+from hermes_bench.scenarios.metrics import RunMetrics
+from hermes_bench.scenarios.summary import BURST_SCENARIO, build_document
+
+T0 = 1_700_000_000.0
+PLOT_FUNCTIONS = (
+    plots.latency_cdf,
+    plots.hit_rate_over_time,
+    plots.upstream_calls,
+    plots.admitted_vs_limit,
+    plots.sessions_after_restart,
+)
+SCRIPT_SUMMARY = 'p99 <script>alert("x")</script> & more'
+
+
+def _document(metrics: RunMetrics, ground_truth: dict[str, int] | None) -> dict[str, Any]:
+    return build_document(
+        snapshot=metrics.snapshot(),
+        ground_truth=ground_truth,
+        cpu={"max_percent": 41.0, "saturated": False},
+        run={"users": 8, "run_time_s": 30},
+    )
+
+
+def _cache_document(seed: int, hit_ms: float, miss_ms: float, requests: int) -> dict[str, Any]:
+    """A seeded Zipf-like run: repeats hit, first sightings miss, lognormal latencies."""
+    rng = random.Random(seed)
+    metrics = RunMetrics()
+    seen: set[int] = set()
+    for i in range(requests):
+        # Zipf-like over a catalogue of 2,000 prompts: a few hot ones, a long tail.
+        prompt = int(2000 ** rng.random())
+        outcome = "HIT" if prompt in seen else "MISS"
+        seen.add(prompt)
+        median_ms = hit_ms if outcome == "HIT" else miss_ms
+        latency_us = int(rng.lognormvariate(math.log(median_ms * 1000), 0.45))
+        metrics.record("cache", outcome, latency_us, at_s=T0 + i * 30 / requests)
+        metrics.count("chat_started")
+    misses = metrics.outcome_count("MISS")
+    return _document(metrics, {"calls": misses, "distinct_requests": len(seen)})
+
+
+def _ratelimit_document(seed: int, limit: int, instances: int) -> dict[str, Any]:
+    """Bursts over one key: a shared limiter admits `limit`, per-instance ones up to N times it."""
+    rng = random.Random(seed)
+    metrics = RunMetrics()
+    for burst in range(120):
+        admitted = limit if instances == 1 else rng.randint(limit, limit * instances)
+        for _ in range(admitted):
+            metrics.record("ratelimit", "200", rng.randint(800, 3000), at_s=T0 + burst)
+        metrics.count("ratelimit_bursts")
+        metrics.count("ratelimit_admitted", admitted)
+        metrics.count("ratelimit_limit_sum", limit)
+        if admitted > limit:
+            metrics.count("ratelimit_over_limit_bursts")
+        metrics.record(BURST_SCENARIO, "admitted_count", admitted, at_s=T0 + burst)
+    return _document(metrics, None)
+
+
+def _cell(cell_id: str, kind: str, backend: str, instances: int, **fields: Any) -> dict[str, Any]:
+    cell: dict[str, Any] = {
+        "id": cell_id,
+        "kind": kind,
+        "backend": backend,
+        "instances": instances,
+        "status": "ok",
+        "error": None,
+        "started_at": T0,
+        "ended_at": T0 + 30,
+        "conditions": {"users": 8, "upstream_latency": "lognormal median 40 ms"},
+        "metrics": None,
+        "targets": [],
+        "redis_info": None,
+        "extra": {},
+    }
+    cell.update(fields)
+    return cell
+
+
+def _claim(claim_id: str, verdict: str, cells: list[str], summary: str) -> dict[str, Any]:
+    return {
+        "id": claim_id,
+        "title": f"claim {claim_id}",
+        "guide": f"what the guide says about {claim_id}",
+        "reading": f"how {claim_id} is measured, precisely",
+        "verdict": verdict,
+        "summary": summary,
+        "figures": {"p50_hit_ms": 0.42, "requests": 12_345, "hit_rate": 0.8123},
+        "conditions": {"workload": "zipf alpha 1.1", "instances": 1, "machine": "2 cores"},
+        "notes": [f"note on {claim_id}"],
+        "cells": cells,
+    }
+
+
+def sample_results() -> dict[str, Any]:
+    """A results dict with every cell kind, one failed cell and one claim per verdict."""
+    cells = [
+        _cell("cache-redis-1", "cache", "redis", 1, metrics=_cache_document(1, 0.9, 45, 3000)),
+        _cell("cache-memory-1", "cache", "memory", 1, metrics=_cache_document(1, 0.3, 44, 3000)),
+        _cell("cache-redis-3", "cache", "redis", 3, metrics=_cache_document(2, 1.1, 46, 2000)),
+        _cell("ratelimit-redis-3", "ratelimit", "redis", 3, metrics=_ratelimit_document(3, 5, 1)),
+        _cell("ratelimit-memory-3", "ratelimit", "memory", 3, metrics=_ratelimit_document(4, 5, 3)),
+        _cell("restart-redis-1", "restart", "redis", 1, extra=_restart(40, 40, 40)),
+        _cell("restart-memory-1", "restart", "memory", 1, extra=_restart(40, 40, 0)),
+        _cell(
+            "probe-redis-1",
+            "probe",
+            "redis",
+            1,
+            extra={"direct": {op: {"p50_us": 95, "p99_us": 310, "count": 5000} for op in _OPS}},
+        ),
+        _cell("fallback-memory-1", "fallback", "memory", 1, status="failed", error="target died"),
+    ]
+    claims = [
+        _claim("C1", "holds", ["cache-redis-1"], "p50 0.9 ms for hits, 45 ms for misses"),
+        _claim("C2", "better than claimed", ["cache-memory-1"], "hits in 0.3 ms"),
+        _claim("C3", "does not hold", ["cache-redis-1", "cache-memory-1"], SCRIPT_SUMMARY),
+        _claim("C6", "inconclusive", ["ratelimit-redis-3", "ratelimit-memory-3"], "few bursts"),
+        _claim("C7", "holds", ["restart-redis-1", "restart-memory-1"], "40/40 intact with Redis"),
+        _claim("C12", "not measured yet", ["fallback-memory-1"], "the cell failed"),
+    ]
+    return {
+        "schema": SCHEMA,
+        "run": {
+            "id": "20240101-120000-abcd",
+            "started_at": T0,
+            "ended_at": T0 + 754.2,
+            "wall_s": 754.2,
+            "status": "complete",
+            "profile": "quick",
+            "options": {"redis_url": "redis://default:hunter2@10.0.0.5:6379/0", "seed": 7},
+            "machine": {"cpus": 2, "python": "3.11.9", "platform": "Linux x86_64"},
+            "versions": {"hermes-bench": "0.1.0", "redis": "7.2.4"},
+        },
+        "cells": cells,
+        "claims": claims,
+    }
+
+
+_OPS = ("GET", "SET", "HSET", "INCR")
+
+
+def _restart(sessions: int, before: int, after: int) -> dict[str, Any]:
+    return {
+        "sessions": sessions,
+        "intact_before": before,
+        "intact_after": after,
+        "hit_rate_after_restart": 0.7 if after else 0.0,
+        "warm_prompts": 50,
+    }
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, Any]:
+    return sample_results()
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    return width, height
+
+
+@pytest.mark.parametrize("plot", PLOT_FUNCTIONS, ids=lambda f: f.__name__)
+def test_plot_is_a_900px_png(plot: Any, results: dict[str, Any]) -> None:
+    png = plot(results)
+    assert png is not None and png.startswith(b"\x89PNG")
+    assert _png_size(png)[0] == 900
+
+
+@pytest.mark.parametrize("plot", PLOT_FUNCTIONS, ids=lambda f: f.__name__)
+def test_plot_without_data_is_none(plot: Any, results: dict[str, Any]) -> None:
+    failed = copy.deepcopy(results)
+    for cell in failed["cells"]:
+        cell.update(status="failed", metrics=None, extra={}, error="boom")
+    assert plot(failed) is None
+    assert plot({"schema": SCHEMA, "run": {}, "cells": [], "claims": []}) is None
+
+
+def test_html_holds_claims_verdicts_and_plots(results: dict[str, Any]) -> None:
+    page = render_html(results)
+    for claim in results["claims"]:
+        assert f'id="claim-{claim["id"]}"' in page
+    for verdict in VERDICTS:
+        assert verdict in page
+    for spec in PLOTS:
+        assert f'<img id="plot-{spec.slug}"' in page
+    assert page.count("data:image/png;base64,") == len(PLOTS)
+    assert "<script" not in page and "&lt;script&gt;" in page
+    assert "hunter2" not in page and "password" not in page.lower()
+    assert "redis://default:***@10.0.0.5:6379/0" in page
+    assert "target died" in page  # the failed cell, with metrics null
+
+
+def test_html_without_data_says_so() -> None:
+    bare = {"schema": SCHEMA, "run": {"id": "r1", "status": "interrupted"}, "cells": []}
+    page = render_html(bare)
+    assert 'class="banner interrupted"' in page and "no data" in page
+    assert "<img" not in page
+
+
+def test_write_report(tmp_path: Path, results: dict[str, Any]) -> None:
+    path = write_report(results, tmp_path / "out" / "report.html")
+    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_terminal_summary(results: dict[str, Any]) -> None:
+    console = Console(record=True, width=140, color_system=None)
+    print_claims(results, console)
+    text = console.export_text()
+    for claim in results["claims"]:
+        assert claim["id"] in text
+    assert "fallback-memory-1 failed: target died" in text
+    assert '<script>alert("x")</script>' in text  # plain text, not eaten as rich markup
+    assert verdict_counts(results) == {
+        "holds": 2,
+        "better than claimed": 1,
+        "does not hold": 1,
+        "inconclusive": 1,
+        "not measured yet": 1,
+    }
