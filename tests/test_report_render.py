@@ -14,6 +14,12 @@ from rich.console import Console
 
 from hermes_bench.harness.results import SCHEMA
 from hermes_bench.reports import plots
+from hermes_bench.reports.bounds import (
+    default_sizes,
+    ideal_hit_rate,
+    lru_hit_rate_curve,
+    zipf_sequence,
+)
 from hermes_bench.reports.html import PLOTS, render_html, write_report
 from hermes_bench.reports.palette import VERDICTS
 from hermes_bench.reports.terminal import print_claims, verdict_counts
@@ -152,6 +158,18 @@ def sample_results() -> dict[str, Any]:
         },
         "cells": cells,
         "claims": claims,
+        "bounds": _bounds(),
+    }
+
+
+def _bounds() -> dict[str, Any]:
+    sequence = zipf_sequence(1.0, 200, 0.1, 7, 2000)
+    curve = lru_hit_rate_curve(sequence, default_sizes(200))
+    return {
+        "requests": len(sequence),
+        "distinct": len(set(sequence)),
+        "ideal_hit_rate": ideal_hit_rate(len(sequence), len(set(sequence))),
+        "lru": [{"size": size, "hit_rate": rate} for size, rate in sorted(curve.items())],
     }
 
 

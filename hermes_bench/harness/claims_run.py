@@ -26,6 +26,12 @@ from hermes_bench.harness.profiles import Profile
 from hermes_bench.harness.results import SCHEMA, write_results
 from hermes_bench.harness.stack import Stack, StackConfig
 from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.reports.bounds import (
+    default_sizes,
+    ideal_hit_rate,
+    lru_hit_rate_curve,
+    zipf_sequence,
+)
 from hermes_bench.reports.claims import evaluate_claims
 
 log = logging.getLogger("hermes_bench")
@@ -124,10 +130,31 @@ def run_claims(
         wall_s=round(time.monotonic() - started, 1),
         status="interrupted" if interrupted else "complete",
     )
+    results["bounds"] = sequence_bounds(options)
     results["claims"] = evaluate_claims(results)
     write_results(results_path, results)
     on_results(results)
     return results
+
+
+def sequence_bounds(options: RunOptions) -> dict[str, Any]:
+    """Upper bounds of the hit rate for the sequence every cache cell drew (same seed, stream 0).
+
+    Each cache cell runs one Locust process whose users share one workload stream, so its
+    requests are exactly the first `cache_requests` draws of that stream.
+    """
+    p = options.profile
+    sequence = zipf_sequence(
+        p.zipf_alpha, p.catalogue_size, p.one_off_share, options.seed, p.cache_requests
+    )
+    distinct = len(set(sequence))
+    curve = lru_hit_rate_curve(sequence, default_sizes(p.catalogue_size))
+    return {
+        "requests": len(sequence),
+        "distinct": distinct,
+        "ideal_hit_rate": ideal_hit_rate(len(sequence), distinct),
+        "lru": [{"size": size, "hit_rate": rate} for size, rate in sorted(curve.items())],
+    }
 
 
 def _run_backend(

@@ -74,6 +74,16 @@ PLOTS = (
         ("ratelimit",),
     ),
     PlotSpec(
+        "lru-bound",
+        "Hit rate against cache size",
+        plots.lru_bound,
+        "LRU hit rate of the run's request sequence against cache size, with achieved hit rates",
+        "The very sequence a cache cell drew, replayed through an LRU cache of each size (from "
+        "stack distances): no cache of that size can do better. Horizontal lines: what each "
+        "cell achieved; dotted: the ideal hit rate (1 - distinct / requests).",
+        ("cache",),
+    ),
+    PlotSpec(
         "sessions-after-restart",
         "Sessions after restart",
         plots.sessions_after_restart,

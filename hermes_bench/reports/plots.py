@@ -269,3 +269,36 @@ def sessions_after_restart(results: dict[str, Any]) -> bytes | None:
     handles = [_legend_patch(_LIGHT, "before restart"), _legend_patch(_SOLID, "after restart")]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
     return _png(fig)
+
+
+def lru_bound(results: dict[str, Any]) -> bytes | None:
+    """Hit rate an LRU cache of each size could reach on the run's sequence, beside the achieved."""
+    bounds = results.get("bounds") or {}
+    curve = bounds.get("lru") or []
+    if not curve:
+        return None
+    fig = _figure(4.2)
+    ax = fig.add_subplot()
+    sizes = [point["size"] for point in curve]
+    ax.plot(sizes, [p["hit_rate"] for p in curve], color="#333333", marker="o", markersize=3,
+            linewidth=1.6, label="LRU of that size (stack distances)")  # fmt: skip
+    if bounds.get("ideal_hit_rate") is not None:
+        ax.axhline(bounds["ideal_hit_rate"], color="#333333", linestyle=":", linewidth=1,
+                   label=f"ideal (unbounded) {bounds['ideal_hit_rate']:.1%}")  # fmt: skip
+    for cell in results.get("cells", []):
+        document = cell.get("metrics") or {}
+        rate = (document.get("cache") or {}).get("hit_rate_headers")
+        if cell.get("kind") != "cache" or cell.get("status") != "ok" or rate is None:
+            continue
+        style = _INSTANCE_STYLES[(cell.get("instances", 1) - 1) % len(_INSTANCE_STYLES)]
+        ax.axhline(rate, color=backend_colour(cell.get("backend")), linestyle=style,
+                   linewidth=1.4, label=f"{cell['id']} achieved {rate:.1%}")  # fmt: skip
+    ax.set_xscale("log")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("cache size (entries, log scale)")
+    ax.set_ylabel("hit rate")
+    ax.set_title(f"Upper bounds for the {bounds.get('requests', '?')}-request sequence of a cell")
+    _style_axes(ax)
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)
