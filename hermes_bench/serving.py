@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import socket
 import sys
@@ -10,29 +9,38 @@ from typing import Any
 
 import uvicorn
 
-from hermes_bench.errors import ConfigError
+from hermes_bench.errors import HermesBenchError
+from hermes_bench.harness.ports import bind_tcp
 
 log = logging.getLogger("hermes_bench")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
     """Bind a listening TCP socket; port 0 picks a free one. Raises ConfigError when taken."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"port {port} on {host} is already in use: stop what listens there, "
-                "or choose another port with --port (0 picks a free one)"
-            ) from exc
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock = bind_tcp(host, port)
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def ready_line(name: str, host: str, port: int) -> str:
+    """The line a server prints once it serves; the harness reads the port from it."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{name} listening on http://{shown}:{port}"
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that prints the ready line only once the app's startup has run."""
+
+    def __init__(self, config: uvicorn.Config, announcement: str) -> None:
+        super().__init__(config)
+        self._announcement = announcement
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        # A failed lifespan exits inside startup(), so a target about to fail never says ready.
+        if self.started:
+            print(self._announcement, flush=True)
 
 
 def serve(app: Any, host: str, port: int, *, name: str, log_level: str = "warning") -> None:
@@ -49,10 +57,16 @@ def serve(app: Any, host: str, port: int, *, name: str, log_level: str = "warnin
         timeout_keep_alive=30,
         lifespan="on",
     )
-    server = uvicorn.Server(config)
-    print(f"{name} listening on http://{host}:{actual_port}", flush=True)
+    server = _AnnouncingServer(config, ready_line(name, host, actual_port))
     try:
         server.run(sockets=[sock])
+    except SystemExit:
+        if server.started:
+            raise
+        # uvicorn has already logged why; say it in the project's one-line form too.
+        raise HermesBenchError(
+            f"{name} did not start: its startup failed (the lines above say why)"
+        ) from None
     finally:
         sock.close()
         sys.stdout.flush()

@@ -77,14 +77,34 @@ def test_target_without_redis_url_logs_the_guides_fallback_line(tmp_path: Path) 
         proc.wait(timeout=10)
 
 
-@pytest.mark.e2e
-def test_stack_stops_every_process_on_ctrl_c(tmp_path: Path) -> None:
+def _private_tmp_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment for a run whose temporary directories all land in a fresh TMPDIR,
+    so what it leaves behind is exactly what that directory still holds afterwards."""
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "HERMES_BENCH_REDIS_URL"}
+    env["TMPDIR"] = str(tmpdir)
+    return env, tmpdir
+
+
+def _hermes_dirs(tmpdir: Path) -> set[str]:
+    return {
+        p.name for p in tmpdir.iterdir() if p.name.startswith(("hermes-bench-", "hermes-redis-"))
+    }
+
+
+def _stop_stack_with(sig: signal.Signals, tmp_path: Path, instances: int) -> str:
+    """Start `hermes-bench stack`, send `sig` once it is up; check that every process and
+    temporary directory it made is gone. Returns its output."""
+    env, tmpdir = _private_tmp_env(tmp_path)
+    before = _hermes_dirs(tmpdir)
     out_path = tmp_path / "stack.out"
     with open(out_path, "wb") as out:
         proc = subprocess.Popen(
-            [*COMMAND, "stack", "--backend", "redis", "--instances", "2"],
+            [*COMMAND, "stack", "--backend", "redis", "--instances", str(instances)],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=env,
         )
     try:
         deadline = time.monotonic() + 60
@@ -93,15 +113,80 @@ def test_stack_stops_every_process_on_ctrl_c(tmp_path: Path) -> None:
             time.sleep(0.2)
         children = psutil.Process(proc.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
-        assert len(children) >= 4 and "redis-server" in names, names  # redis, upstream, 2 targets
-        proc.send_signal(signal.SIGINT)
+        # redis, upstream and the targets
+        assert len(children) >= 2 + instances and "redis-server" in names, names
+        created = _hermes_dirs(tmpdir) - before
+        assert any(n.startswith("hermes-bench-stack-") for n in created), created
+        assert any(n.startswith("hermes-redis-") for n in created), created
+        proc.send_signal(sig)
         assert proc.wait(timeout=30) == 130
     finally:
         if proc.poll() is None:
             proc.kill()
     _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []
-    assert "interrupted" in out_path.read_text()
+    assert _hermes_dirs(tmpdir) - before == set()
+    return out_path.read_text()
+
+
+@pytest.mark.e2e
+def test_stack_stops_every_process_on_ctrl_c(tmp_path: Path) -> None:
+    output = _stop_stack_with(signal.SIGINT, tmp_path, instances=2)
+    assert "interrupted" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.e2e
+def test_stack_cleans_up_when_its_terminal_closes(tmp_path: Path) -> None:
+    output = _stop_stack_with(signal.SIGHUP, tmp_path, instances=1)
+    assert "Traceback" not in output
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str], command: str) -> str:
+    """The single line a failed command printed on stderr, checked for its form."""
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"hermes-bench {command}: error: "), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["target", "--port", "0", "--rate-limit", "abc"], "RATE_LIMIT='abc'"),
+        (["target", "--port", "0", "--redis-url", "redis://:s3cret@localhost:abc"], "REDIS_URL"),
+        (["target", "--port", "70000"], "not a TCP port"),
+        (["upstream", "--port", "70000"], "not a TCP port"),
+        (["redis", "--port", "70000"], "not a TCP port"),
+        (["target", "--port", "-1"], "not a TCP port"),
+    ],
+)
+def test_bad_option_is_one_clear_line(args: list[str], expected: str) -> None:
+    result = _run(*args)
+    assert result.returncode == 2, result.stderr
+    line = _one_error_line(result, args[0])
+    assert expected in line
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "listening on" not in result.stdout  # never announced as ready
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("command", ["stack", "check"])
+def test_unreachable_redis_url_is_one_clear_line(command: str, tmp_path: Path) -> None:
+    env, tmpdir = _private_tmp_env(tmp_path)
+    with socket.socket() as bound:  # bound, not listening: connections are refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        url = f"redis://:s3cret@127.0.0.1:{port}/0"
+        backend = ["--backend", "redis"]
+        result = _run(command, *backend, "--redis-url", url, env=env)
+    assert result.returncode == 1, result.stderr
+    line = _one_error_line(result, command)
+    assert f"127.0.0.1:{port}" in line and "PING" in line
+    assert "s3cret" not in result.stdout + result.stderr
+    assert _hermes_dirs(tmpdir) == set()
 
 
 @pytest.mark.e2e

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,8 +15,8 @@ import psutil
 import pytest
 
 from hermes_bench.errors import ConfigError, ProcessStartError
-from hermes_bench.harness.ports import ensure_port_free, free_port, wait_for_port
-from hermes_bench.harness.processes import ManagedProcess, ProcessGroup, http_ready
+from hermes_bench.harness.ports import bind_tcp, ensure_port_free, free_port
+from hermes_bench.harness.processes import ManagedProcess, ProcessGroup
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,6 +107,7 @@ def test_output_goes_to_log_file(tmp_path: Path) -> None:
     proc = python_process(tmp_path, "chatty", code).start()
     assert proc.wait(timeout_s=30) == 0
     assert log_contains(proc, "line 19999\ndone")
+    proc.stop()
 
 
 class Recorder:
@@ -137,17 +139,6 @@ def test_group_stops_in_reverse_even_when_one_fails(tmp_path: Path) -> None:
     assert len(group) == 0
 
 
-def test_http_ready_checks_a_real_server(tmp_path: Path) -> None:
-    port = free_port()
-    assert not http_ready(f"http://127.0.0.1:{port}/")()
-    argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
-    with ManagedProcess("http", argv, tmp_path / "http.log", cwd=tmp_path) as proc:
-        proc.wait_ready(http_ready(f"http://127.0.0.1:{port}/"), timeout_s=30)
-        assert wait_for_port("127.0.0.1", port, timeout_s=5)
-        assert not http_ready(f"http://127.0.0.1:{port}/missing")()  # 404 is not ready
-    assert not proc.running
-
-
 def test_ports_free_and_in_use() -> None:
     port = free_port()
     ensure_port_free("127.0.0.1", port)
@@ -155,8 +146,51 @@ def test_ports_free_and_in_use() -> None:
         taken = sock.getsockname()[1]
         with pytest.raises(ConfigError, match=f"port {taken} on 127.0.0.1 is already in use"):
             ensure_port_free("127.0.0.1", taken)
-        assert wait_for_port("127.0.0.1", taken, timeout_s=1)
-    assert not wait_for_port("127.0.0.1", port, timeout_s=0.1)
+    with bind_tcp("127.0.0.1", 0) as bound:
+        assert bound.getsockname()[1] > 0
+
+
+@pytest.mark.parametrize("port", [-1, 65536, 70000])
+def test_port_out_of_range_is_a_config_error(port: int) -> None:
+    with pytest.raises(ConfigError, match=f"port {port} is not a TCP port"):
+        bind_tcp("127.0.0.1", port)
+
+
+def test_wait_for_log_sees_only_the_current_run(tmp_path: Path) -> None:
+    code = "import secrets, time; print('token', secrets.token_hex(4), flush=True); time.sleep(60)"
+    proc = python_process(tmp_path, "announcer", code)
+    pattern = re.compile(r"token (\w+)")
+    tokens = []
+    for _ in range(2):
+        proc.start()
+        tokens.append(proc.wait_for_log(pattern, timeout_s=30).group(1))
+        proc.stop()
+    assert tokens[0] != tokens[1]
+    assert proc.log_path.read_text().count("token") == 2  # both runs share the log file
+
+
+def test_stop_kills_helpers_left_in_the_group(tmp_path: Path) -> None:
+    # The leader starts a helper in its process group, then exits on its own.
+    code = (
+        "import subprocess, sys\n"
+        "helper = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "print('helper', helper.pid, flush=True)"
+    )
+    proc = python_process(tmp_path, "leader", code).start()
+    assert proc.wait(timeout_s=30) == 0
+    found = re.search(r"helper (\d+)", proc.log_since_start())
+    assert found is not None
+    helper_pid = int(found.group(1))
+    leader_pid = proc.pid
+    assert leader_pid is not None
+    # Not reaped yet, so its pid (the group's id) cannot be reused before stop() signals it.
+    assert psutil.Process(leader_pid).status() == psutil.STATUS_ZOMBIE
+    assert not is_gone(helper_pid)
+    assert proc.stop() == 0
+    deadline = time.monotonic() + 10
+    while not is_gone(helper_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert is_gone(helper_pid)
 
 
 PARENT = """

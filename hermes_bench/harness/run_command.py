@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from hermes_bench.errors import ConfigError
-from hermes_bench.harness.claims_run import BACKENDS, RunOptions, run_claims
 from hermes_bench.harness.profiles import PROFILES, profile_named
-from hermes_bench.harness.results import read_results
-from hermes_bench.reports import figures
 from hermes_bench.reports.claims import VERDICTS
-from hermes_bench.reports.html import write_report
-from hermes_bench.reports.terminal import print_claims
-from hermes_bench.reports.thresholds import ThresholdResult, evaluate, parse_threshold
 from hermes_bench.upstream.latency import ACCEPTED_FORMS, parse_latency
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hermes_bench.harness.claims_run import RunOptions
+    from hermes_bench.reports.thresholds import Threshold, ThresholdResult
+
+# The command line imports this module for its options alone: the heavy parts (matplotlib,
+# Locust's helpers, the stack) load only when a run or a report is asked for.
+BACKENDS = ("redis", "memory")
 
 EXIT_INTERRUPTED = 130
 
@@ -59,6 +61,12 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the claims as the options say; the exit code reflects --fail-on and --threshold."""
+    from rich.console import Console
+
+    from hermes_bench.harness.claims_run import RunOptions, run_claims
+    from hermes_bench.reports.terminal import print_claims
+    from hermes_bench.reports.thresholds import parse_threshold
+
     profile = profile_named(args.profile)
     changes: dict[str, Any] = {}
     for name, value in (("instances", args.instances), ("users", args.users),
@@ -98,6 +106,12 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 def report_from_args(args: argparse.Namespace) -> int:
     """`hermes-bench report results.json`: render the HTML again from the results alone."""
+    from rich.console import Console
+
+    from hermes_bench.harness.results import read_results
+    from hermes_bench.reports.html import write_report
+    from hermes_bench.reports.terminal import print_claims
+
     path = Path(args.results)
     results = read_results(path)
     target = Path(args.output) if args.output else path.with_name("report.html")
@@ -108,6 +122,8 @@ def report_from_args(args: argparse.Namespace) -> int:
 
 
 def _finish(results: dict[str, Any], options: RunOptions) -> Path:
+    from hermes_bench.reports.html import write_report
+
     run_dir = options.output / results["run"]["id"]
     return write_report(results, run_dir / "report.html")
 
@@ -119,7 +135,10 @@ def _verdict(text: str) -> str:
     return normalized
 
 
-def _check(threshold: Any, results: dict[str, Any]) -> ThresholdResult:
+def _check(threshold: Threshold, results: dict[str, Any]) -> ThresholdResult:
+    from hermes_bench.reports import figures
+    from hermes_bench.reports.thresholds import evaluate
+
     return evaluate(
         threshold,
         lambda subject, aggregate: figures.latency_us(results, subject, aggregate),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
+import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -13,23 +15,56 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from hermes_bench.errors import ConfigError, HermesBenchError, ProcessStartError
 from hermes_bench.harness.embedded_redis import EmbeddedRedis
-from hermes_bench.harness.ports import free_port
-from hermes_bench.harness.processes import ManagedProcess, ProcessGroup, http_ready
-from hermes_bench.http_json import get_json, post_json
+from hermes_bench.harness.processes import ManagedProcess, ProcessGroup
+from hermes_bench.http_json import get_json
 from hermes_bench.redaction import redact_url
 from hermes_bench.upstream.latency import DEFAULT_LATENCY
 
 log = logging.getLogger("hermes_bench")
 
 BACKENDS = ("redis", "memory")
-# Variables a target must not inherit from the harness's environment: the stack sets them.
-_TARGET_OWNED_ENV = ("REDIS_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY", "HERMES_INSTANCE_ID")
+# What a child may inherit from the harness: what Python needs to find and run the package,
+# locale, temporary directory and certificates. Settings such as CACHE_TTL_S, RATE_LIMIT or
+# HERMES_API_KEYS exported in the shell would silently change what a run measures; proxies
+# would intercept the loopback calls to the upstream.
+_INHERITED_ENV = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ",
+        "TMPDIR", "TEMP", "TMP",
+        "PYTHONPATH", "PYTHONHOME", "PYTHONNOUSERSITE", "PYTHONUSERBASE", "PYTHONSAFEPATH",
+        "PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE", "PYTHONUTF8", "PYTHONIOENCODING",
+        "VIRTUAL_ENV", "CONDA_PREFIX", "LD_LIBRARY_PATH",
+        "SSL_CERT_FILE", "SSL_CERT_DIR",
+    }
+)  # fmt: skip
+_INHERITED_PREFIXES = ("LC_",)
+# The line hermes_bench.serving prints once a server answers; the port is the one it bound.
+_READY_LINE = re.compile(r" listening on http://(?:\[[^\]\s]*\]|[^\s:/]+):(\d+)")
+_EXTERNAL_REDIS_TIMEOUT_S = 3.0
+
+
+def inherited_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The part of `environ` a child process of the stack keeps (see _INHERITED_ENV)."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name in _INHERITED_ENV or name.startswith(_INHERITED_PREFIXES)
+    }
 
 
 @dataclass(frozen=True)
 class StackConfig:
-    """What to start. `redis_url` None with backend 'redis' starts a private redis-server."""
+    """What to start. `redis_url` None with backend 'redis' starts a private redis-server.
+
+    Targets get only `target_env` on top of a minimal inherited environment; set
+    HERMES_KEY_PREFIX there to choose the key prefix (default: one of the stack's own).
+    """
 
     backend: str = "redis"
     instances: int = 1
@@ -45,8 +80,6 @@ class StackConfig:
     start_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        from hermes_bench.errors import ConfigError
-
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend {self.backend!r} is unknown: use one of {BACKENDS}")
         if self.instances < 1:
@@ -54,7 +87,11 @@ class StackConfig:
 
 
 class Stack:
-    """Starts and stops the processes of one StackConfig; a context manager."""
+    """Starts and stops the processes of one StackConfig; a context manager.
+
+    Logs go to `run_dir` (a temporary directory unless the config names one). It is removed
+    by stop(), except after a failed start, whose error says where the logs are kept.
+    """
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
@@ -65,29 +102,85 @@ class Stack:
         self.upstream_url = ""
         self.redis_url: str | None = None
         # A prefix of its own, so stacks sharing one Redis never see each other's keys.
-        self.key_prefix = f"hermes-bench:{secrets.token_hex(4)}"
+        self.key_prefix = (
+            config.target_env.get("HERMES_KEY_PREFIX") or f"hermes-bench:{secrets.token_hex(4)}"
+        )
+        self._target_ports: list[int] = []
         self._group = ProcessGroup()
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self.run_dir = config.run_dir or Path(self._make_tmp())
-
-    def _make_tmp(self) -> str:
-        self._tmp = tempfile.TemporaryDirectory(prefix="hermes-bench-stack-")
-        return self._tmp.name
+        self._owned_run_dir: Path | None = None
+        self._keep_run_dir = False
+        if config.run_dir is not None:
+            self.run_dir = config.run_dir
+        else:
+            self.run_dir = self._owned_run_dir = Path(
+                tempfile.mkdtemp(prefix="hermes-bench-stack-")
+            )
 
     def __repr__(self) -> str:
-        redis = redact_url(self.redis_url) if self.redis_url else None
-        return f"Stack(backend={self.config.backend}, redis={redis}, targets={self.target_urls})"
+        redis_url = redact_url(self.redis_url) if self.redis_url else None
+        return (
+            f"Stack(backend={self.config.backend}, redis={redis_url}, targets={self.target_urls})"
+        )
 
     def start(self) -> Stack:
         """Start Redis (if embedded), the upstream and every target; stop all again on failure."""
         try:
+            self._check_external_redis()
             self._start_redis()
             self._start_upstream()
             self._start_targets()
-        except BaseException:
+        except Exception as exc:
+            kept = self._stop_after_failed_start()
+            if kept is None:
+                raise
+            if isinstance(exc, HermesBenchError):
+                kind = ConfigError if isinstance(exc, ConfigError) else ProcessStartError
+                raise kind(f"{exc}\nThe stack's logs are kept in {kept}.") from exc
+            log.error("the stack did not start; its logs are kept in %s", kept)
+            raise
+        except BaseException:  # Ctrl-C: the user gave up, leave nothing behind
             self.stop()
             raise
         return self
+
+    def _stop_after_failed_start(self) -> Path | None:
+        """Stop what started; keep the run dir if it holds logs. Returns it when kept."""
+        try:
+            self._group.stop_all()
+        finally:
+            run_dir = self._owned_run_dir
+            if run_dir is not None and any(run_dir.iterdir()):
+                self._keep_run_dir = True
+            else:
+                self._remove_run_dir()
+        return self.run_dir if self._keep_run_dir else None
+
+    def _check_external_redis(self) -> None:
+        """PING a Redis given by URL before starting anything: targets would only log it."""
+        url = self.config.redis_url
+        if self.config.backend != "redis" or not url:
+            return
+        try:
+            client = redis.Redis.from_url(
+                url,
+                socket_connect_timeout=_EXTERNAL_REDIS_TIMEOUT_S,
+                socket_timeout=_EXTERNAL_REDIS_TIMEOUT_S,
+                retry=Retry(NoBackoff(), 0),
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                f"Redis URL {redact_url(url)!r} is not valid ({exc}): write it like "
+                "redis://host:port/db, rediss://host:port/db or unix:///path/redis.sock"
+            ) from None
+        try:
+            with client:
+                client.ping()
+        except (redis.RedisError, OSError) as exc:
+            raise HermesBenchError(
+                f"the Redis at {redact_url(url)} did not answer PING ({exc}). Start it or fix "
+                "the URL (host, port, password), or give no Redis URL and hermes-bench starts "
+                "a private Redis."
+            ) from None
 
     def _start_redis(self) -> None:
         config = self.config
@@ -106,73 +199,86 @@ class Stack:
         self.redis_url = self.redis.url
 
     def _start_upstream(self) -> None:
-        port = free_port(self.config.host)
-        self.upstream_url = f"http://{self.config.host}:{port}"
         argv = [
             *_hermes_bench_argv(),
             "upstream",
             "--host", self.config.host,
-            "--port", str(port),
+            # Port 0: the child binds a free port itself, so no other stack can take it first.
+            "--port", "0",
             "--latency", self.config.upstream_latency,
             "--time-scale", str(self.config.time_scale),
             "--seed", str(self.config.upstream_seed),
         ]  # fmt: skip
-        self.upstream = ManagedProcess("fake upstream", argv, self.run_dir / "upstream.log")
-        self._group.add(self.upstream).start()
-        self.upstream.wait_ready(
-            http_ready(self.upstream_url + "/healthz"), self.config.start_timeout_s
+        self.upstream = ManagedProcess(
+            "fake upstream", argv, self.run_dir / "upstream.log", env=inherited_env(os.environ)
         )
+        self._group.add(self.upstream).start()
+        self.upstream_url = self._url(self._wait_listening(self.upstream))
 
     def _start_targets(self) -> None:
+        env = self._target_env()
         for index in range(self.config.instances):
-            port = free_port(self.config.host)
-            url = f"http://{self.config.host}:{port}"
-            argv = [
-                *_hermes_bench_argv(),
-                "target",
-                "--host",
-                self.config.host,
-                "--port",
-                str(port),
-            ]
             name = f"target-{index}"
             process = ManagedProcess(
-                name, argv, self.run_dir / f"{name}.log", env=self._target_env(name)
+                name,
+                self._target_argv(0),
+                self.run_dir / f"{name}.log",
+                env={**env, "HERMES_INSTANCE_ID": name},
             )
             self._group.add(process).start()
             self.targets.append(process)
-            self.target_urls.append(url)
-        for process, url in zip(self.targets, self.target_urls, strict=True):
-            process.wait_ready(http_ready(url + "/healthz"), self.config.start_timeout_s)
+        for process in self.targets:
+            port = self._wait_listening(process)
+            self._target_ports.append(port)
+            self.target_urls.append(self._url(port))
 
-    def _target_env(self, instance_id: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _TARGET_OWNED_ENV}
+    def _target_argv(self, port: int) -> list[str]:
+        return [*_hermes_bench_argv(), "target", "--host", self.config.host, "--port", str(port)]
+
+    def _target_env(self) -> dict[str, str]:
+        env = inherited_env(os.environ)
         env.update(self.config.target_env)
         env["OPENAI_BASE_URL"] = self.upstream_url + "/v1"
         env["OPENAI_API_KEY"] = "sk-fake-upstream"
-        env["HERMES_INSTANCE_ID"] = instance_id
-        env.setdefault("HERMES_KEY_PREFIX", self.key_prefix)
+        env["HERMES_KEY_PREFIX"] = self.key_prefix
         if self.redis_url is not None:
             env["REDIS_URL"] = self.redis_url
         return env
+
+    def _wait_listening(self, process: ManagedProcess) -> int:
+        """The port `process` announces in its ready line, once it serves."""
+        match = process.wait_for_log(_READY_LINE, self.config.start_timeout_s)
+        return int(match.group(1))
+
+    def _url(self, port: int) -> str:
+        host = self.config.host
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def restart_targets(self) -> None:
         """Stop every target, then start each again on its port (what a deploy does)."""
         for process in self.targets:
             process.stop()
-        for process in self.targets:
+        for process, port in zip(self.targets, self._target_ports, strict=True):
+            # The same port again: clients (and Locust users) know the target by its URL.
+            process.argv = self._target_argv(port)
             process.start()
-        for process, url in zip(self.targets, self.target_urls, strict=True):
-            process.wait_ready(http_ready(url + "/healthz"), self.config.start_timeout_s)
+        for process, port in zip(self.targets, self._target_ports, strict=True):
+            try:
+                self._wait_listening(process)
+            except ProcessStartError as exc:
+                if "already in use" not in process.log_since_start():
+                    raise
+                raise ProcessStartError(
+                    f"{process.name} cannot start again on port {port}, its port before the "
+                    "restart: something else took it meanwhile (`ss -ltnp 'sport = "
+                    f":{port}'` shows what). Free the port, or stop this stack and start a new "
+                    f"one.\n{exc}"
+                ) from exc
 
     def ground_truth(self, per_hash: bool = False) -> dict[str, Any]:
         """The fake upstream's counters: every OpenAI call that really arrived."""
         suffix = "?per_hash=1" if per_hash else ""
         return get_json(self.upstream_url + "/ground-truth" + suffix)
-
-    def reset_ground_truth(self) -> dict[str, Any]:
-        """Zero the upstream's counters; returns them as they were."""
-        return post_json(self.upstream_url + "/ground-truth/reset")
 
     def target_stats(self) -> list[dict[str, Any]]:
         """Each target's /stats counters, in instance order."""
@@ -180,10 +286,17 @@ class Stack:
 
     def stop(self) -> None:
         """Stop everything this stack started, last started first. Idempotent."""
-        self._group.stop_all()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
+        try:
+            self._group.stop_all()
+        finally:
+            # Even when a second Ctrl-C interrupts the stopping above.
+            if not self._keep_run_dir:
+                self._remove_run_dir()
+
+    def _remove_run_dir(self) -> None:
+        if self._owned_run_dir is not None:
+            shutil.rmtree(self._owned_run_dir, ignore_errors=True)
+            self._owned_run_dir = None
 
     def __enter__(self) -> Stack:
         return self.start()

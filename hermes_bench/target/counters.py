@@ -65,10 +65,6 @@ class OpTimings:
         """Summary per op name."""
         return {op: histogram_summary(h) for op, h in sorted(self._hists.items())}
 
-    def encoded(self) -> dict[str, str]:
-        """Each histogram in HdrHistogram's compressed base64 form, for exact merging elsewhere."""
-        return {op: h.encode().decode("ascii") for op, h in sorted(self._hists.items())}
-
     def reset(self) -> None:
         """Forget every recorded value."""
         self._hists.clear()

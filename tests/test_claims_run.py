@@ -1,0 +1,119 @@
+"""`hermes-bench run` end to end: the quick profile, Ctrl-C in the middle, and `report` again."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from hermes_bench.harness.results import SCHEMA
+
+pytestmark = pytest.mark.e2e
+
+COMMAND = [sys.executable, "-m", "hermes_bench"]
+CLAIM_IDS = [f"C{i}" for i in range(1, 14)]
+
+
+def _results(output: Path) -> tuple[Path, dict[str, Any]]:
+    paths = list(output.glob("run-*/results.json"))
+    assert len(paths) == 1, paths
+    return paths[0], json.loads(paths[0].read_text())
+
+
+def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*COMMAND, "run", "--profile", "quick", "--output", str(tmp_path),
+         "--threshold", "redis.HIT p(99)<60s", "--threshold", "memory.hit_rate>=0"],
+        capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    path, results = _results(tmp_path)
+    assert results["schema"] == SCHEMA and results["run"]["status"] == "complete"
+    assert [c["id"] for c in results["claims"]] == CLAIM_IDS
+    failed = [c for c in results["cells"] if c["status"] != "ok"]
+    assert failed == [], failed
+    for cell in results["cells"]:
+        if cell["kind"] == "cache":
+            cache = cell["metrics"]["cache"]
+            # Ground truth: calls avoided = requests - upstream calls, and equals the HIT count.
+            assert cache["calls_avoided"] == cache["cache_requests"] - cache["upstream_calls"]
+            assert cache["calls_avoided"] == cache["hits"]
+            assert cache["cache_requests"] == results["run"]["options"]["requests_per_cache_cell"]
+    verdicts = {c["id"]: c["verdict"] for c in results["claims"]}
+    assert all(verdicts[c] == "not measured yet" for c in ("C10", "C11", "C13"))
+    # Backends that behave differently by design must show it, whatever the machine.
+    assert verdicts["C7"] == verdicts["C8"] == verdicts["C12"] == "holds"
+    for claim in results["claims"]:
+        if claim["verdict"] not in ("not measured yet", "inconclusive"):
+            assert claim["figures"] and claim["cells"], claim
+    assert results["bounds"]["lru"] and results["bounds"]["ideal_hit_rate"] is not None
+    report = path.with_name("report.html")
+    page = report.read_text()
+    assert all(f'id="claim-{claim_id}"' in page for claim_id in CLAIM_IDS)
+    assert "threshold redis.HIT p(99)" in output and "wall time" in output
+    # The report renders again from the results alone.
+    again = tmp_path / "again.html"
+    rerun = subprocess.run([*COMMAND, "report", str(path), "--output", str(again)],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert again.read_text().count("data:image/png") == page.count("data:image/png")
+
+
+def test_ctrl_c_keeps_the_finished_cells_and_stops_everything(tmp_path: Path) -> None:
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*COMMAND, "run", "--profile", "quick", "--output", str(tmp_path)],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while "cache-redis-1" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=90) == 130, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert alive == [], [p.pid for p in alive]
+    path, results = _results(tmp_path)
+    assert results["run"]["status"] == "interrupted"
+    assert results["cells"] and results["cells"][0]["id"] == "cache-redis-1"
+    assert [c["id"] for c in results["claims"]] == CLAIM_IDS
+    assert path.with_name("report.html").exists()
+
+
+def test_report_of_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
+    missing = subprocess.run([*COMMAND, "report", str(tmp_path / "nope.json")],
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert missing.returncode == 2 and "no such results file" in missing.stderr
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text('{"hello": 1}')
+    wrong = subprocess.run([*COMMAND, "report", str(foreign)],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert wrong.returncode == 2 and "schema" in wrong.stderr
+
+
+def test_bad_run_options_are_rejected_before_anything_starts(tmp_path: Path) -> None:
+    for args, expected in (
+        (["--threshold", "redis.HIT p(101)<5ms"], "p(101)"),
+        (["--fail-on", "maybe"], "--fail-on"),
+        (["--backends", "mongo"], "--backends"),
+        (["--upstream-latency", "soon"], "accepted forms"),
+    ):
+        result = subprocess.run([*COMMAND, "run", "--output", str(tmp_path), *args],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert result.returncode == 2, (args, result.stderr)
+        assert expected in result.stderr and "Traceback" not in result.stderr
+    assert not list(tmp_path.glob("run-*"))
