@@ -22,7 +22,7 @@ from hermes_bench import __version__
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness import cells as cell_runners
 from hermes_bench.harness.cells import CellEnv, CellPlan
-from hermes_bench.harness.profiles import Profile
+from hermes_bench.harness.profiles import BACKENDS, CELL_KINDS, Profile
 from hermes_bench.harness.results import SCHEMA, write_results
 from hermes_bench.harness.stack import Stack, StackConfig
 from hermes_bench.redaction import redact_text, redact_url
@@ -35,7 +35,6 @@ from hermes_bench.reports.bounds import (
 from hermes_bench.reports.claims import evaluate_claims
 
 log = logging.getLogger("hermes_bench")
-BACKENDS = ("redis", "memory")
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,8 @@ class RunOptions:
     seed: int = 0
     redis_url: str | None = None
     output: Path = field(default_factory=lambda: Path("hermes-results"))
+    kinds: tuple[str, ...] = CELL_KINDS  # which cells to run
+    target_env: tuple[tuple[str, str], ...] = ()  # extra settings of every target
 
 
 def plan_cells(options: RunOptions) -> list[CellPlan]:
@@ -63,7 +64,7 @@ def plan_cells(options: RunOptions) -> list[CellPlan]:
         if backend == "redis":
             plans.append(CellPlan(f"probe-redis-{n}", "probe", "redis", n))
     plans.append(CellPlan("fallback", "fallback", None, 1))
-    return plans
+    return [plan for plan in plans if plan.kind in options.kinds]
 
 
 def new_results(options: RunOptions, run_id: str) -> dict[str, Any]:
@@ -91,6 +92,8 @@ def new_results(options: RunOptions, run_id: str) -> dict[str, Any]:
                     f"{p.one_off_share:.0%} one-offs, seed {options.seed}"
                 ),
                 "redis": redact_url(options.redis_url) if options.redis_url else "embedded",
+                "cells": list(options.kinds),
+                "target_env": dict(options.target_env),
             },
             "machine": _machine(),
             "versions": _versions(),
@@ -178,7 +181,7 @@ def _run_backend(
         instances=p.instances,
         redis_url=options.redis_url if backend == "redis" else None,
         upstream_latency=p.upstream_latency,
-        target_env={"RATE_LIMIT": p.rate_limit},
+        target_env={"RATE_LIMIT": p.rate_limit, **dict(options.target_env)},
         run_dir=out_dir / "stack" / backend,
     )
     stack = Stack(config)

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hermes_bench.errors import ConfigError
-from hermes_bench.harness.profiles import PROFILES, profile_named
+
+# The command line imports this module for its options alone: the heavy parts (matplotlib,
+# Locust's helpers, the stack) load only when a run or a report is asked for.
+from hermes_bench.harness.profiles import BACKENDS, CELL_KINDS, PROFILES, profile_named
 from hermes_bench.reports.claims import VERDICTS
 from hermes_bench.upstream.latency import ACCEPTED_FORMS, parse_latency
 
@@ -18,9 +21,6 @@ if TYPE_CHECKING:
     from hermes_bench.harness.claims_run import RunOptions
     from hermes_bench.reports.thresholds import Threshold, ThresholdResult
 
-# The command line imports this module for its options alone: the heavy parts (matplotlib,
-# Locust's helpers, the stack) load only when a run or a report is asked for.
-BACKENDS = ("redis", "memory")
 
 EXIT_INTERRUPTED = 130
 
@@ -44,6 +44,18 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--upstream-latency", help=f"fake upstream latency: {ACCEPTED_FORMS}")
     run.add_argument("--seed", type=int, default=0, help="seed of the workload (default 0)")
     run.add_argument("--redis-url", help="use this Redis instead of a private redis-server")
+    run.add_argument(
+        "--cells",
+        default=",".join(CELL_KINDS),
+        help=f"comma-separated kinds of cells to run (default all: {','.join(CELL_KINDS)})",
+    )
+    run.add_argument(
+        "--target-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of every target, e.g. CACHE_TTL_S=60 (repeatable)",
+    )
     run.add_argument(
         "--output", default="hermes-results", help="folder for the run's results, report and logs"
     )
@@ -82,6 +94,15 @@ def run_from_args(args: argparse.Namespace) -> int:
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown or not backends:
         raise ConfigError(f"--backends {args.backends!r}: use redis, memory or both")
+    kinds = tuple(k.strip() for k in args.cells.split(",") if k.strip())
+    if not kinds or set(kinds) - set(CELL_KINDS):
+        raise ConfigError(f"--cells {args.cells!r}: choose from {', '.join(CELL_KINDS)}")
+    target_env = []
+    for item in args.target_env:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--target-env {item!r}: write it as NAME=VALUE")
+        target_env.append((name.strip(), value))
     fail_on = [_verdict(v) for v in args.fail_on]
     thresholds = [parse_threshold(t) for t in args.threshold]
     options = RunOptions(
@@ -90,6 +111,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         seed=args.seed,
         redis_url=args.redis_url,
         output=Path(args.output),
+        kinds=kinds,
+        target_env=tuple(target_env),
     )
     console = Console()
     report: dict[str, Path] = {}

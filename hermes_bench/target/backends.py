@@ -13,6 +13,7 @@ from hermes_bench.errors import UnknownSchemeError
 from hermes_bench.redaction import redact_url
 from hermes_bench.target.cache import MemoryCache, RedisCache, ResponseCache
 from hermes_bench.target.counters import OpTimings
+from hermes_bench.target.faults import DegradedCache
 from hermes_bench.target.rate_limit import KeyRateLimiter, memory_rate_limiter, redis_rate_limiter
 from hermes_bench.target.redis_client import create_pool
 from hermes_bench.target.sessions import MemorySessionStore, RedisSessionStore, SessionStore
@@ -101,5 +102,15 @@ def check_scheme(url: str) -> Callable[[TargetSettings, OpTimings], Backends]:
 
 
 def backends_from_settings(settings: TargetSettings, timings: OpTimings) -> Backends:
-    """Backends for settings.backend_url, chosen by its scheme."""
-    return check_scheme(settings.backend_url)(settings, timings)
+    """Backends for settings.backend_url, chosen by its scheme (with any deliberate fault)."""
+    backends = check_scheme(settings.backend_url)(settings, timings)
+    delay_ms, miss_share = settings.fault_cache_delay_ms, settings.fault_cache_miss_share
+    if delay_ms or miss_share:
+        log.warning(
+            "deliberate cache fault on: +%g ms per lookup, %g of lookups forgotten "
+            "(HERMES_FAULT_CACHE_*)",
+            delay_ms,
+            miss_share,
+        )
+        backends.cache = DegradedCache(backends.cache, delay_ms / 1000, miss_share)
+    return backends

@@ -44,6 +44,8 @@ class TargetSettings:
     session_ttl_s: int = 1800
     session_max_entries: int = 100_000
     max_body_bytes: int = 1_048_576
+    fault_cache_delay_ms: float = 0.0
+    fault_cache_miss_share: float = 0.0
     api_keys: frozenset[str] = frozenset()
     instance_id: str = ""
     key_prefix: str = "hermes"
@@ -84,6 +86,8 @@ class TargetSettings:
             session_ttl_s=reader.integer("SESSION_TTL_S", 1800, minimum=1),
             session_max_entries=reader.integer("SESSION_MAX_ENTRIES", 100_000, minimum=1),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", 1_048_576, minimum=1024),
+            fault_cache_delay_ms=reader.share_or_ms("HERMES_FAULT_CACHE_DELAY_MS", upper=60_000),
+            fault_cache_miss_share=reader.share_or_ms("HERMES_FAULT_CACHE_MISS_SHARE", upper=1),
             api_keys=_api_keys(env.get("HERMES_API_KEYS", "")),
             instance_id=env.get("HERMES_INSTANCE_ID") or f"{socket.gethostname()}:{os.getpid()}",
             key_prefix=env.get("HERMES_KEY_PREFIX", "hermes"),
@@ -159,6 +163,19 @@ class _EnvReader:
             raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
         if not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{name}={raw!r} must be a finite number of seconds above 0")
+        return value
+
+    def share_or_ms(self, name: str, *, upper: float) -> float:
+        """A number from 0 to `upper` (a share, or milliseconds); unset means 0."""
+        raw = self._env.get(name)
+        if raw is None or raw.strip() == "":
+            return 0.0
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        if not 0 <= value <= upper:
+            raise ConfigError(f"{name}={value} must be from 0 to {upper:g}")
         return value
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
