@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ REDIS_INFO_FIELDS = (
     "total_commands_processed", "rejected_connections",
 )  # fmt: skip
 RESTART_SESSIONS = 40
+ASK_CONCURRENCY = 10
 
 
 class CellError(HermesBenchError):
@@ -165,13 +167,12 @@ def run_restart_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, An
             sessions[response.json()["id"]] = data
         # Read back through another instance, as a non-sticky balancer would.
         intact_before = _intact(client, targets, sessions, offset=1)
-        for i, prompt in enumerate(prompts):
-            _expect(_ask(client, targets[i % len(targets)], prompt), 200, "warm the cache")
+        for response in _ask_all(client, targets, prompts, shift=0):
+            _expect(response, 200, "warm the cache")
         stack.restart_targets()
         intact_after = _intact(client, targets, sessions, offset=0)
         hits = 0
-        for i, prompt in enumerate(prompts):
-            response = _ask(client, targets[(i + 1) % len(targets)], prompt)
+        for response in _ask_all(client, targets, prompts, shift=1):
             _expect(response, 200, "ask again after the restart")
             hits += response.headers.get("x-cache") == "HIT"
     return {
@@ -185,6 +186,19 @@ def run_restart_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, An
             "hit_rate_after_restart": hits / warm,
         },
     }
+
+
+def _ask_all(
+    client: httpx.Client, targets: list[str], prompts: list[str], shift: int
+) -> list[httpx.Response]:
+    """Ask every prompt, a few at a time (misses wait for the upstream), spread over targets."""
+    with ThreadPoolExecutor(max_workers=ASK_CONCURRENCY) as pool:
+        return list(
+            pool.map(
+                lambda i: _ask(client, targets[(i + shift) % len(targets)], prompts[i]),
+                range(len(prompts)),
+            )
+        )
 
 
 def _ask(client: httpx.Client, target: str, prompt: str) -> httpx.Response:

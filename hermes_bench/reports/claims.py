@@ -124,25 +124,35 @@ def _response_time(backend: str, low_ms: float, high_ms: float) -> Callable[...,
         cell = _cell(results, claim, "cache", backend, "1")
         _conditions(results, claim, cell)
         blended, hit, miss = _latency(cell, None), _latency(cell, "HIT"), _latency(cell, "MISS")
-        p50 = _ms(blended["p50_us"])
+        mean = _ms(blended["mean_us"])
         claim["figures"] = {
-            "blended p50 (ms)": p50,
+            "blended mean (ms)": mean,
+            "blended p50 (ms)": _ms(blended["p50_us"]),
             "blended p95 (ms)": _ms(blended["p95_us"]),
             "HIT p50 (ms)": _ms(hit["p50_us"]),
             "MISS p50 (ms)": _ms(miss["p50_us"]),
             "hit rate": round(cell["metrics"]["cache"]["hit_rate_headers"] or 0, 3),
             "requests": blended["count"],
         }
-        verdict = _range_verdict(p50, low_ms, high_ms, lower_is_better=True)
-        claim["verdict"] = verdict
+        claim["verdict"] = _range_verdict(mean, low_ms, high_ms, lower_is_better=True)
         claim["summary"] = (
-            f"{backend}: blended p50 {p50} ms (HIT {_ms(hit['p50_us'])} ms, "
-            f"MISS {_ms(miss['p50_us'])} ms) against the guide's {low_ms:g}-{high_ms:g} ms."
+            f"{backend}: {mean} ms on average (p50 {_ms(blended['p50_us'])} ms; HIT "
+            f"{_ms(hit['p50_us'])} ms, MISS {_ms(miss['p50_us'])} ms at p50) against the "
+            f"guide's {low_ms:g}-{high_ms:g} ms."
+        )
+        claim["notes"].append(
+            "The guide names no statistic. The mean is judged: the distribution has two humps "
+            "(hits and misses), and its p50 is a hit's latency whenever the hit rate passes 50%."
         )
         claim["notes"].append(
             "Blended latency depends on the hit rate and on the upstream's latency: both are "
             "conditions of this verdict, not properties of Redis."
         )
+        if backend == "memory":
+            claim["notes"].append(
+                "Without Redis the guide's fallback still caches, in memory: one instance "
+                "answers repeats about as fast as with Redis; C8 shows what N instances lose."
+            )
 
     return judge
 
@@ -314,7 +324,8 @@ def _judge_c12(results: dict[str, Any], claim: Claim) -> None:
 
 _CLAIMS: list[tuple[str, str, str, str, Callable[[dict[str, Any], Claim], None] | None]] = [
     ("C1", "Response time with Redis", "Response time with Redis 10-50 ms",
-     "p50 of every cache-path response (hits and misses blended) on one Redis-backed target.",
+     "Mean of every cache-path response (hits and misses blended) on one Redis-backed target, "
+     "with p50 and p95 beside it.",
      _response_time("redis", 10, 50)),
     ("C2", "Response time without Redis", "Response time without Redis 50-200 ms",
      "The same, on one in-memory target, same workload and seed.",
