@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from hermes_bench import __version__
 from hermes_bench.errors import ConfigError, HermesBenchError
+from hermes_bench.harness.compare_command import add_compare_arguments, compare_from_args
 from hermes_bench.harness.ports import MAX_PORT
 from hermes_bench.harness.run_command import add_run_arguments, report_from_args, run_from_args
 from hermes_bench.redaction import redact_text, redact_url
@@ -49,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="render the HTML report again from a results.json")
     report.add_argument("results", help="path of a results.json written by 'hermes-bench run'")
     report.add_argument("--output", help="where to write the HTML (default: beside the results)")
+    compare = commands.add_parser(
+        "compare",
+        help="compare two results.json figure by figure; exit 1 on a regression",
+        description="Compare the cache cells of NEW against BASE: p50/p95/p99 per outcome, "
+        "hit rate, calls avoided and errors, each against a limit (relative for latencies and "
+        "rates, absolute for errors). Exit 1 on a regression, 2 if the runs cannot be "
+        "compared (different schema or workload), 0 otherwise.",
+    )
+    add_compare_arguments(compare)
 
     check = commands.add_parser(
         "check",
@@ -302,6 +312,7 @@ def _wait_forever() -> None:
 _COMMANDS = {
     "run": run_from_args,
     "report": report_from_args,
+    "compare": compare_from_args,
     "check": _cmd_check,
     "stack": _cmd_stack,
     "target": _cmd_target,

@@ -1,0 +1,301 @@
+"""Compare two claims runs figure by figure: did NEW regress against BASE?
+
+Pure: two results dicts (harness/results.py) and the limits in, rows and notes out. Latency and
+rate limits are relative, since a shared machine moves absolute figures from run to run; the
+error limit is an absolute count. Latencies are µs, percentiles on the 0-100 scale.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from hermes_bench.errors import ConfigError
+from hermes_bench.reports import figures
+
+# run.options that define the workload: runs differing in any of them measure different things.
+# target_env is left out on purpose: changing the target is what a regression check is for.
+WORKLOAD_FIELDS = (
+    "backends",
+    "instances",
+    "users",
+    "requests_per_cache_cell",
+    "upstream_latency",
+    "rate_limit",
+    "seed",
+    "workload",
+    "cells",
+)
+# The `hermes-bench run` option behind each field, so a refusal says what to change.
+_RUN_OPTION = {
+    "backends": "--backends",
+    "instances": "--instances",
+    "users": "--users",
+    "requests_per_cache_cell": "--requests",
+    "upstream_latency": "--upstream-latency",
+    "rate_limit": "--profile",
+    "seed": "--seed",
+    "workload": "--profile/--seed",
+    "cells": "--cells",
+}
+OUTCOMES = ("HIT", "MISS", "all")  # "all": every outcome of the cell blended
+PERCENTILES = ("p(50)", "p(95)", "p(99)")
+
+Status = Literal["ok", "regressed", "improved", "missing"]
+Unit = Literal["us", "share", "count"]
+
+
+class ComparisonError(ConfigError):
+    """Two runs that cannot be compared: the message names each differing field and both values."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How far NEW may move the wrong way before it counts as a regression.
+
+    latency: max relative increase (0.5 = +50%); hit_rate, calls_avoided: max relative drop;
+    errors: max absolute increase of error and wrong-answer responses. A figure that moved the
+    right way by more than its limit is reported as improved.
+    """
+
+    latency: float = 0.5
+    hit_rate: float = 0.05
+    calls_avoided: float = 0.05
+    errors: float = 0
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"limit {field.name}={value!r}: must be a number >= 0")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One figure of one cache cell in both runs; change is relative, absolute for errors."""
+
+    figure: str
+    cell: str
+    base: float | None
+    new: float | None
+    change: float | None  # None when missing, or relative to a base of 0
+    limit: float
+    regressed: bool
+    status: Status
+    unit: Unit
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Every compared figure, what the reader should know besides, and the verdict."""
+
+    rows: tuple[Row, ...]
+    notes: tuple[str, ...]
+    limits: Limits
+
+    @property
+    def regressed(self) -> bool:
+        """True when any figure moved the wrong way beyond its limit."""
+        return any(row.regressed for row in self.rows)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready document, for CI to keep or to read back."""
+        return {
+            "regressed": self.regressed,
+            "limits": asdict(self.limits),
+            "rows": [asdict(row) for row in self.rows],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Figure:
+    """What is compared, in which unit, against which limit, and which way is worse."""
+
+    name: str
+    unit: Unit
+    limit: str  # field of Limits
+    higher_is_worse: bool
+
+
+_LATENCIES = tuple(
+    _Figure(f"{outcome} {p}", "us", "latency", True) for outcome in OUTCOMES for p in PERCENTILES
+)
+_SCALARS = (
+    _Figure("hit_rate", "share", "hit_rate", False),
+    _Figure("calls_avoided", "share", "calls_avoided", False),
+    _Figure("errors", "count", "errors", True),
+)
+_SCALAR_KEYS = {"hit_rate": "hit_rate", "calls_avoided": "calls_avoided_share", "errors": "errors"}
+
+
+def compare_runs(base: dict[str, Any], new: dict[str, Any], limits: Limits) -> Comparison:
+    """Compare every figure of the cache cells both runs measured; refuse mismatched runs."""
+    _refuse_mismatch(base, new)
+    base_cells, new_cells = _cache_cells(base), _cache_cells(new)
+    shared = [cell_id for cell_id in base_cells if cell_id in new_cells]
+    measured = [c for c in shared if _ok(base_cells[c]) and _ok(new_cells[c])]
+    if not measured:
+        raise ComparisonError(_nothing_shared(base_cells, new_cells, shared))
+    rows = [
+        row
+        for cell_id in shared
+        for figure in (*_LATENCIES, *_SCALARS)
+        if (row := _row(figure, cell_id, base_cells[cell_id], new_cells[cell_id], limits))
+    ]
+    notes = _notes(base, new, base_cells, new_cells, shared)
+    return Comparison(rows=tuple(rows), notes=notes, limits=limits)
+
+
+def _refuse_mismatch(base: dict[str, Any], new: dict[str, Any]) -> None:
+    if base.get("schema") != new.get("schema"):
+        raise ComparisonError(
+            "cannot compare runs with different schema versions: schema is "
+            f"{_show(base.get('schema'))} in BASE and {_show(new.get('schema'))} in NEW; "
+            "compare runs written by the same hermes-bench"
+        )
+    base_options, new_options = _options(base), _options(new)
+    differ = [
+        f"run.options.{name} ({_RUN_OPTION[name]}) is {_show(base_options.get(name))} in BASE "
+        f"and {_show(new_options.get(name))} in NEW"
+        for name in WORKLOAD_FIELDS
+        if base_options.get(name) != new_options.get(name)
+    ]
+    if differ:
+        raise ComparisonError(
+            "cannot compare runs with different workloads: "
+            + "; ".join(differ)
+            + ". Run both with the same options (only --target-env may differ)"
+        )
+
+
+def _nothing_shared(
+    base_cells: dict[str, dict[str, Any]], new_cells: dict[str, dict[str, Any]], shared: list[str]
+) -> str:
+    if not shared:
+        return (
+            "cannot compare: the runs share no cache cell (BASE has "
+            f"{', '.join(base_cells) or 'none'}; NEW has {', '.join(new_cells) or 'none'}); "
+            "run both with --cells including cache"
+        )
+    return (
+        "cannot compare: no cache cell was measured in both runs (failed: "
+        + ", ".join(
+            f"{c} in {side}"
+            for c in shared
+            for side, cells in (("BASE", base_cells), ("NEW", new_cells))
+            if not _ok(cells[c])
+        )
+        + ")"
+    )
+
+
+def _row(
+    figure: _Figure, cell: str, base_cell: dict[str, Any], new_cell: dict[str, Any], limits: Limits
+) -> Row | None:
+    """The figure in both runs against its limit; None when neither run measured it."""
+    base, new = _value(base_cell, figure), _value(new_cell, figure)
+    limit = float(getattr(limits, figure.limit))
+    if base is None and new is None:
+        return None  # measured in neither run (no HIT at all, say): nothing to report
+    if base is None or new is None:
+        return Row(figure.name, cell, base, new, None, limit, False, "missing", figure.unit)
+    delta = new - base
+    worse = delta if figure.higher_is_worse else -delta  # > 0: moved the wrong way
+    if figure.unit == "count":
+        change: float | None = delta
+        beyond = abs(worse) > limit
+    elif base:
+        change = delta / base
+        beyond = abs(worse / base) > limit
+    else:
+        # Relative to nothing: any move is beyond a finite limit.
+        change = 0.0 if not delta else None
+        beyond = bool(delta)
+    regressed = worse > 0 and beyond
+    status: Status = "regressed" if regressed else "improved" if worse < 0 and beyond else "ok"
+    return Row(figure.name, cell, base, new, change, limit, regressed, status, figure.unit)
+
+
+def _value(cell: dict[str, Any], figure: _Figure) -> float | None:
+    if not _ok(cell):
+        return None
+    # figures.py reads a backend's one-instance cache cell; a results dict holding only this
+    # cell, seen as one-instance, lets its lookups read any cache cell.
+    backend = str(cell.get("backend"))
+    view = {"cells": [{**cell, "instances": 1}]}
+    if figure.unit == "us":
+        outcome, _, aggregate = figure.name.partition(" ")
+        return figures.latency_us(view, f"{backend}.{outcome}", aggregate)
+    return figures.scalar(view, f"{backend}.{_SCALAR_KEYS[figure.name]}")
+
+
+def _notes(
+    base: dict[str, Any],
+    new: dict[str, Any],
+    base_cells: dict[str, dict[str, Any]],
+    new_cells: dict[str, dict[str, Any]],
+    shared: list[str],
+) -> tuple[str, ...]:
+    notes = []
+    base_env, new_env = _options(base).get("target_env"), _options(new).get("target_env")
+    if base_env != new_env:
+        notes.append(
+            f"target_env differs: {_show(base_env)} in BASE, {_show(new_env)} in NEW "
+            "(compared anyway: a changed target is what a regression check measures)"
+        )
+    for side, results in (("BASE", base), ("NEW", new)):
+        status = (results.get("run") or {}).get("status")
+        if status != "complete":
+            notes.append(f"{side} run is {status}: cells it did not finish are not compared")
+    for side, cells, other in (("BASE", base_cells, new_cells), ("NEW", new_cells, base_cells)):
+        only = [cell_id for cell_id in cells if cell_id not in other]
+        if only:
+            notes.append(f"cache cells only in {side}, not compared: {', '.join(only)}")
+        for cell_id in shared:
+            if not _ok(cells[cell_id]):
+                error = cells[cell_id].get("error") or "no error recorded"
+                notes.append(f"{cell_id} failed in {side} ({error}): its figures are missing")
+    notes += _machine_notes(base, new)
+    return tuple(notes)
+
+
+def _machine_notes(base: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    notes = []
+    for part, why in (
+        ("machine", "latencies may move for that alone"),
+        ("versions", "a change of library can move figures too"),
+    ):
+        base_part = (base.get("run") or {}).get(part) or {}
+        new_part = (new.get("run") or {}).get(part) or {}
+        # The load average is the moment's, not the machine's: it differs on every run.
+        keys = [k for k in base_part if k != "load_average_1m" and k in new_part]
+        differ = [
+            f"{k} {base_part[k]} → {new_part[k]}" for k in keys if base_part[k] != new_part[k]
+        ]
+        if differ:
+            notes.append(f"{part} differs ({', '.join(differ)}): {why}")
+    return notes
+
+
+def _cache_cells(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        str(cell.get("id")): cell
+        for cell in results.get("cells") or []
+        if isinstance(cell, dict) and cell.get("kind") == "cache"
+    }
+
+
+def _ok(cell: dict[str, Any]) -> bool:
+    return cell.get("status") == "ok" and bool(cell.get("metrics"))
+
+
+def _options(results: dict[str, Any]) -> dict[str, Any]:
+    return dict((results.get("run") or {}).get("options") or {})
+
+
+def _show(value: Any) -> str:
+    # JSON spelling: strings quoted, lists and dicts as they read in results.json.
+    return json.dumps(value, ensure_ascii=False, default=str)
