@@ -144,6 +144,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(RatioReport(path), RATIO_PLUGIN_NAME)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Let -k select a benchmark group by the name its table shows (`-k cache-get-hit`)."""
+    # tryfirst: the group must be a keyword before pytest's -k deselection looks at the items.
+    for item in items:
+        marker = item.get_closest_marker("benchmark")
+        group = marker.kwargs.get("group") if marker else None
+        if group:
+            item.extra_keyword_matches.add(group)
+
+
 @pytest.fixture(scope="session")
 def ratio_report(pytestconfig: pytest.Config) -> RatioReport:
     """The session's figure collector."""

@@ -8,6 +8,8 @@ Divide a reported time by OPS_PER_CALL for one operation.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
@@ -28,6 +30,10 @@ BACKENDS = ["memory", "redis"]
 CACHED_VALUE = b'{"id":"chatcmpl-1","object":"chat.completion","choices":[' + b"x" * 500 + b"]}"
 # High enough that no benchmark ever reaches it: we time the admit path, not the refusal.
 UNREACHABLE_LIMIT = "1000000000/hour"
+# The deliberate faults (hermes_bench.target.faults) reach the benchmarked stores, so a slowed
+# cache can be shown to trip a baseline comparison; no other target setting is read, so an
+# unrelated variable in the shell (CACHE_TTL_S, RATE_LIMIT, ...) cannot change what is timed.
+FAULT_VARIABLES = ("HERMES_FAULT_CACHE_DELAY_MS", "HERMES_FAULT_CACHE_MISS_SHARE")
 TYPICAL_BODY: dict[str, Any] = {
     "model": "gpt-4o-mini",
     "temperature": 0.2,
@@ -47,12 +53,33 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     event_loop.close()
 
 
+@pytest.fixture(scope="module")
+def fault_settings() -> TargetSettings:
+    """Defaults plus the HERMES_FAULT_* variables, read and checked by the target's own reader."""
+    return TargetSettings.from_env({k: os.environ[k] for k in FAULT_VARIABLES if k in os.environ})
+
+
+def fault_description(settings: TargetSettings) -> dict[str, float]:
+    """The deliberate faults switched on in `settings`; empty for a healthy build."""
+    faults = {
+        "cache_delay_ms": settings.fault_cache_delay_ms,
+        "cache_miss_share": settings.fault_cache_miss_share,
+    }
+    return {name: value for name, value in faults.items() if value}
+
+
 @pytest.fixture(params=BACKENDS)
-def backends(request: pytest.FixtureRequest, loop: asyncio.AbstractEventLoop) -> Iterator[Backends]:
+def backends(
+    request: pytest.FixtureRequest,
+    loop: asyncio.AbstractEventLoop,
+    fault_settings: TargetSettings,
+) -> Iterator[Backends]:
     """The target's stores for memory:// or the Redis, built by the target's own factory."""
     url = MEMORY_URL if request.param == "memory" else request.getfixturevalue("redis_url")
     prefix = f"hermes-bench-bench:{secrets.token_hex(4)}"
-    settings = TargetSettings(redis_url=url, key_prefix=prefix, rate_limit=UNREACHABLE_LIMIT)
+    settings = dataclasses.replace(
+        fault_settings, redis_url=url, key_prefix=prefix, rate_limit=UNREACHABLE_LIMIT
+    )
     built = backends_from_settings(settings, OpTimings())
     yield built
     if built.redis is not None:
@@ -70,13 +97,21 @@ async def _keys_under(built: Backends, prefix: str) -> list[bytes]:
 
 @pytest.fixture
 def tagged(
-    benchmark: BenchmarkFixture, backend_versions: dict[str, str], request: pytest.FixtureRequest
+    benchmark: BenchmarkFixture,
+    backend_versions: dict[str, str],
+    fault_settings: TargetSettings,
+    request: pytest.FixtureRequest,
 ) -> BenchmarkFixture:
-    """The benchmark fixture with versions, backend and batch size in its saved JSON."""
+    """The benchmark fixture with versions, backend, batch size and any fault in its saved JSON."""
     backend = getattr(request.node, "callspec", None)
     name = backend.params.get("backends", "none") if backend else "none"
     benchmark.extra_info.update(backend_versions)
     benchmark.extra_info.update({"backend": name, "ops_per_call": OPS_PER_CALL})
+    faults = fault_description(fault_settings)
+    if faults and "backends" in request.fixturenames:
+        # A saved run must say it timed a deliberately degraded cache, or it could become a
+        # baseline that hides the next real regression.
+        benchmark.extra_info["deliberate_fault"] = faults
     return benchmark
 
 
