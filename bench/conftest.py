@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis
 
-from hermes_bench.harness.embedded_redis import EmbeddedRedis
+from hermes_bench.harness.embedded_redis import redis_from_env_or_private
 
 RATIO_PLUGIN_NAME = "hermes-bench-ratios"
 DEFAULT_RATIOS_JSON = ".benchmarks/ratios.json"
@@ -166,12 +166,8 @@ def ratio_report(pytestconfig: pytest.Config) -> RatioReport:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """REDIS_URL when the environment sets it, else a private redis-server for this session."""
-    external = os.environ.get("REDIS_URL")
-    if external:
-        yield external
-        return
-    with EmbeddedRedis() as server:
-        yield server.url
+    with redis_from_env_or_private() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

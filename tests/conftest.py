@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 
 import pytest
 
-from hermes_bench.harness.embedded_redis import EmbeddedRedis
+from hermes_bench.harness.embedded_redis import redis_from_env_or_private
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """REDIS_URL when the environment sets it, else a private redis-server for this session."""
-    external = os.environ.get("REDIS_URL")
-    if external:
-        yield external
-        return
-    with EmbeddedRedis() as server:
-        yield server.url
+    with redis_from_env_or_private() as url:
+        yield url
 
 
 @pytest.fixture

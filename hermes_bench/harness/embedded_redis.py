@@ -10,7 +10,8 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -294,3 +295,14 @@ class EmbeddedRedis:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+@contextmanager
+def redis_from_env_or_private(environ: Mapping[str, str] | None = None) -> Iterator[str]:
+    """REDIS_URL when `environ` sets it, else the URL of a private redis-server stopped on exit."""
+    external = (os.environ if environ is None else environ).get("REDIS_URL")
+    if external:
+        yield external
+        return
+    with EmbeddedRedis() as server:
+        yield server.url
