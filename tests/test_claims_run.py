@@ -117,3 +117,32 @@ def test_bad_run_options_are_rejected_before_anything_starts(tmp_path: Path) -> 
         assert result.returncode == 2, (args, result.stderr)
         assert expected in result.stderr and "Traceback" not in result.stderr
     assert not list(tmp_path.glob("run-*"))
+
+
+def test_external_targets_are_loaded_without_starting_anything(tmp_path: Path) -> None:
+    from hermes_bench.harness.stack import Stack, StackConfig
+
+    config = StackConfig(instances=2, upstream_latency="fixed:20ms")
+    with Stack(config) as stack:
+        targets = [arg for url in stack.target_urls for arg in ("--target", url)]
+        result = subprocess.run(
+            [*COMMAND, "run", *targets, "--upstream-url", stack.upstream_url,
+             "--requests", "200", "--duration", "3", "--output", str(tmp_path)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+    _, results = _results(tmp_path)
+    assert [c["id"] for c in results["cells"]] == ["cache-redis-1", "cache-redis-2",
+                                                   "ratelimit-redis-2"]  # fmt: skip
+    for cell in results["cells"][:2]:
+        cache = cell["metrics"]["cache"]
+        assert cache["calls_avoided"] == cache["hits"] > 0  # each cell started cold
+        assert cache["hits"] < cache["cache_requests"]
+    verdicts = {c["id"]: c["verdict"] for c in results["claims"]}
+    assert verdicts["C7"] == verdicts["C2"] == "inconclusive"  # nothing of theirs to restart
+    unreachable = subprocess.run(
+        [*COMMAND, "run", "--target", "http://127.0.0.1:1", "--output", str(tmp_path / "x")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert unreachable.returncode == 1 and "does not answer" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import redis
@@ -30,7 +30,6 @@ import redis
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness.processes import ManagedProcess
 from hermes_bench.harness.profiles import Profile
-from hermes_bench.harness.stack import Stack
 from hermes_bench.redaction import redact_text
 from hermes_bench.scenarios.metrics import latency_summary
 from hermes_bench.scenarios.workload import catalogue_prompt
@@ -49,6 +48,19 @@ ASK_CONCURRENCY = 10
 
 class CellError(HermesBenchError):
     """A cell could not measure what it set out to; the run records it and goes on."""
+
+
+class TargetSet(Protocol):
+    """What a cell needs of the system under test: a Stack we started, or ExternalTargets."""
+
+    target_urls: list[str]
+    upstream_url: str
+    redis_url: str | None
+    key_prefix: str
+
+    def target_stats(self) -> list[dict[str, Any]]: ...
+
+    def restart_targets(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -72,14 +84,17 @@ class CellEnv:
     on_progress: Callable[[int, int, int], None] | None = None
 
 
-def run_cache_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, Any]:
+def run_cache_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, Any]:
     """CacheUser on `plan.instances` targets; same workload and seed on every backend."""
     p = env.profile
     args = ["--hermes-requests", str(p.cache_requests), "CacheUser"]
+    if not stack.key_prefix:
+        # A cache we cannot empty (an external target): prompts of this cell's own start cold.
+        args += ["--hermes-prompt-prefix", f"[{env.out_dir.name}/{plan.id}] "]
     return _locust_cell(plan, stack, env, p.users, args, timeout_s=300)
 
 
-def run_ratelimit_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, Any]:
+def run_ratelimit_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, Any]:
     """RateLimitUser bursts on every target for a fixed time."""
     p = env.profile
     users = max(2, min(4, p.users // 2))
@@ -88,7 +103,7 @@ def run_ratelimit_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, 
 
 
 def _locust_cell(
-    plan: CellPlan, stack: Stack, env: CellEnv, users: int, args: list[str], timeout_s: float
+    plan: CellPlan, stack: TargetSet, env: CellEnv, users: int, args: list[str], timeout_s: float
 ) -> dict[str, Any]:
     cell_dir = env.out_dir / "cells" / plan.id
     cell_dir.mkdir(parents=True, exist_ok=True)
@@ -132,7 +147,9 @@ def _locust_cell(
     }
 
 
-def _watch(process: subprocess.Popen[bytes], stack: Stack, env: CellEnv, timeout_s: float) -> None:
+def _watch(
+    process: subprocess.Popen[bytes], stack: TargetSet, env: CellEnv, timeout_s: float
+) -> None:
     """Wait for Locust, reporting live figures from the targets' counters twice a second."""
     deadline = time.monotonic() + timeout_s
     while process.poll() is None:
@@ -151,7 +168,7 @@ def _watch(process: subprocess.Popen[bytes], stack: Stack, env: CellEnv, timeout
         time.sleep(0.5)
 
 
-def run_restart_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, Any]:
+def run_restart_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, Any]:
     """Sessions and cached answers, then a restart of every target: what survives?"""
     targets = stack.target_urls[: plan.instances]
     key = f"sk-hermes-restart-{secrets.token_hex(6)}"
@@ -228,7 +245,7 @@ def _expect(response: httpx.Response, status: int, step: str) -> None:
         raise CellError(f"{step}: HTTP {response.status_code}: {response.text[:200]}")
 
 
-def run_probe_cell(plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, Any]:
+def run_probe_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, Any]:
     """Direct Redis round trips (redis-py, sequential), the baseline for the app's own figures."""
     if stack.redis_url is None:
         raise CellError("the probe needs a Redis")
@@ -280,7 +297,7 @@ def run_fallback_cell(plan: CellPlan, env: CellEnv) -> dict[str, Any]:
     }
 
 
-def redis_info(stack: Stack) -> dict[str, int] | None:
+def redis_info(stack: TargetSet) -> dict[str, int] | None:
     """The INFO counters the report uses, or None without Redis."""
     if stack.redis_url is None:
         return None
@@ -300,7 +317,7 @@ def _delta(before: dict[str, int] | None, after: dict[str, int] | None) -> dict[
     return {name: after[name] - before[name] for name in after}
 
 
-def reset_state(stack: Stack) -> None:
+def reset_state(stack: TargetSet) -> None:
     """Start a cell from nothing: empty caches, limits and sessions on every backend."""
     if stack.redis_url is not None:
         client = redis.Redis.from_url(stack.redis_url, socket_timeout=5)

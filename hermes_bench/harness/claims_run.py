@@ -21,7 +21,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from hermes_bench import __version__
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness import cells as cell_runners
-from hermes_bench.harness.cells import CellEnv, CellPlan
+from hermes_bench.harness.cells import CellEnv, CellPlan, TargetSet
+from hermes_bench.harness.external import ExternalTargets
 from hermes_bench.harness.profiles import BACKENDS, CELL_KINDS, Profile
 from hermes_bench.harness.results import SCHEMA, write_results
 from hermes_bench.harness.stack import Stack, StackConfig
@@ -48,10 +49,15 @@ class RunOptions:
     output: Path = field(default_factory=lambda: Path("hermes-results"))
     kinds: tuple[str, ...] = CELL_KINDS  # which cells to run
     target_env: tuple[tuple[str, str], ...] = ()  # extra settings of every target
+    targets: tuple[str, ...] = ()  # external targets: nothing of ours is started
+    upstream_url: str = ""  # the fake upstream the external targets call, if any
+    target_backend: str = "redis"  # what the external targets use, to label their cells
 
 
 def plan_cells(options: RunOptions) -> list[CellPlan]:
     """The cells of a run, backend by backend so both see the same workload and seed."""
+    if options.targets:
+        return _external_plans(options)
     n = options.profile.instances
     plans = []
     for backend in options.backends:
@@ -64,6 +70,16 @@ def plan_cells(options: RunOptions) -> list[CellPlan]:
         if backend == "redis":
             plans.append(CellPlan(f"probe-redis-{n}", "probe", "redis", n))
     plans.append(CellPlan("fallback", "fallback", None, 1))
+    return [plan for plan in plans if plan.kind in options.kinds]
+
+
+def _external_plans(options: RunOptions) -> list[CellPlan]:
+    """External targets: cache and rate-limit cells only (nothing there can be restarted)."""
+    backend, n = options.target_backend, len(options.targets)
+    plans = [CellPlan(f"cache-{backend}-1", "cache", backend, 1)]
+    if n > 1:
+        plans.append(CellPlan(f"cache-{backend}-{n}", "cache", backend, n))
+    plans.append(CellPlan(f"ratelimit-{backend}-{n}", "ratelimit", backend, n))
     return [plan for plan in plans if plan.kind in options.kinds]
 
 
@@ -94,6 +110,7 @@ def new_results(options: RunOptions, run_id: str) -> dict[str, Any]:
                 "redis": redact_url(options.redis_url) if options.redis_url else "embedded",
                 "cells": list(options.kinds),
                 "target_env": dict(options.target_env),
+                "external_targets": [redact_url(t) for t in options.targets],
             },
             "machine": _machine(),
             "versions": _versions(),
@@ -176,6 +193,9 @@ def _run_backend(
         for plan in plans:
             yield _measure(plan, functools.partial(cell_runners.run_fallback_cell, plan, env))
         return
+    if options.targets:
+        yield from _run_external(plans, options, out_dir, progress)
+        return
     config = StackConfig(
         backend=backend,
         instances=p.instances,
@@ -205,6 +225,30 @@ def _run_backend(
             progress.remove_task(task)
     finally:
         stack.stop()
+
+
+def _run_external(
+    plans: list[CellPlan], options: RunOptions, out_dir: Path, progress: Progress
+) -> Iterator[dict[str, Any]]:
+    """Cells against targets we did not start; their state carries over from cell to cell."""
+    targets = ExternalTargets(list(options.targets), options.upstream_url)
+    try:
+        targets.check()
+    except HermesBenchError as exc:
+        for plan in plans:
+            yield _failed(plan, str(exc), time.time())
+        return
+    for plan in plans:
+        task = progress.add_task(plan.id, total=None, figures="")
+        env = CellEnv(
+            profile=options.profile,
+            seed=options.seed,
+            out_dir=out_dir,
+            on_progress=functools.partial(_show_live, progress, task),
+        )
+        run = _RUNNERS[plan.kind]
+        yield _measure(plan, functools.partial(run, plan, targets, env))
+        progress.remove_task(task)
 
 
 def _show_live(progress: Progress, task: TaskID, requests: int, hits: int, misses: int) -> None:
@@ -263,7 +307,7 @@ def _failed(plan: CellPlan, error: str, started: float) -> dict[str, Any]:
     }
 
 
-_RUNNERS: dict[str, Callable[[CellPlan, Stack, CellEnv], dict[str, Any]]] = {
+_RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], dict[str, Any]]] = {
     "cache": cell_runners.run_cache_cell,
     "ratelimit": cell_runners.run_ratelimit_cell,
     "restart": cell_runners.run_restart_cell,

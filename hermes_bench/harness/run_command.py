@@ -57,6 +57,28 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         help="a setting of every target, e.g. CACHE_TTL_S=60 (repeatable)",
     )
     run.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="load this running target instead of starting the stack (repeatable: N instances)",
+    )
+    run.add_argument(
+        "--upstream-url",
+        default="",
+        help="the fake upstream (hermes-bench upstream) the --target calls, for ground truth",
+    )
+    run.add_argument(
+        "--target-backend",
+        default="redis",
+        choices=BACKENDS,
+        help="what the --target uses for its cache, to label its cells (default redis)",
+    )
+    run.add_argument("--duration", type=float, help="seconds of each rate-limit cell")
+    run.add_argument("--zipf-alpha", type=float, help="Zipf exponent of prompt popularity")
+    run.add_argument("--catalogue-size", type=int, help="distinct prompts in the catalogue")
+    run.add_argument("--one-off-share", type=float, help="share of prompts asked only once")
+    run.add_argument(
         "--output", default="hermes-results", help="folder for the run's results, report and logs"
     )
     run.add_argument(
@@ -87,10 +109,17 @@ def run_from_args(args: argparse.Namespace) -> int:
             if value < (2 if name == "instances" else 1):
                 raise ConfigError(f"--{name.replace('cache_', '')} {value} is too small")
             changes[name] = value
+    for name, value in (("ratelimit_seconds", args.duration), ("zipf_alpha", args.zipf_alpha),
+                        ("catalogue_size", args.catalogue_size),
+                        ("one_off_share", args.one_off_share)):  # fmt: skip
+        if value is not None:
+            changes[name] = value
     if args.upstream_latency:
         parse_latency(args.upstream_latency)  # a bad spec fails now, not inside a cell
         changes["upstream_latency"] = args.upstream_latency
     backends = tuple(b.strip() for b in args.backends.split(",") if b.strip())
+    if args.target:
+        backends = (args.target_backend,)  # their targets, one backend: ours start nothing
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown or not backends:
         raise ConfigError(f"--backends {args.backends!r}: use redis, memory or both")
@@ -113,7 +142,14 @@ def run_from_args(args: argparse.Namespace) -> int:
         output=Path(args.output),
         kinds=kinds,
         target_env=tuple(target_env),
+        targets=tuple(url.rstrip("/") for url in args.target),
+        upstream_url=args.upstream_url.rstrip("/"),
+        target_backend=args.target_backend,
     )
+    if options.targets:
+        from hermes_bench.harness.external import ExternalTargets
+
+        ExternalTargets(list(options.targets), options.upstream_url).check()
     console = Console()
     report: dict[str, Path] = {}
     results = run_claims(options, console, lambda r: report.update(path=_finish(r, options)))

@@ -105,6 +105,12 @@ def add_options(parser: Any) -> None:
     )
     option("--hermes-seed", "HERMES_SEED", "seed of the workload", type=int, default=0)
     option(
+        "--hermes-prompt-prefix",
+        "HERMES_PROMPT_PREFIX",
+        "text put before every prompt, so runs against one long-lived cache start cold",
+        default="",
+    )
+    option(
         "--hermes-trace",
         "HERMES_TRACE",
         "JSONL or CSV trace to replay (fields: prompt, model, key, session, offset_s)",
@@ -171,6 +177,7 @@ class ScenarioOptions:
     catalogue_size: int
     one_off_share: float
     seed: int
+    prompt_prefix: str
     trace: str
     requests: int
     api_keys: int
@@ -201,6 +208,7 @@ class ScenarioOptions:
             catalogue_size=int(get("catalogue_size", 1000)),
             one_off_share=float(get("one_off_share", 0.1)),
             seed=int(get("seed", 0)),
+            prompt_prefix=get("prompt_prefix", ""),
             trace=get("trace", ""),
             requests=int(get("requests", 0)),
             api_keys=int(get("api_keys", 1000)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,7 +66,10 @@ class HermesRun:
             if self._budget <= 0:
                 return None
             self._budget -= 1
-        return workload.next_item()
+        item = workload.next_item()
+        if item is not None and self.options.prompt_prefix:
+            item = dataclasses.replace(item, prompt=self.options.prompt_prefix + item.prompt)
+        return item
 
     def workload(self, environment: Environment) -> ZipfWorkload | TraceWorkload:
         """This process's workload, built on first use: one stream (Zipf) or part (trace)."""
