@@ -205,7 +205,12 @@ def test_web_ui_tab_shows_live_cache_figures(tmp_path: Path) -> None:
     try:
         rows: list[dict[str, Any]] = []
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any("hit rate" in str(r) for r in rows):
+
+        def complete(rows: list[dict[str, Any]]) -> bool:
+            outcomes = [str(r.get("outcome")) for r in rows]
+            return "HIT" in outcomes and any("avoided" in o for o in outcomes)
+
+        while time.monotonic() < deadline and not complete(rows):
             time.sleep(1)
             try:
                 stats = get_json(f"http://127.0.0.1:{port}/stats/requests", timeout_s=5)

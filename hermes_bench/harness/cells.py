@@ -98,7 +98,7 @@ def run_ratelimit_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[s
     """RateLimitUser bursts on every target for a fixed time."""
     p = env.profile
     users = max(2, min(4, p.users // 2))
-    args = ["-t", f"{p.ratelimit_seconds}s", "RateLimitUser"]
+    args = ["-t", f"{int(p.ratelimit_seconds)}s", "RateLimitUser"]
     return _locust_cell(plan, stack, env, users, args, timeout_s=p.ratelimit_seconds + 120)
 
 
@@ -132,7 +132,11 @@ def _locust_cell(
         finally:
             if process.poll() is None:
                 process.terminate()
-                process.wait(timeout=15)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
     if not metrics_path.exists():
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
         raise CellError(
@@ -269,6 +273,9 @@ def run_probe_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, 
                 hist.record_value(max(1, (time.perf_counter_ns() - started) // 1000))
             direct[name] = latency_summary(hist)
     finally:
+        # The probe's keys are ours to remove, even on someone else's Redis.
+        for key in client.scan_iter(match=f"{prefix}:*", count=500):
+            client.delete(key)
         client.close()
     return {"conditions": {"ops_each": env.profile.probe_ops}, "extra": {"direct": direct}}
 

@@ -109,7 +109,7 @@ def new_results(options: RunOptions, run_id: str) -> dict[str, Any]:
                 ),
                 "redis": redact_url(options.redis_url) if options.redis_url else "embedded",
                 "cells": list(options.kinds),
-                "target_env": dict(options.target_env),
+                "target_env": {k: _shown(k, v) for k, v in options.target_env},
                 "external_targets": [redact_url(t) for t in options.targets],
             },
             "machine": _machine(),
@@ -313,6 +313,13 @@ _RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], dict[str, Any]]] = 
     "restart": cell_runners.run_restart_cell,
     "probe": cell_runners.run_probe_cell,
 }
+
+
+def _shown(name: str, value: str) -> str:
+    """A setting as it may appear in results: secrets hidden, passwords in URLs redacted."""
+    if any(word in name.upper() for word in ("KEY", "SECRET", "PASSWORD", "TOKEN")):
+        return "***"
+    return redact_url(value) if "://" in value else value
 
 
 def _cell_line(cell: dict[str, Any]) -> str:

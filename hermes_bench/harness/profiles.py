@@ -17,9 +17,7 @@ class Profile:
     name: str
     users: int
     cache_requests: int  # chat requests per cache cell
-    session_users: int
-    session_seconds: float
-    ratelimit_seconds: float
+    ratelimit_seconds: int
     instances: int  # N of the multi-instance cells
     upstream_latency: str
     catalogue_size: int
@@ -27,27 +25,26 @@ class Profile:
     one_off_share: float
     rate_limit: str
     probe_ops: int
-    restart_requests: int  # requests measured right after a restart (C9)
 
 
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
-        name="quick", users=8, cache_requests=600, session_users=4, session_seconds=3,
-        ratelimit_seconds=4, instances=2, upstream_latency="lognormal:60ms:0.3",
+        name="quick", users=8, cache_requests=600, ratelimit_seconds=4, instances=2,
+        upstream_latency="lognormal:60ms:0.3",
         catalogue_size=200, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
-        probe_ops=2000, restart_requests=100,
+        probe_ops=2000,
     ),
     "standard": Profile(
-        name="standard", users=16, cache_requests=4000, session_users=8, session_seconds=10,
-        ratelimit_seconds=12, instances=3, upstream_latency="lognormal:300ms:0.4",
+        name="standard", users=16, cache_requests=4000, ratelimit_seconds=12, instances=3,
+        upstream_latency="lognormal:300ms:0.4",
         catalogue_size=1000, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
-        probe_ops=10000, restart_requests=400,
+        probe_ops=10000,
     ),
     "full": Profile(
-        name="full", users=32, cache_requests=20000, session_users=16, session_seconds=30,
-        ratelimit_seconds=30, instances=4, upstream_latency="lognormal:700ms:0.45",
+        name="full", users=32, cache_requests=20000, ratelimit_seconds=30, instances=4,
+        upstream_latency="lognormal:700ms:0.45",
         catalogue_size=5000, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
-        probe_ops=50000, restart_requests=1000,
+        probe_ops=50000,
     ),
 }  # fmt: skip
 

@@ -109,11 +109,14 @@ def run_from_args(args: argparse.Namespace) -> int:
             if value < (2 if name == "instances" else 1):
                 raise ConfigError(f"--{name.replace('cache_', '')} {value} is too small")
             changes[name] = value
+    if args.duration is not None and (args.duration < 1 or args.duration != int(args.duration)):
+        raise ConfigError(f"--duration {args.duration}: a whole number of seconds, at least 1")
     for name, value in (("ratelimit_seconds", args.duration), ("zipf_alpha", args.zipf_alpha),
                         ("catalogue_size", args.catalogue_size),
                         ("one_off_share", args.one_off_share)):  # fmt: skip
         if value is not None:
             changes[name] = value
+    _check_workload(dataclasses.replace(profile, **changes), args.seed)
     if args.upstream_latency:
         parse_latency(args.upstream_latency)  # a bad spec fails now, not inside a cell
         changes["upstream_latency"] = args.upstream_latency
@@ -161,6 +164,18 @@ def run_from_args(args: argparse.Namespace) -> int:
     if results["run"]["status"] == "interrupted":
         return EXIT_INTERRUPTED
     return code
+
+
+def _check_workload(profile: Any, seed: int) -> None:
+    """Build the workload once now: a bad alpha, catalogue or share fails before any cell."""
+    from hermes_bench.scenarios.workload import ZipfWorkload
+
+    ZipfWorkload(
+        alpha=profile.zipf_alpha,
+        catalogue_size=profile.catalogue_size,
+        one_off_share=profile.one_off_share,
+        seed=seed,
+    )
 
 
 def report_from_args(args: argparse.Namespace) -> int:

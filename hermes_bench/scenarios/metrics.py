@@ -22,6 +22,9 @@ HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
 CACHE_OUTCOMES = (HIT, MISS, BYPASS)
 # Counter bumped when a latency above the histogram's 60 s ceiling is clamped to it.
 LATENCY_OVER_RANGE = "latency_over_range"
+# Scenarios named with this prefix hold counts (e.g. requests admitted per rate-limit window),
+# not latencies: they stay out of the totals and of the per-second series.
+COUNT_PREFIX = "_"
 
 _PERCENTILES = (
     (50.0, "p50_us"),
@@ -111,6 +114,8 @@ class RunMetrics:
         self._record_into(self._service, key, latency_us)
         if intended_latency_us is not None:
             self._record_into(self._intended, key, intended_latency_us)
+        if scenario.startswith(COUNT_PREFIX):
+            return  # a count, not a response: no place in the per-second request series
         second = int(at_s)
         per_second = self._series.get(second)
         if per_second is None:
@@ -230,7 +235,8 @@ class RunMetrics:
             hists = [
                 hist
                 for (sc, out), hist in table.items()
-                if (scenario is None or sc == scenario) and (outcome is None or out == outcome)
+                if (sc == scenario or (scenario is None and not sc.startswith(COUNT_PREFIX)))
+                and (outcome is None or out == outcome)
             ]
             if len(hists) == 1:
                 result[family] = latency_summary(hists[0])

@@ -128,6 +128,13 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     run = run_of(environment)
     run.started_at = time.time()
     if isinstance(environment.runner, WorkerRunner):
+        # Workers started on their own only now hold the master's --hermes-* options.
+        try:
+            options = ScenarioOptions.from_parsed(environment.parsed_options)
+            trace = load_trace(options.trace) if options.workload == "trace" else None
+        except HermesBenchError as exc:
+            _exit_with_error(exc)
+        run.reconfigure(options, trace)
         return
     if isinstance(environment.runner, MasterRunner) and run.bounded:
         gevent.spawn(_end_when_workers_are_done, environment.runner)

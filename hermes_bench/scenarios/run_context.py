@@ -50,6 +50,15 @@ class HermesRun:
         self._slots_taken += 1
         return slot
 
+    def reconfigure(self, options: ScenarioOptions, trace: list[WorkItem] | None) -> None:
+        """Take the master's options (a worker gets them with the spawn message); start over."""
+        self.options, self.trace = options, trace
+        self.ending = False
+        self._workload = None
+        self._budget = None
+        self._slot_origin = None
+        self._slots_taken = 0
+
     @property
     def bounded(self) -> bool:
         """True when the run ends by itself: a trace, or a --hermes-requests budget."""

@@ -9,7 +9,7 @@ from hermes_bench.scenarios.workload import ideal_hit_rate
 SCHEMA = "hermes-bench/locust-metrics/1"
 CHAT_SCENARIOS = ("cache", "ratelimit", "mixed")
 # Scenario whose "latencies" are admitted requests per rate-limit window (a count).
-BURST_SCENARIO = "ratelimit_window"
+BURST_SCENARIO = "_ratelimit_window"
 _REFUSED = "429"
 _INFORMATIONAL = frozenset(
     {

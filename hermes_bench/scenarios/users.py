@@ -171,39 +171,36 @@ class CacheUser(HermesUser):
 
 
 class RateLimitUser(HermesUser):
-    """Keys of its own, each pushed past its limit in bursts; 429s must carry Retry-After."""
+    """Fresh keys, each pushed past its limit in one burst; 429s must carry Retry-After."""
 
     weight = 1
-    keys_per_user = 2
+    pause_between_bursts_s = 0.2
 
     def on_start(self) -> None:
         super().on_start()
-        self.keys = [f"sk-hermes-limit-{secrets.token_hex(6)}" for _ in range(self.keys_per_user)]
         self.limit: int | None = None
 
     @task
     def burst(self) -> None:
-        key = self.rng.choice(self.keys)
+        # A key of its own per burst: its window starts with the burst, so admitted/limit
+        # measures the limiter alone, whatever earlier bursts did.
+        key = f"sk-hermes-limit-{secrets.token_hex(8)}"
         item = WorkItem("rate limit probe: what is a token bucket?")
         known_limit = self.limit
         # Past the limit once it is known (X-RateLimit-Limit): past N times it, even, so N
         # instances that each kept their own count would show it. A few requests until then.
         count = int(known_limit * (len(self.targets) + 0.5)) + 1 if known_limit else 5
-        retry_after = 0.0
         admitted = 0
         for _ in range(count):
             outcome, response = self.chat("ratelimit", item, key=key, expect_429=True)
             limit = _header(response, "x-ratelimit-limit")
             if limit and limit.isdigit():
                 self.limit = int(limit)
-            if outcome == "429":
-                retry_after = float(_header(response, "retry-after") or 1)
-            elif outcome != "error":
+            if outcome not in ("429", "error"):
                 admitted += 1
         if known_limit:
             self._count_burst(admitted, known_limit)
-        # Wait out the window before the next burst (in wait_time, where a stop can end it).
-        self.pause_s = min(retry_after, 5.0)
+        self.pause_s = self.pause_between_bursts_s  # in wait_time, where a stop can end it
 
     def _count_burst(self, admitted: int, limit: int) -> None:
         """One burst fits in one window of a fresh key: admitted should not exceed the limit."""
@@ -217,25 +214,14 @@ class RateLimitUser(HermesUser):
         metrics.record(BURST_SCENARIO, "admitted_count", max(admitted, 1), at_s=time.time())
 
 
-class SessionUser(HermesUser):
-    """Create a session, read it back, merge a change, read again: payloads must be intact."""
+class SessionCalls(HermesUser):
+    """Session requests with their checks; users that need sessions build on it."""
 
-    weight = 1
+    abstract = True
 
     def on_start(self) -> None:
         super().on_start()
         self.key = f"sk-hermes-session-{secrets.token_hex(6)}"
-
-    @task
-    def lifecycle(self) -> None:
-        data = {"user": secrets.token_hex(4), "turns": [], "prefs": {"lang": "en"}}
-        session_id = self.create_session(data)
-        if session_id is None:
-            return
-        self.read_session(session_id, data)
-        turn = {"turns": [f"turn {self.rng.randrange(1000)}"]}
-        if self.update_session(session_id, turn):
-            self.read_session(session_id, {**data, **turn})
 
     def session_request(
         self, method: str, path: str, name: str, expected: dict[str, Any] | None, **kwargs: Any
@@ -272,7 +258,24 @@ class SessionUser(HermesUser):
         )
 
 
-class MixedUser(SessionUser):
+class SessionUser(SessionCalls):
+    """Create a session, read it back, merge a change, read again: payloads must be intact."""
+
+    weight = 1
+
+    @task
+    def lifecycle(self) -> None:
+        data = {"user": secrets.token_hex(4), "turns": [], "prefs": {"lang": "en"}}
+        session_id = self.create_session(data)
+        if session_id is None:
+            return
+        self.read_session(session_id, data)
+        turn = {"turns": [f"turn {self.rng.randrange(1000)}"]}
+        if self.update_session(session_id, turn):
+            self.read_session(session_id, {**data, **turn})
+
+
+class MixedUser(SessionCalls):
     """A HERMES-like user: a session, a few chat turns recorded in it, an occasional burst."""
 
     weight = 1
