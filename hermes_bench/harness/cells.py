@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -124,39 +123,26 @@ def _locust_cell(
     if "-t" not in args:
         command += ["-t", f"{int(timeout_s)}s"]  # a bound in time as well as in count
     info_before = redis_info(stack)
-    log_path = cell_dir / "locust.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _watch(process, stack, env, timeout_s + 30)
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+    process = ManagedProcess("locust", command, cell_dir / "locust.log").start()
+    try:
+        _watch(process, stack, env, timeout_s + 30)
+    finally:
+        exit_code = process.stop(timeout_s=15)  # a finished Locust: only reaps it
     if not metrics_path.exists():
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
-        raise CellError(
-            f"Locust wrote no metrics (exit {process.returncode}):\n{redact_text(tail)}"
-        )
+        raise CellError(f"Locust wrote no metrics (exit {exit_code}):\n{process.log_tail(15)}")
     return {
         "conditions": {"users": users, "targets": len(targets), "locust_args": args},
         "metrics": json.loads(metrics_path.read_text()),
         "targets": stack.target_stats()[: plan.instances],
         "redis_info": _delta(info_before, redis_info(stack)),
-        "extra": {"locust_exit_code": process.returncode},
+        "extra": {"locust_exit_code": exit_code},
     }
 
 
-def _watch(
-    process: subprocess.Popen[bytes], stack: TargetSet, env: CellEnv, timeout_s: float
-) -> None:
+def _watch(process: ManagedProcess, stack: TargetSet, env: CellEnv, timeout_s: float) -> None:
     """Wait for Locust, reporting live figures from the targets' counters twice a second."""
     deadline = time.monotonic() + timeout_s
-    while process.poll() is None:
+    while process.running:
         if time.monotonic() > deadline:
             raise CellError(f"Locust did not finish within {timeout_s:.0f} s")
         if env.on_progress is not None:
