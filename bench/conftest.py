@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis
 
-from hermes_bench.harness.embedded_redis import redis_from_env_or_private
+from hermes_bench.stack.embedded_redis import redis_from_env_or_private
 
 RATIO_PLUGIN_NAME = "hermes-bench-ratios"
 DEFAULT_RATIOS_JSON = ".benchmarks/ratios.json"

@@ -17,10 +17,11 @@ from typing import Any, TypeVar
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
-from hermes_bench.chat_request import request_hash
-from hermes_bench.target.backends import Backends, backends_from_settings
-from hermes_bench.target.counters import OpTimings, new_histogram
-from hermes_bench.target.settings import MEMORY_URL, TargetSettings
+from hermes_bench.app.backends import Backends, backends_from_settings
+from hermes_bench.app.counters import OpTimings
+from hermes_bench.app.settings import MEMORY_URL, TargetSettings
+from hermes_bench.histograms import new_histogram
+from hermes_bench.wire.chat import request_hash
 
 T = TypeVar("T")
 
@@ -30,7 +31,7 @@ BACKENDS = ["memory", "redis"]
 CACHED_VALUE = b'{"id":"chatcmpl-1","object":"chat.completion","choices":[' + b"x" * 500 + b"]}"
 # High enough that no benchmark ever reaches it: we time the admit path, not the refusal.
 UNREACHABLE_LIMIT = "1000000000/hour"
-# The deliberate faults (hermes_bench.target.faults) reach the benchmarked stores, so a slowed
+# The deliberate faults (hermes_bench.app.degraded_cache) reach the benchmarked stores, so a slowed
 # cache can be shown to trip a baseline comparison; no other target setting is read, so an
 # unrelated variable in the shell (CACHE_TTL_S, RATE_LIMIT, ...) cannot change what is timed.
 FAULT_VARIABLES = ("HERMES_FAULT_CACHE_DELAY_MS", "HERMES_FAULT_CACHE_MISS_SHARE")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from bench.conftest import RatioFigure, RatioReport
-from hermes_bench.harness.stack import Stack, StackConfig
+from hermes_bench.stack.stack import Stack, StackConfig
 
 SCRIPT = Path(__file__).with_name("locust_overhead.py")
 THROUGHPUT_GOAL = 0.9

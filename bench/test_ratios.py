@@ -28,11 +28,11 @@ import redis.asyncio as aioredis
 from geventhttpclient import HTTPClient
 
 from bench.conftest import RatioFigure, RatioReport
-from hermes_bench.chat_request import request_hash
-from hermes_bench.harness.stack import Stack, StackConfig
-from hermes_bench.target.counters import OpTimings
-from hermes_bench.target.redis_client import create_pool
-from hermes_bench.target.settings import TargetSettings
+from hermes_bench.app.counters import OpTimings
+from hermes_bench.app.redis_client import create_pool
+from hermes_bench.app.settings import TargetSettings
+from hermes_bench.stack.stack import Stack, StackConfig
+from hermes_bench.wire.chat import request_hash
 
 pytestmark = pytest.mark.e2e
 

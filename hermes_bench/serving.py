@@ -10,7 +10,7 @@ from typing import Any
 import uvicorn
 
 from hermes_bench.errors import HermesBenchError
-from hermes_bench.harness.ports import bind_tcp
+from hermes_bench.sockets import bind_tcp
 
 log = logging.getLogger("hermes_bench")
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hermes_bench.harness.embedded_redis import redis_from_env_or_private
+from hermes_bench.stack.embedded_redis import redis_from_env_or_private
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from hermes_bench.app.backends import Backends, backends_from_settings
+from hermes_bench.app.counters import OpTimings
+from hermes_bench.app.redis_client import RedisCommandError, ping_us
+from hermes_bench.app.settings import TargetSettings
 from hermes_bench.errors import BackendUnavailableError, UnknownSchemeError
-from hermes_bench.harness.embedded_redis import EmbeddedRedis
-from hermes_bench.target.backends import Backends, backends_from_settings
-from hermes_bench.target.counters import OpTimings
-from hermes_bench.target.redis_client import RedisCommandError, ping_us
-from hermes_bench.target.settings import TargetSettings
+from hermes_bench.stack.embedded_redis import EmbeddedRedis
 
 
 def _settings(url: str, prefix: str, **changes: object) -> TargetSettings:

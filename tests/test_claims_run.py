@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
-from hermes_bench.harness.results import SCHEMA
+from hermes_bench.results.files import SCHEMA
 
 pytestmark = pytest.mark.e2e
 
@@ -120,7 +120,7 @@ def test_bad_run_options_are_rejected_before_anything_starts(tmp_path: Path) -> 
 
 
 def test_external_targets_are_loaded_without_starting_anything(tmp_path: Path) -> None:
-    from hermes_bench.harness.stack import Stack, StackConfig
+    from hermes_bench.stack.stack import Stack, StackConfig
 
     config = StackConfig(instances=2, upstream_latency="fixed:20ms")
     with Stack(config) as stack:

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from hermes_bench.target.backends import FALLBACK_LOG_LINE
+from hermes_bench.app.backends import FALLBACK_LOG_LINE
 
 COMMAND = [sys.executable, "-m", "hermes_bench"]
 

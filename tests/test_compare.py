@@ -19,8 +19,8 @@ from hermes_bench.harness.compare_command import (
     parse_count,
     parse_relative,
 )
-from hermes_bench.harness.results import SCHEMA, write_results
 from hermes_bench.reports.compare import ComparisonError, Limits, Row, compare_runs
+from hermes_bench.results.files import SCHEMA, write_results
 from hermes_bench.scenarios.metrics import RunMetrics
 from hermes_bench.scenarios.summary import build_document
 

@@ -13,8 +13,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hermes_bench.errors import ConfigError, ProcessStartError, RedisBinaryNotFoundError
-from hermes_bench.harness import embedded_redis
-from hermes_bench.harness.embedded_redis import (
+from hermes_bench.stack import embedded_redis
+from hermes_bench.stack.embedded_redis import (
     EmbeddedRedis,
     find_redis_server,
     redis_server_version,

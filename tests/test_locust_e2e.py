@@ -14,9 +14,9 @@ from typing import Any
 import psutil
 import pytest
 
-from hermes_bench.harness.ports import free_port
-from hermes_bench.harness.stack import Stack, StackConfig
 from hermes_bench.http_json import get_json, request_json
+from hermes_bench.stack.ports import free_port
+from hermes_bench.stack.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.e2e
 

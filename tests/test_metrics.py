@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from hermes_bench.scenarios.load_cpu import CpuSampler, summarize_cpu
+from hermes_bench.histograms import new_histogram
+from hermes_bench.scenarios.generator_cpu import CpuSampler, summarize_cpu
 from hermes_bench.scenarios.metrics import (
     LATENCY_OVER_RANGE,
     RunMetrics,
     WireFormatError,
     latency_summary,
 )
-from hermes_bench.target.counters import new_histogram
 
 T0 = 1_700_000_000.0
 OUTCOMES = ("HIT", "MISS", "BYPASS", "429", "error")

@@ -15,8 +15,9 @@ import psutil
 import pytest
 
 from hermes_bench.errors import ConfigError, ProcessStartError
-from hermes_bench.harness.ports import bind_tcp, ensure_port_free, free_port
-from hermes_bench.harness.processes import ManagedProcess, ProcessGroup
+from hermes_bench.sockets import bind_tcp
+from hermes_bench.stack.ports import ensure_port_free, free_port
+from hermes_bench.stack.processes import ManagedProcess, ProcessGroup
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -196,7 +197,7 @@ def test_stop_kills_helpers_left_in_the_group(tmp_path: Path) -> None:
 PARENT = """
 import sys, time
 from pathlib import Path
-from hermes_bench.harness.processes import ManagedProcess
+from hermes_bench.stack.processes import ManagedProcess
 child = ManagedProcess("orphan", [sys.executable, "-c", "import time; time.sleep(60)"],
                        Path(sys.argv[1]))
 child.start()

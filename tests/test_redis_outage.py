@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from hermes_bench.harness.embedded_redis import EmbeddedRedis
-from hermes_bench.harness.ports import free_port
-from hermes_bench.harness.stack import Stack, StackConfig
+from hermes_bench.stack.embedded_redis import EmbeddedRedis
+from hermes_bench.stack.ports import free_port
+from hermes_bench.stack.stack import Stack, StackConfig
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 

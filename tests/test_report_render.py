@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from hermes_bench.harness.results import SCHEMA
 from hermes_bench.reports import plots
 from hermes_bench.reports.bounds import (
     default_sizes,
@@ -23,6 +22,7 @@ from hermes_bench.reports.bounds import (
 from hermes_bench.reports.html import PLOTS, render_html, write_report
 from hermes_bench.reports.palette import VERDICTS
 from hermes_bench.reports.terminal import print_claims, verdict_counts
+from hermes_bench.results.files import SCHEMA
 from hermes_bench.scenarios.metrics import RunMetrics
 from hermes_bench.scenarios.summary import BURST_SCENARIO, build_document
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hermes_bench.app.settings import DEFAULT_UPSTREAM_URL, MEMORY_URL, TargetSettings
 from hermes_bench.errors import ConfigError
-from hermes_bench.target.settings import DEFAULT_UPSTREAM_URL, MEMORY_URL, TargetSettings
 
 
 def test_defaults_from_an_empty_environment() -> None:

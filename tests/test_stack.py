@@ -14,10 +14,10 @@ import psutil
 import pytest
 import redis
 
+from hermes_bench.app.backends import FALLBACK_LOG_LINE
 from hermes_bench.errors import HermesBenchError, ProcessStartError
 from hermes_bench.harness.check import run_check
-from hermes_bench.harness.stack import Stack, StackConfig, inherited_env
-from hermes_bench.target.backends import FALLBACK_LOG_LINE
+from hermes_bench.stack.stack import Stack, StackConfig, inherited_env
 
 pytestmark = pytest.mark.e2e
 

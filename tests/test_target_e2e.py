@@ -15,10 +15,10 @@ import httpx
 import pytest
 import redis
 
-from hermes_bench.harness.embedded_redis import EmbeddedRedis
-from hermes_bench.harness.stack import Stack, StackConfig
-from hermes_bench.target.sessions import MAX_SESSION_FIELDS
-from hermes_bench.upstream.answer import answer_text
+from hermes_bench.app.sessions import MAX_SESSION_FIELDS
+from hermes_bench.stack.embedded_redis import EmbeddedRedis
+from hermes_bench.stack.stack import Stack, StackConfig
+from hermes_bench.wire.answer import answer_text
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +66,7 @@ def _chat(client: httpx.Client, url: str, body: Any, key: str | None = None) -> 
 
 
 def _calls_for(stack: Stack, body: dict[str, Any]) -> int:
-    from hermes_bench.chat_request import request_hash
+    from hermes_bench.wire.chat import request_hash
 
     per_hash = stack.ground_truth(per_hash=True)["calls_per_hash"]
     return int(per_hash.get(request_hash(body), 0))

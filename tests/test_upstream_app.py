@@ -18,8 +18,8 @@ import httpx
 import openai
 import pytest
 
-from hermes_bench.chat_request import request_hash
-from hermes_bench.upstream.answer import answer_text
+from hermes_bench.wire.answer import answer_text
+from hermes_bench.wire.chat import request_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVER_CODE = """

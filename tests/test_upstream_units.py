@@ -9,11 +9,9 @@ from typing import Any
 import pytest
 from openai.types.chat import ChatCompletion
 
-from hermes_bench.chat_request import canonical_request, request_hash
 from hermes_bench.errors import ConfigError
-from hermes_bench.json_body import JsonBodyError, parse_json_body
-from hermes_bench.upstream.answer import answer_text, completion_response, estimate_tokens
 from hermes_bench.upstream.app import InvalidRequest, validate_chat_body
+from hermes_bench.upstream.completion import completion_response, estimate_tokens
 from hermes_bench.upstream.faults import FaultConfig, draw_fault
 from hermes_bench.upstream.ground_truth import GroundTruth
 from hermes_bench.upstream.latency import (
@@ -22,6 +20,9 @@ from hermes_bench.upstream.latency import (
     LatencyModel,
     parse_latency,
 )
+from hermes_bench.wire.answer import answer_text
+from hermes_bench.wire.chat import canonical_request, request_hash
+from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
 
 
 def body(**overrides: Any) -> dict[str, Any]:

@@ -1,1 +1,4 @@
-"""Running the bench: the processes it starts (Redis, upstream, targets, Locust) and the CLI."""
+"""The hermes-bench command: options → cells → results → reports.
+
+The top layer: it may import every other package; none imports it.
+"""

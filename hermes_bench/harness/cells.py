@@ -26,15 +26,14 @@ from typing import Any, Protocol
 import httpx
 import redis
 
+from hermes_bench.app.backends import FALLBACK_LOG_LINE
 from hermes_bench.errors import HermesBenchError
-from hermes_bench.harness.processes import ManagedProcess
 from hermes_bench.harness.profiles import Profile
+from hermes_bench.histograms import latency_summary, new_histogram
 from hermes_bench.redaction import redact_text
-from hermes_bench.scenarios.metrics import latency_summary
 from hermes_bench.scenarios.workload import catalogue_prompt
-from hermes_bench.target.backends import FALLBACK_LOG_LINE
-from hermes_bench.target.counters import new_histogram
-from hermes_bench.upstream.answer import answer_text
+from hermes_bench.stack.processes import ManagedProcess
+from hermes_bench.wire.answer import answer_text
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfile.py"
 REDIS_INFO_FIELDS = (

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 
 from hermes_bench.errors import HermesBenchError
-from hermes_bench.harness.stack import Stack, StackConfig
-from hermes_bench.upstream.answer import answer_text
+from hermes_bench.stack.stack import Stack, StackConfig
+from hermes_bench.wire.answer import answer_text
 
 RATE_LIMIT = 5
 RATE_LIMIT_TRIES = 10

@@ -22,10 +22,7 @@ from hermes_bench import __version__
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness import cells as cell_runners
 from hermes_bench.harness.cells import CellEnv, CellPlan, TargetSet
-from hermes_bench.harness.external import ExternalTargets
 from hermes_bench.harness.profiles import BACKENDS, CELL_KINDS, Profile
-from hermes_bench.harness.results import SCHEMA, write_results
-from hermes_bench.harness.stack import Stack, StackConfig
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.reports.bounds import (
     default_sizes,
@@ -34,6 +31,9 @@ from hermes_bench.reports.bounds import (
     zipf_sequence,
 )
 from hermes_bench.reports.claims import evaluate_claims
+from hermes_bench.results.files import SCHEMA, write_results
+from hermes_bench.stack.external import ExternalTargets
+from hermes_bench.stack.stack import Stack, StackConfig
 
 log = logging.getLogger("hermes_bench")
 

@@ -16,9 +16,9 @@ from typing import NoReturn
 from hermes_bench import __version__
 from hermes_bench.errors import ConfigError, HermesBenchError
 from hermes_bench.harness.compare_command import add_compare_arguments, compare_from_args
-from hermes_bench.harness.ports import MAX_PORT
 from hermes_bench.harness.run_command import add_run_arguments, report_from_args, run_from_args
 from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.sockets import MAX_PORT
 from hermes_bench.upstream.latency import ACCEPTED_FORMS, DEFAULT_LATENCY
 
 log = logging.getLogger("hermes_bench")
@@ -206,8 +206,8 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _cmd_target(args: argparse.Namespace) -> int:
-    from hermes_bench.target.server import run_target
-    from hermes_bench.target.settings import TargetSettings
+    from hermes_bench.app.server import run_target
+    from hermes_bench.app.settings import TargetSettings
 
     env = dict(os.environ)
     overrides = {
@@ -246,7 +246,7 @@ def _cmd_upstream(args: argparse.Namespace) -> int:
 
 
 def _cmd_redis(args: argparse.Namespace) -> int:
-    from hermes_bench.harness.embedded_redis import EmbeddedRedis
+    from hermes_bench.stack.embedded_redis import EmbeddedRedis
 
     server = EmbeddedRedis(
         args.port,
@@ -263,7 +263,7 @@ def _cmd_redis(args: argparse.Namespace) -> int:
 
 
 def _cmd_stack(args: argparse.Namespace) -> int:
-    from hermes_bench.harness.stack import Stack, StackConfig
+    from hermes_bench.stack.stack import Stack, StackConfig
 
     config = StackConfig(
         backend=args.backend,

@@ -99,8 +99,8 @@ def compare_from_args(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from hermes_bench.harness.results import read_results
     from hermes_bench.reports.compare import compare_runs
+    from hermes_bench.results.files import read_results
 
     limits = limits_from_args(args)  # bad options fail before any file is read
     base, new = Path(args.base), Path(args.new)

@@ -150,7 +150,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         target_backend=args.target_backend,
     )
     if options.targets:
-        from hermes_bench.harness.external import ExternalTargets
+        from hermes_bench.stack.external import ExternalTargets
 
         ExternalTargets(list(options.targets), options.upstream_url).check()
     console = Console()
@@ -182,9 +182,9 @@ def report_from_args(args: argparse.Namespace) -> int:
     """`hermes-bench report results.json`: render the HTML again from the results alone."""
     from rich.console import Console
 
-    from hermes_bench.harness.results import read_results
     from hermes_bench.reports.html import write_report
     from hermes_bench.reports.terminal import print_claims
+    from hermes_bench.results.files import read_results
 
     path = Path(args.results)
     results = read_results(path)
@@ -210,13 +210,13 @@ def _verdict(text: str) -> str:
 
 
 def _check(threshold: Threshold, results: dict[str, Any]) -> ThresholdResult:
-    from hermes_bench.reports import figures
+    from hermes_bench.reports import figure_lookup
     from hermes_bench.reports.thresholds import evaluate
 
     return evaluate(
         threshold,
-        lambda subject, aggregate: figures.latency_us(results, subject, aggregate),
-        lambda name: figures.scalar(results, name),
+        lambda subject, aggregate: figure_lookup.latency_us(results, subject, aggregate),
+        lambda name: figure_lookup.scalar(results, name),
     )
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from hermes_bench.errors import ConfigError
-from hermes_bench.reports import figures
+from hermes_bench.reports import figure_lookup
 
 # run.options that define the workload: runs differing in any of them measure different things.
 # target_env is left out on purpose: changing the target is what a regression check is for.
@@ -228,8 +228,8 @@ def _value(cell: dict[str, Any], figure: _Figure) -> float | None:
     view = {"cells": [{**cell, "instances": 1}]}
     if figure.unit == "us":
         outcome, _, aggregate = figure.name.partition(" ")
-        return figures.latency_us(view, f"{backend}.{outcome}", aggregate)
-    return figures.scalar(view, f"{backend}.{_SCALAR_KEYS[figure.name]}")
+        return figure_lookup.latency_us(view, f"{backend}.{outcome}", aggregate)
+    return figure_lookup.scalar(view, f"{backend}.{_SCALAR_KEYS[figure.name]}")
 
 
 def _notes(

@@ -2,7 +2,7 @@
 
 Workers ship deltas with `to_wire()`, the master adds them with `merge_wire()`. Latencies are
 integers in microseconds; percentiles are on the 0-100 scale and named pNN (p50, p99, p99_9 for
-the 99.9th), as in hermes_bench.target.counters.
+the 99.9th), as in hermes_bench.histograms.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from hermes_bench.errors import HermesBenchError
-from hermes_bench.target.counters import new_histogram
+from hermes_bench.histograms import add_into, decode_histogram, latency_summary, new_histogram
 
 WIRE_VERSION = 1
 SERVICE = "service"  # latency from the actual send
@@ -26,14 +26,6 @@ LATENCY_OVER_RANGE = "latency_over_range"
 # not latencies: they stay out of the totals and of the per-second series.
 COUNT_PREFIX = "_"
 
-_PERCENTILES = (
-    (50.0, "p50_us"),
-    (90.0, "p90_us"),
-    (95.0, "p95_us"),
-    (99.0, "p99_us"),
-    (99.9, "p99_9_us"),
-)
-
 _Key = tuple[str, str]  # (scenario, outcome)
 _Table = dict[_Key, HdrHistogram]
 
@@ -42,48 +34,11 @@ class WireFormatError(HermesBenchError):
     """A metrics delta handed to merge_wire() is not one that to_wire() produces."""
 
 
-def latency_summary(hist: HdrHistogram) -> dict[str, float | int]:
-    """Count, min, mean, p50/p90/p95/p99/p99.9 and max (µs) of one histogram."""
-    count = hist.get_total_count()
-    if count == 0:
-        return {"count": 0}
-    summary: dict[str, float | int] = {
-        "count": count,
-        "min_us": hist.get_min_value(),
-        "mean_us": round(_mean_us(hist), 1),
-    }
-    # One pass over the counts for all percentiles instead of one pass each.
-    values = hist.get_percentile_to_value_dict([p for p, _ in _PERCENTILES])
-    for percentile, name in _PERCENTILES:
-        summary[name] = values[percentile]
-    summary["max_us"] = hist.get_max_value()
-    return summary
-
-
-def _mean_us(hist: HdrHistogram) -> float:
-    # Same figure as hist.get_mean_value() (median-equivalent value of each bucket), but that
-    # walks hdrh's pure-Python iterator (~30 ms a histogram); this single pass takes ~1 ms.
-    total = 0
-    for index, n in enumerate(hist.counts):
-        if n:
-            value = hist.get_value_from_index(index)
-            lowest = hist.get_lowest_equivalent_value(value)
-            size = hist.get_highest_equivalent_value(value) - lowest + 1
-            total += n * (lowest + (size >> 1))
-    return total / hist.get_total_count()
-
-
-def _add(into: HdrHistogram, other: HdrHistogram) -> None:
-    # hdrh's add() of an empty histogram sets min to 0: skip those.
-    if other.get_total_count():
-        into.add(other)
-
-
 def _add_into(table: _Table, key: _Key, other: HdrHistogram) -> None:
     hist = table.get(key)
     if hist is None:
         hist = table[key] = new_histogram()
-    _add(hist, other)
+    add_into(hist, other)
 
 
 class RunMetrics:
@@ -243,7 +198,7 @@ class RunMetrics:
             elif hists:
                 merged = new_histogram()
                 for hist in hists:
-                    _add(merged, hist)
+                    add_into(merged, hist)
                 result[family] = latency_summary(merged)
         return result
 
@@ -269,9 +224,9 @@ class RunMetrics:
 
 def _decode(encoded: str, scenario: str, outcome: str) -> HdrHistogram:
     try:
-        return HdrHistogram.decode(encoded)
-    except Exception as exc:  # hdrh raises TypeError, zlib.error, its own cookie errors...
+        return decode_histogram(encoded)
+    except ValueError as exc:
         raise WireFormatError(
-            f"histogram for scenario {scenario!r}, outcome {outcome!r} is not an HdrHistogram "
-            f"encode() string ({exc}): the delta was corrupted or not made by to_wire()"
+            f"histogram for scenario {scenario!r}, outcome {outcome!r}: {exc}; "
+            "the delta was corrupted or not made by to_wire()"
         ) from exc

@@ -27,15 +27,15 @@ from locust.runners import (
 )
 
 from hermes_bench.errors import HermesBenchError
-from hermes_bench.harness.stack import Stack, StackConfig
 from hermes_bench.http_json import HttpJsonError, get_json, post_json
 from hermes_bench.redaction import redact_text, redact_url
-from hermes_bench.scenarios.load_cpu import summarize_cpu
+from hermes_bench.scenarios.generator_cpu import summarize_cpu
 from hermes_bench.scenarios.options import ScenarioOptions, add_options
 from hermes_bench.scenarios.run_context import HermesRun, run_of
 from hermes_bench.scenarios.summary import build_document, console_summary
 from hermes_bench.scenarios.web_tab import add_web_tab
 from hermes_bench.scenarios.workload import load_trace
+from hermes_bench.stack.stack import Stack, StackConfig
 
 log = logging.getLogger("hermes_bench")
 CPU_SAMPLE_INTERVAL_S = 1.0

@@ -11,11 +11,11 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from hermes_bench.errors import ConfigError
-from hermes_bench.harness.stack import Stack
-from hermes_bench.scenarios.load_cpu import CpuSampler
+from hermes_bench.scenarios.generator_cpu import CpuSampler
 from hermes_bench.scenarios.metrics import RunMetrics
 from hermes_bench.scenarios.options import ScenarioOptions
 from hermes_bench.scenarios.workload import TraceWorkload, WorkItem, ZipfWorkload
+from hermes_bench.stack.stack import Stack
 
 
 @dataclass

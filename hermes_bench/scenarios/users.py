@@ -22,7 +22,7 @@ from locust.runners import WorkerRunner
 from hermes_bench.scenarios.run_context import HermesRun, run_of
 from hermes_bench.scenarios.summary import BURST_SCENARIO
 from hermes_bench.scenarios.workload import WorkItem
-from hermes_bench.upstream.answer import answer_text
+from hermes_bench.wire.answer import answer_text
 
 CHAT_PATH = "/v1/chat/completions"
 _UNTIL_STOPPED_S = 60.0

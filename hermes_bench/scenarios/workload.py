@@ -17,8 +17,8 @@ from typing import IO, Any, TypeGuard
 
 import numpy as np
 
-from hermes_bench.chat_request import request_hash
 from hermes_bench.errors import ConfigError
+from hermes_bench.wire.chat import request_hash
 
 DEFAULT_MODEL = "gpt-4o-mini"
 # numpy costs about a microsecond per call whatever the size: draw many at once, hand out one.

@@ -14,14 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from hermes_bench.chat_request import request_hash
 from hermes_bench.errors import ConfigError
-from hermes_bench.json_body import JsonBodyError, parse_json_body
-from hermes_bench.upstream.answer import completion_response
+from hermes_bench.upstream.completion import completion_response
 from hermes_bench.upstream.config import UpstreamConfig
 from hermes_bench.upstream.faults import FaultConfig, draw_fault
 from hermes_bench.upstream.ground_truth import GroundTruth
 from hermes_bench.upstream.latency import LatencyModel, parse_latency
+from hermes_bench.wire.chat import request_hash
+from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
 
 _FAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
     429: (

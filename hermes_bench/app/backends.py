@@ -9,17 +9,17 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
+from hermes_bench.app.cache import MemoryCache, RedisCache, ResponseCache
+from hermes_bench.app.counters import OpTimings
+from hermes_bench.app.degraded_cache import DegradedCache
+from hermes_bench.app.rate_limit import KeyRateLimiter, memory_rate_limiter, redis_rate_limiter
+from hermes_bench.app.redis_client import create_pool
+from hermes_bench.app.sessions import MemorySessionStore, RedisSessionStore, SessionStore
+from hermes_bench.app.settings import TargetSettings
 from hermes_bench.errors import UnknownSchemeError
 from hermes_bench.redaction import redact_url
-from hermes_bench.target.cache import MemoryCache, RedisCache, ResponseCache
-from hermes_bench.target.counters import OpTimings
-from hermes_bench.target.faults import DegradedCache
-from hermes_bench.target.rate_limit import KeyRateLimiter, memory_rate_limiter, redis_rate_limiter
-from hermes_bench.target.redis_client import create_pool
-from hermes_bench.target.sessions import MemorySessionStore, RedisSessionStore, SessionStore
-from hermes_bench.target.settings import TargetSettings
 
-log = logging.getLogger("hermes_bench.target")
+log = logging.getLogger("hermes_bench.app")
 
 # The guide's log line, word for word, so a user can grep for it.
 FALLBACK_LOG_LINE = "Redis not configured, using in-memory fallback"

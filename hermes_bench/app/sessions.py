@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 from cachetools import TTLCache
 
-from hermes_bench.target.counters import OpTimings
-from hermes_bench.target.redis_client import RedisStore
+from hermes_bench.app.counters import OpTimings
+from hermes_bench.app.redis_client import RedisStore
 
 # Fields of the stored hash that are ours, not the client's: client keys may not start with "__".
 OWNER_FIELD = "__owner"

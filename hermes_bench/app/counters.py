@@ -1,7 +1,4 @@
-"""Per-instance counters and Redis operation latencies, as served by GET /stats.
-
-Percentiles across hermes-bench are on the 0-100 scale and named pNN (p50, p99).
-"""
+"""Per-instance counters and Redis operation latencies, as served by GET /stats."""
 
 from __future__ import annotations
 
@@ -13,30 +10,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-# 1 µs .. 60 s at 3 significant digits: fixed memory whatever the run length.
-_LOWEST_US = 1
-_HIGHEST_US = 60_000_000
-_SIGNIFICANT_DIGITS = 3
-
-
-def new_histogram() -> HdrHistogram:
-    """An HdrHistogram for latencies in microseconds."""
-    return HdrHistogram(_LOWEST_US, _HIGHEST_US, _SIGNIFICANT_DIGITS)
-
-
-def histogram_summary(hist: HdrHistogram) -> dict[str, float | int]:
-    """Count, mean and percentiles (µs) of one histogram."""
-    count = hist.get_total_count()
-    if count == 0:
-        return {"count": 0}
-    return {
-        "count": count,
-        "mean_us": round(hist.get_mean_value(), 1),
-        "p50_us": hist.get_value_at_percentile(50),
-        "p90_us": hist.get_value_at_percentile(90),
-        "p99_us": hist.get_value_at_percentile(99),
-        "max_us": hist.get_max_value(),
-    }
+from hermes_bench.histograms import clamp_us, latency_summary, new_histogram
 
 
 class OpTimings:
@@ -50,7 +24,7 @@ class OpTimings:
         hist = self._hists.get(op)
         if hist is None:
             hist = self._hists[op] = new_histogram()
-        hist.record_value(min(max(elapsed_ns // 1000, _LOWEST_US), _HIGHEST_US))
+        hist.record_value(clamp_us(elapsed_ns // 1000))
 
     @contextmanager
     def measure(self, op: str) -> Iterator[None]:
@@ -63,7 +37,7 @@ class OpTimings:
 
     def snapshot(self) -> dict[str, dict[str, float | int]]:
         """Summary per op name."""
-        return {op: histogram_summary(h) for op, h in sorted(self._hists.items())}
+        return {op: latency_summary(h) for op, h in sorted(self._hists.items())}
 
     def reset(self) -> None:
         """Forget every recorded value."""

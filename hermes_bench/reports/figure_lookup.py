@@ -12,8 +12,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from hermes_bench.histograms import new_histogram
 from hermes_bench.reports.thresholds import summary_key
-from hermes_bench.target.counters import new_histogram
 
 SCALARS = ("hit_rate", "calls_avoided_share", "errors")
 

@@ -22,18 +22,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hermes_bench import __version__
-from hermes_bench.chat_request import request_hash
+from hermes_bench.app.backends import Backends, backends_from_settings
+from hermes_bench.app.counters import Counters
+from hermes_bench.app.rate_limit import now_s
+from hermes_bench.app.redis_client import REDIS_FAILURES, ping_us
+from hermes_bench.app.request_body import ApiError, ChatRequest, bearer_key, read_json, validate
+from hermes_bench.app.session_routes import add_session_routes
+from hermes_bench.app.settings import TargetSettings
 from hermes_bench.errors import BackendUnavailableError
 from hermes_bench.redaction import redact_text, redact_url
-from hermes_bench.target.backends import Backends, backends_from_settings
-from hermes_bench.target.counters import Counters
-from hermes_bench.target.rate_limit import now_s
-from hermes_bench.target.redis_client import REDIS_FAILURES, ping_us
-from hermes_bench.target.requests import BadRequest, ChatRequest, bearer_key, read_json, validate
-from hermes_bench.target.session_routes import add_session_routes
-from hermes_bench.target.settings import TargetSettings
+from hermes_bench.wire.chat import request_hash
 
-log = logging.getLogger("hermes_bench.target")
+log = logging.getLogger("hermes_bench.app")
 
 JSON = "application/json"
 _NO_CACHE = ("no-cache", "no-store")
@@ -53,7 +53,7 @@ class TargetState:
         """The caller's owner id; 401 for a missing key or one outside HERMES_API_KEYS."""
         key = bearer_key(request)
         if self.settings.api_keys and key not in self.settings.api_keys:
-            raise BadRequest(401, "unknown API key", kind="invalid_api_key")
+            raise ApiError(401, "unknown API key", kind="invalid_api_key")
         return owner_id(key)
 
 
@@ -86,8 +86,8 @@ def create_app(settings: TargetSettings) -> FastAPI:
 
     app = FastAPI(title="HERMES reference target", version=__version__, lifespan=lifespan)
 
-    @app.exception_handler(BadRequest)
-    async def _bad_request(request: Request, exc: BadRequest) -> Response:
+    @app.exception_handler(ApiError)
+    async def _bad_request(request: Request, exc: ApiError) -> Response:
         request.app.state.target.counters.bad_requests += 1
         return JSONResponse(exc.body(), status_code=exc.status)
 
@@ -96,9 +96,7 @@ def create_app(settings: TargetSettings) -> FastAPI:
         # Unknown paths (404) and wrong methods (405, with Allow) in the OpenAI error envelope.
         request.app.state.target.counters.bad_requests += 1
         kind = _ROUTE_ERROR_KINDS.get(exc.status_code, "invalid_request_error")
-        body = BadRequest(
-            exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", kind
-        )
+        body = ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}", kind)
         return JSONResponse(body.body(), status_code=exc.status_code, headers=exc.headers)
 
     @app.post("/v1/chat/completions")
@@ -151,14 +149,12 @@ async def _chat(state: TargetState, request: Request) -> Response:
             headers.update(decision.headers(now))
             if not decision.allowed:
                 counters.rate_limited += 1
-                body = BadRequest(
-                    429, "rate limit exceeded for this API key", "rate_limit_exceeded"
-                )
+                body = ApiError(429, "rate limit exceeded for this API key", "rate_limit_exceeded")
                 return JSONResponse(body.body(), status_code=429, headers=headers)
     payload = await read_json(request, state.settings.max_body_bytes)
     validated: ChatRequest = validate(ChatRequest, payload)
     if validated.stream:
-        raise BadRequest(400, "streaming is not supported by the reference target")
+        raise ApiError(400, "streaming is not supported by the reference target")
 
     key = request_hash(payload)
     use_cache = state.settings.cache_ttl_s > 0 and not _client_refuses_cache(request)

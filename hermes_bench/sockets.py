@@ -1,4 +1,4 @@
-"""TCP ports on the loopback interface: pick a free one, bind one, check that one is free."""
+"""Listening TCP sockets bound with a clear error: shared by the servers and the stack."""
 
 from __future__ import annotations
 
@@ -10,15 +10,9 @@ from hermes_bench.errors import ConfigError
 MAX_PORT = 65535
 
 
-def _family(host: str) -> socket.AddressFamily:
+def address_family(host: str) -> socket.AddressFamily:
+    """AF_INET6 for an IPv6 literal, else AF_INET."""
     return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port on `host` that nothing listens on right now (the OS picks it)."""
-    with socket.socket(_family(host), socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -27,7 +21,7 @@ def bind_tcp(host: str, port: int) -> socket.socket:
         raise ConfigError(
             f"port {port} is not a TCP port: use 0 to {MAX_PORT} (0 picks a free one)"
         )
-    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    sock = socket.socket(address_family(host), socket.SOCK_STREAM)
     # Servers (redis, uvicorn) bind with SO_REUSEADDR, so a port in TIME_WAIT is free to them.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -45,8 +39,3 @@ def bind_tcp(host: str, port: int) -> socket.socket:
         sock.close()
         raise ConfigError(f"cannot bind port {port} on {host}: {exc}") from exc
     return sock
-
-
-def ensure_port_free(host: str, port: int) -> None:
-    """Raise ConfigError when `port` on `host` cannot be bound because something holds it."""
-    bind_tcp(host, port).close()

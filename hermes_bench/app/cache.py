@@ -7,8 +7,8 @@ from typing import Protocol
 import redis.asyncio as aioredis
 from cachetools import TTLCache
 
-from hermes_bench.target.counters import OpTimings
-from hermes_bench.target.redis_client import RedisStore
+from hermes_bench.app.counters import OpTimings
+from hermes_bench.app.redis_client import RedisStore
 
 
 class ResponseCache(Protocol):

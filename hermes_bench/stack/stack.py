@@ -20,10 +20,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hermes_bench.errors import ConfigError, HermesBenchError, ProcessStartError
-from hermes_bench.harness.embedded_redis import EmbeddedRedis
-from hermes_bench.harness.processes import ManagedProcess, ProcessGroup
 from hermes_bench.http_json import get_json
 from hermes_bench.redaction import redact_url
+from hermes_bench.stack.embedded_redis import EmbeddedRedis
+from hermes_bench.stack.processes import ManagedProcess, ProcessGroup
 from hermes_bench.upstream.latency import DEFAULT_LATENCY
 
 log = logging.getLogger("hermes_bench")

@@ -25,9 +25,9 @@ from hermes_bench.errors import (
     ProcessStartError,
     RedisBinaryNotFoundError,
 )
-from hermes_bench.harness.ports import ensure_port_free, free_port
-from hermes_bench.harness.processes import ManagedProcess
 from hermes_bench.redaction import redact_url
+from hermes_bench.stack.ports import ensure_port_free, free_port
+from hermes_bench.stack.processes import ManagedProcess
 
 log = logging.getLogger("hermes_bench")
 

@@ -9,10 +9,10 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from hermes_bench.app.counters import OpTimings
+from hermes_bench.app.settings import TargetSettings
 from hermes_bench.errors import BackendUnavailableError
 from hermes_bench.redaction import redact_text, redact_url
-from hermes_bench.target.counters import OpTimings
-from hermes_bench.target.settings import TargetSettings
 
 _T = TypeVar("_T")
 

@@ -7,10 +7,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
-from hermes_bench.json_body import JsonBodyError, parse_json_body
+from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
 
 
-class BadRequest(Exception):
+class ApiError(Exception):
     """A client error with its HTTP status and an OpenAI-style error body."""
 
     def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
@@ -52,7 +52,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit():
         if int(declared) > max_bytes:
-            raise BadRequest(
+            raise ApiError(
                 413, f"request body of {declared} bytes exceeds the {max_bytes}-byte limit"
             )
         raw = await request.body()
@@ -63,7 +63,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     try:
         return parse_json_body(raw)
     except JsonBodyError as exc:
-        raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
+        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
 
 
 async def _read_limited(request: Request, max_bytes: int) -> bytes:
@@ -73,7 +73,7 @@ async def _read_limited(request: Request, max_bytes: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > max_bytes:
-            raise BadRequest(413, f"request body exceeds the {max_bytes}-byte limit")
+            raise ApiError(413, f"request body exceeds the {max_bytes}-byte limit")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -89,7 +89,7 @@ def validate(model: type[BaseModel], payload: Any) -> Any:
             f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}"
             for err in exc.errors()
         )
-        raise BadRequest(422, f"invalid request: {problems}") from None
+        raise ApiError(422, f"invalid request: {problems}") from None
 
 
 def bearer_key(request: Request) -> str:
@@ -97,7 +97,7 @@ def bearer_key(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise BadRequest(
+        raise ApiError(
             401,
             "missing API key: send 'Authorization: Bearer <key>'",
             kind="invalid_api_key",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from hermes_bench.target.cache import ResponseCache
+from hermes_bench.app.cache import ResponseCache
 
 
 class DegradedCache:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from hermes_bench.app.backends import check_scheme
+from hermes_bench.app.rate_limit import parse_rate_limit
+from hermes_bench.app.redis_client import create_pool
+from hermes_bench.app.settings import TargetSettings
+from hermes_bench.app.web import create_app
 from hermes_bench.errors import ConfigError
 from hermes_bench.redaction import redact_url
 from hermes_bench.serving import serve
-from hermes_bench.target.app import create_app
-from hermes_bench.target.backends import check_scheme
-from hermes_bench.target.rate_limit import parse_rate_limit
-from hermes_bench.target.redis_client import create_pool
-from hermes_bench.target.settings import TargetSettings
 
 
 def configure_logging(level: str = "INFO") -> None:

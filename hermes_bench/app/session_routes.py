@@ -9,17 +9,17 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hermes_bench.errors import BackendUnavailableError
-from hermes_bench.target.redis_client import RedisCommandError
-from hermes_bench.target.requests import BadRequest, SessionBody, read_json, validate
-from hermes_bench.target.sessions import (
+from hermes_bench.app.redis_client import RedisCommandError
+from hermes_bench.app.request_body import ApiError, SessionBody, read_json, validate
+from hermes_bench.app.sessions import (
     MAX_SESSION_FIELDS,
     RESERVED_PREFIX,
     Session,
     is_session_id,
 )
+from hermes_bench.errors import BackendUnavailableError
 
-log = logging.getLogger("hermes_bench.target")
+log = logging.getLogger("hermes_bench.app")
 
 
 def add_session_routes(app: FastAPI) -> None:
@@ -73,14 +73,14 @@ def add_session_routes(app: FastAPI) -> None:
 async def _read_data(request: Request, max_bytes: int) -> dict[str, Any]:
     body: SessionBody = validate(SessionBody, await read_json(request, max_bytes))
     if len(body.data) > MAX_SESSION_FIELDS:
-        raise BadRequest(
+        raise ApiError(
             422,
             f"session data has {len(body.data)} fields; one request may send at most "
             f"{MAX_SESSION_FIELDS}: nest them in fewer fields or send them in several PATCHes",
         )
     reserved = sorted(k for k in body.data if k.startswith(RESERVED_PREFIX))
     if reserved:
-        raise BadRequest(422, f"session field names may not start with '__': {', '.join(reserved)}")
+        raise ApiError(422, f"session field names may not start with '__': {', '.join(reserved)}")
     return body.data
 
 
@@ -107,7 +107,7 @@ def _view(session: Session, state: Any) -> dict[str, Any]:
 
 
 def _not_found(session_id: str) -> Response:
-    body = BadRequest(404, f"no session {session_id[:40]!r} for this API key", "session_not_found")
+    body = ApiError(404, f"no session {session_id[:40]!r} for this API key", "session_not_found")
     return JSONResponse(body.body(), status_code=404)
 
 
@@ -120,8 +120,8 @@ def _unavailable(state: Any, exc: BackendUnavailableError) -> Response:
             f"session store error: {exc}. Redis is up but refused the command; retrying will "
             "not help until what it names (memory, key type, script) is fixed."
         )
-        body = BadRequest(500, message, "session_store_error")
+        body = ApiError(500, message, "session_store_error")
         return JSONResponse(body.body(), status_code=500)
     message = f"session store unavailable: {exc}. Sessions need Redis; retry once it answers."
-    body = BadRequest(503, message, "session_store_unavailable")
+    body = ApiError(503, message, "session_store_unavailable")
     return JSONResponse(body.body(), status_code=503, headers={"Retry-After": "1"})

@@ -16,9 +16,9 @@ import redis.asyncio as aioredis
 from limits.aio import storage as limits_storage
 from limits.aio import strategies
 
-from hermes_bench.target.counters import OpTimings
-from hermes_bench.target.redis_client import REDIS_FAILURES, wrap_failure
-from hermes_bench.target.settings import parse_rate_limit
+from hermes_bench.app.counters import OpTimings
+from hermes_bench.app.redis_client import REDIS_FAILURES, wrap_failure
+from hermes_bench.app.settings import parse_rate_limit
 
 # The op name of the limiter's timing in /stats: one check, several Redis round trips.
 RATE_LIMIT_CHECK_OP = "RATELIMIT_CHECK"

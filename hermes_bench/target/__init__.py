@@ -1,1 +1,0 @@
-"""The reference HERMES target: an OpenAI-compatible app with cache, rate limiter and sessions."""
