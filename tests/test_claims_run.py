@@ -13,7 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
-from hermes_bench.results.files import SCHEMA
+from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,8 @@ from hermes_bench.harness.compare_command import (
     parse_relative,
 )
 from hermes_bench.reports.compare import ComparisonError, Limits, Row, compare_runs
-from hermes_bench.results.files import SCHEMA, write_results
+from hermes_bench.results.files import write_results
+from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 from hermes_bench.scenarios.metrics import RunMetrics
 from hermes_bench.scenarios.summary import build_document
 

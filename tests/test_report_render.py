@@ -22,9 +22,10 @@ from hermes_bench.reports.bounds import (
 from hermes_bench.reports.html import PLOTS, render_html, write_report
 from hermes_bench.reports.palette import VERDICTS
 from hermes_bench.reports.terminal import print_claims, verdict_counts
-from hermes_bench.results.files import SCHEMA
+from hermes_bench.results.vocabulary import BURST_SCENARIO
+from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 from hermes_bench.scenarios.metrics import RunMetrics
-from hermes_bench.scenarios.summary import BURST_SCENARIO, build_document
+from hermes_bench.scenarios.summary import build_document
 
 T0 = 1_700_000_000.0
 PLOT_FUNCTIONS = (

@@ -31,7 +31,8 @@ from hermes_bench.reports.bounds import (
     zipf_sequence,
 )
 from hermes_bench.reports.claims import evaluate_claims
-from hermes_bench.results.files import SCHEMA, write_results
+from hermes_bench.results.files import write_results
+from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 from hermes_bench.stack.external import ExternalTargets
 from hermes_bench.stack.stack import Stack, StackConfig
 

@@ -12,11 +12,15 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from hermes_bench.scenarios.metrics import CACHE_OUTCOMES, HIT, MISS, SERVICE
-from hermes_bench.scenarios.summary import BURST_SCENARIO
-
-CACHE_SCENARIO = "cache"
-ADMITTED_OUTCOME = "admitted_count"
+from hermes_bench.results.vocabulary import (
+    ADMITTED_OUTCOME,
+    BURST_SCENARIO,
+    CACHE_OUTCOMES,
+    CACHE_SCENARIO,
+    HIT,
+    MISS,
+    SERVICE,
+)
 
 
 @dataclass(frozen=True)

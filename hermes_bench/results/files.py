@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_bench.redaction import redact_text
-
-SCHEMA = "hermes-bench/results/1"
+from hermes_bench.results.vocabulary import RESULTS_SCHEMA
 
 
 def write_results(path: Path, results: dict[str, Any]) -> None:
@@ -58,8 +57,9 @@ def read_results(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path} is not JSON ({exc}); is it a hermes-bench results.json?"
         ) from None
-    if results.get("schema") != SCHEMA:
+    if results.get("schema") != RESULTS_SCHEMA:
         raise ConfigError(
-            f"{path} has schema {results.get('schema')!r}; this hermes-bench reads {SCHEMA!r}"
+            f"{path} has schema {results.get('schema')!r}; "
+            f"this hermes-bench reads {RESULTS_SCHEMA!r}"
         )
     return results

@@ -13,18 +13,17 @@ from hdrh.histogram import HdrHistogram
 
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.histograms import add_into, decode_histogram, latency_summary, new_histogram
+from hermes_bench.results.vocabulary import (
+    CACHE_OUTCOMES,
+    COUNT_PREFIX,
+    FAMILIES,
+    INTENDED,
+    METRICS_WIRE_VERSION,
+    SERVICE,
+)
 
-WIRE_VERSION = 1
-SERVICE = "service"  # latency from the actual send
-INTENDED = "intended"  # latency from the intended send time (arrival-rate mode, as wrk2)
-FAMILIES = (SERVICE, INTENDED)
-HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
-CACHE_OUTCOMES = (HIT, MISS, BYPASS)
 # Counter bumped when a latency above the histogram's 60 s ceiling is clamped to it.
 LATENCY_OVER_RANGE = "latency_over_range"
-# Scenarios named with this prefix hold counts (e.g. requests admitted per rate-limit window),
-# not latencies: they stay out of the totals and of the per-second series.
-COUNT_PREFIX = "_"
 
 _Key = tuple[str, str]  # (scenario, outcome)
 _Table = dict[_Key, HdrHistogram]
@@ -128,7 +127,7 @@ class RunMetrics:
     def to_wire(self) -> dict[str, Any]:
         """Everything recorded since the last call, as JSON/msgpack-safe types; then reset."""
         wire = {
-            "version": WIRE_VERSION,
+            "version": METRICS_WIRE_VERSION,
             "histograms": self._encoded_histograms(),
             "counters": dict(sorted(self._counters.items())),
             "series": self._series_rows(),
@@ -140,10 +139,11 @@ class RunMetrics:
 
     def merge_wire(self, data: dict[str, Any]) -> None:
         """Add a to_wire() delta (or a snapshot(), which carries the same keys) into this one."""
-        if data.get("version") != WIRE_VERSION:
+        if data.get("version") != METRICS_WIRE_VERSION:
             raise WireFormatError(
-                f"metrics delta has version {data.get('version')!r}, expected {WIRE_VERSION}: "
-                "master and workers must run the same hermes-bench"
+                f"metrics delta has version {data.get('version')!r}, "
+                f"expected {METRICS_WIRE_VERSION}: master and workers must run the same "
+                "hermes-bench"
             )
         histograms = data.get("histograms", {})
         unknown = sorted(set(histograms) - set(FAMILIES))
@@ -172,7 +172,7 @@ class RunMetrics:
                 "total": self._family_summaries(scenario),
             }
         return {
-            "version": WIRE_VERSION,
+            "version": METRICS_WIRE_VERSION,
             "scenarios": scenarios,
             "total": self._family_summaries(),
             "counters": dict(sorted(self._counters.items())),

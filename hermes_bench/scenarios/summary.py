@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hermes_bench.results.vocabulary import (
+    BURST_SCENARIO,
+    CHAT_SCENARIOS,
+    METRICS_SCHEMA,
+    REFUSED,
+)
 from hermes_bench.scenarios.workload import ideal_hit_rate
 
-SCHEMA = "hermes-bench/locust-metrics/1"
-CHAT_SCENARIOS = ("cache", "ratelimit", "mixed")
-# Scenario whose "latencies" are admitted requests per rate-limit window (a count).
-BURST_SCENARIO = "_ratelimit_window"
-_REFUSED = "429"
 _INFORMATIONAL = frozenset(
     {
         "chat_started",
@@ -38,7 +39,7 @@ def cache_accounting(
         ):
             count = int(families["service"]["count"])
             outcomes[outcome] = outcomes.get(outcome, 0) + count
-    cache_requests = sum(n for outcome, n in outcomes.items() if outcome != _REFUSED)
+    cache_requests = sum(n for outcome, n in outcomes.items() if outcome != REFUSED)
     started = int(snapshot.get("counters", {}).get("chat_started", 0))
     hits = outcomes.get("HIT", 0)
     looked_up = hits + outcomes.get("MISS", 0) + outcomes.get("BYPASS", 0)
@@ -79,7 +80,7 @@ def build_document(
 ) -> dict[str, Any]:
     """The metrics JSON written at the end of a run."""
     return {
-        "schema": SCHEMA,
+        "schema": METRICS_SCHEMA,
         "run": run,
         "cache": cache_accounting(snapshot, ground_truth),
         "load_generator": cpu,

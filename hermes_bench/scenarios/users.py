@@ -19,8 +19,8 @@ from locust import task
 from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
 from locust.runners import WorkerRunner
 
+from hermes_bench.results.vocabulary import BURST_SCENARIO
 from hermes_bench.scenarios.run_context import HermesRun, run_of
-from hermes_bench.scenarios.summary import BURST_SCENARIO
 from hermes_bench.scenarios.workload import WorkItem
 from hermes_bench.wire.answer import answer_text
 

@@ -1,0 +1,30 @@
+"""The names the metrics document uses: scenarios, outcomes, histogram families, schemas.
+
+Written by the scenarios, read by the reports: defined here once, below both.
+"""
+
+from __future__ import annotations
+
+RESULTS_SCHEMA = "hermes-bench/results/1"
+METRICS_SCHEMA = "hermes-bench/locust-metrics/1"
+METRICS_WIRE_VERSION = 1
+
+SERVICE = "service"  # latency from the actual send
+INTENDED = "intended"  # latency from the intended send time (arrival-rate mode, as wrk2)
+FAMILIES = (SERVICE, INTENDED)
+
+HIT, MISS, BYPASS = "HIT", "MISS", "BYPASS"
+CACHE_OUTCOMES = (HIT, MISS, BYPASS)
+REFUSED = "429"
+WRONG_ANSWER = "wrong_answer"
+ERROR = "error"
+
+CACHE_SCENARIO = "cache"
+SESSION_SCENARIO = "session"
+CHAT_SCENARIOS = (CACHE_SCENARIO, "ratelimit", "mixed")
+# Scenarios named with this prefix hold counts (e.g. requests admitted per rate-limit window),
+# not latencies: they stay out of the totals and of the per-second series.
+COUNT_PREFIX = "_"
+# Scenario whose "latencies" are admitted requests per rate-limit window (a count).
+BURST_SCENARIO = "_ratelimit_window"
+ADMITTED_OUTCOME = "admitted_count"
