@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from results_builders import results
+
 from hermes_bench.reports.claims import (
     BETTER,
     FAILS,
@@ -40,8 +42,9 @@ def _cache(backend: str, instances: int, **figures: Any) -> dict[str, Any]:
     }
 
 
-def _by_id(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {claim["id"]: claim for claim in evaluate_claims(results)}
+def _by_id(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    claims = evaluate_claims(results(data["cells"]))
+    return {claim.id: claim.model_dump() for claim in claims}
 
 
 def test_response_time_is_judged_on_the_mean_against_the_range() -> None:
@@ -87,6 +90,7 @@ def test_failed_missing_saturated_or_thin_data_is_inconclusive() -> None:
 def test_restart_and_rate_limit_claims_need_both_backends_to_behave_as_described() -> None:
     def restart(backend: str, after: int) -> dict[str, Any]:
         extra = {"sessions": 40, "intact_before": 40, "intact_after": after,
+                 "warm_prompts": 40, "hits_after_restart": after,
                  "hit_rate_after_restart": after / 40}  # fmt: skip
         return {"id": f"restart-{backend}-2", "kind": "restart", "backend": backend,
                 "instances": 2, "status": "ok", "metrics": None, "extra": extra}  # fmt: skip
@@ -97,7 +101,21 @@ def test_restart_and_rate_limit_claims_need_both_backends_to_behave_as_described
     assert claims["C7"]["verdict"] == FAILS
 
 
-def test_unmeasured_claims_say_so() -> None:
+def test_a_figure_the_cell_did_not_measure_is_inconclusive_naming_it() -> None:
+    cell = _cache("redis", 2, hit_ms=2, miss_ms=300, hits=720, misses=280, calls=280)
+    cell["metrics"]["cache"]["upstream_distinct_requests"] = None  # ground truth read in part
+    claim = _by_id({"cells": [cell]})["C3"]
+    assert claim["verdict"] == INCONCLUSIVE
+    assert "cache-redis-2 did not measure distinct requests" in claim["summary"]
+
+
+def test_claims_without_a_cell_carry_no_figures_and_no_cells() -> None:
     claims = _by_id({"cells": []})
-    assert [claims[c]["verdict"] for c in ("C10", "C11", "C13")] == [NOT_MEASURED] * 3
-    assert len(claims) == 13
+    for claim in claims.values():
+        assert claim["verdict"] in (INCONCLUSIVE, NOT_MEASURED), claim
+        assert claim["figures"] == {} and claim["cells"] == []
+    assert [c for c, claim in claims.items() if claim["verdict"] == NOT_MEASURED] == [
+        "C10",
+        "C11",
+        "C13",
+    ]

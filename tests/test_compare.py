@@ -19,8 +19,15 @@ from hermes_bench.harness.compare_command import (
     parse_count,
     parse_relative,
 )
-from hermes_bench.reports.compare import ComparisonError, Limits, Row, compare_runs
-from hermes_bench.results.files import write_results
+from hermes_bench.reports.compare import (
+    Comparison,
+    ComparisonError,
+    Limits,
+    Row,
+    compare_runs,
+)
+from hermes_bench.results.files import read_results, results_from_data, write_results
+from hermes_bench.results.model import Results
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 from hermes_bench.scenarios.metrics import RunMetrics
 from hermes_bench.scenarios.summary import build_document
@@ -53,8 +60,8 @@ def _cache_metrics(
     return build_document(
         snapshot=metrics.snapshot(),
         ground_truth={"calls": misses + errors + wrong, "distinct_requests": misses},
-        cpu={"max_percent": 40.0, "saturated": False},
-        run={"users": 8, "requests": hits + misses + errors + wrong},
+        cpu={"saturated": False, "per_process": {}},
+        run={"workers": 0},
     )
 
 
@@ -112,12 +119,21 @@ def _results(**cells: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _compare_runs(base: dict[str, Any], new: dict[str, Any], limits: Limits) -> Comparison:
+    """compare_runs() of two results documents, validated as read_results() would."""
+    return compare_runs(_typed(base), _typed(new), limits)
+
+
+def _typed(data: dict[str, Any]) -> Results:
+    return results_from_data(data)
+
+
 def _row(rows: tuple[Row, ...], figure: str, cell: str = "cache-memory-1") -> Row:
     return next(r for r in rows if r.figure == figure and r.cell == cell)
 
 
 def test_identical_runs_compare_every_figure_without_regression() -> None:
-    comparison = compare_runs(_results(), _results(), Limits())
+    comparison = _compare_runs(_results(), _results(), Limits())
     assert len(comparison.rows) == 2 * 12  # 3 outcomes x 3 percentiles + 3 scalars, per cell
     assert {r.status for r in comparison.rows} == {"ok"}
     assert not comparison.regressed
@@ -125,14 +141,16 @@ def test_identical_runs_compare_every_figure_without_regression() -> None:
     assert _row(comparison.rows, "hit_rate").base == pytest.approx(0.45)
 
 
-def test_different_schema_is_refused_naming_both_versions() -> None:
+def test_different_schema_is_refused_naming_both_versions(tmp_path: Path) -> None:
     new = _results()
     new["schema"] = "hermes-bench/results/2"
-    with pytest.raises(ComparisonError, match="schema") as caught:
-        compare_runs(_results(), new, Limits())
-    assert f'"{SCHEMA}" in BASE' in str(caught.value)
-    assert '"hermes-bench/results/2" in NEW' in str(caught.value)
-    assert isinstance(caught.value, ConfigError)  # the CLI's exit 2
+    path = tmp_path / "new.json"
+    path.write_text(json.dumps(new))
+    with pytest.raises(ConfigError, match="schema") as caught:
+        read_results(path)
+    assert f"schema 'hermes-bench/results/2'; this hermes-bench reads '{SCHEMA}'" in str(
+        caught.value
+    )
 
 
 @pytest.mark.parametrize(
@@ -151,7 +169,7 @@ def test_different_workload_is_refused_naming_field_and_values(
     new = _results()
     new["run"]["options"][field] = new_value
     with pytest.raises(ComparisonError, match="different workloads") as caught:
-        compare_runs(_results(), new, Limits())
+        _compare_runs(_results(), new, Limits())
     assert f"run.options.{field} " in str(caught.value)
     assert shown in str(caught.value)
 
@@ -160,7 +178,7 @@ def test_every_differing_field_is_named_at_once() -> None:
     new = _results()
     new["run"]["options"].update(seed=3, users=16)
     with pytest.raises(ComparisonError) as caught:
-        compare_runs(_results(), new, Limits())
+        _compare_runs(_results(), new, Limits())
     assert "run.options.users (--users) is 8 in BASE and 16 in NEW" in str(caught.value)
     assert "run.options.seed (--seed) is 0 in BASE and 3 in NEW" in str(caught.value)
 
@@ -168,7 +186,7 @@ def test_every_differing_field_is_named_at_once() -> None:
 def test_target_env_difference_is_a_note_not_a_refusal() -> None:
     new = _results()
     new["run"]["options"]["target_env"] = {"HERMES_FAULT_CACHE_MISS_SHARE": "0.6"}
-    comparison = compare_runs(_results(), new, Limits())
+    comparison = _compare_runs(_results(), new, Limits())
     assert not comparison.regressed
     assert any("HERMES_FAULT_CACHE_MISS_SHARE" in note for note in comparison.notes)
 
@@ -178,12 +196,12 @@ def test_runs_sharing_no_cache_cell_are_refused() -> None:
     for cell in new["cells"]:
         cell["id"] = cell["id"].replace("memory", "other")
     with pytest.raises(ComparisonError, match="share no cache cell"):
-        compare_runs(_results(), new, Limits())
+        _compare_runs(_results(), new, Limits())
     failed = _results()
     for cell in failed["cells"]:
         cell.update(status="failed", metrics=None)
     with pytest.raises(ComparisonError, match="cache-memory-1 in NEW"):
-        compare_runs(_results(), failed, Limits())
+        _compare_runs(_results(), failed, Limits())
 
 
 @pytest.mark.parametrize(
@@ -192,7 +210,7 @@ def test_runs_sharing_no_cache_cell_are_refused() -> None:
 )
 def test_latency_limit_is_a_relative_increase(factor: float, limit: float, status: str) -> None:
     new = _results(cache_memory_1=_cache_metrics(hit_ms=1.0 * factor))
-    comparison = compare_runs(_results(), new, Limits(latency=limit))
+    comparison = _compare_runs(_results(), new, Limits(latency=limit))
     for figure in ("HIT p(50)", "HIT p(95)", "HIT p(99)"):
         row = _row(comparison.rows, figure)
         assert row.change == pytest.approx(factor - 1, abs=0.01)
@@ -204,7 +222,7 @@ def test_latency_limit_is_a_relative_increase(factor: float, limit: float, statu
 @pytest.mark.parametrize(("limit", "status"), [(0.05, "regressed"), (0.10, "ok")])
 def test_hit_rate_limit_is_a_relative_drop(limit: float, status: str) -> None:
     new = _results(cache_memory_2=_cache_metrics(hits=84, misses=116))  # 45% → 42%
-    comparison = compare_runs(_results(), new, Limits(hit_rate=limit, calls_avoided=limit))
+    comparison = _compare_runs(_results(), new, Limits(hit_rate=limit, calls_avoided=limit))
     for figure in ("hit_rate", "calls_avoided"):
         row = _row(comparison.rows, figure, "cache-memory-2")
         assert row.change == pytest.approx(-1 / 15)
@@ -217,14 +235,14 @@ def test_better_figures_are_improved_and_one_sided_figures_missing() -> None:
         cache_memory_1=_cache_metrics(hits=0, misses=200),  # no HIT latencies at all
         cache_memory_2=_cache_metrics(hits=120, misses=80),
     )
-    comparison = compare_runs(_results(), new, Limits())
+    comparison = _compare_runs(_results(), new, Limits())
     hit_p95 = _row(comparison.rows, "HIT p(95)")
     assert (hit_p95.status, hit_p95.new, hit_p95.regressed) == ("missing", None, False)
     assert _row(comparison.rows, "hit_rate").status == "regressed"  # 45% → 0%
     assert _row(comparison.rows, "hit_rate", "cache-memory-2").status == "improved"
     failed = _results()
     failed["cells"][1].update(status="failed", metrics=None, error="target died")
-    comparison = compare_runs(_results(), failed, Limits())
+    comparison = _compare_runs(_results(), failed, Limits())
     assert {r.status for r in comparison.rows if r.cell == "cache-memory-2"} == {"missing"}
     assert any("cache-memory-2 failed in NEW (target died)" in n for n in comparison.notes)
     assert not comparison.regressed
@@ -241,7 +259,7 @@ def test_errors_limit_is_an_absolute_increase(
     def run(n: int) -> dict[str, Any]:
         return _results(cache_memory_1=_cache_metrics(errors=n - n // 2, wrong=n // 2))
 
-    comparison = compare_runs(run(base_errors), run(new_errors), Limits(errors=limit))
+    comparison = _compare_runs(run(base_errors), run(new_errors), Limits(errors=limit))
     row = _row(comparison.rows, "errors")
     assert (row.base, row.new, row.change) == (base_errors, new_errors, new_errors - base_errors)
     assert row.status == status
@@ -279,8 +297,10 @@ def test_command_prints_the_table_writes_json_and_exits_1_on_regression(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base, new, report = tmp_path / "base.json", tmp_path / "new.json", tmp_path / "ci/cmp.json"
-    write_results(base, _results())
-    write_results(new, _results(cache_memory_2=_cache_metrics(hits=60, misses=140)))
+    write_results(base, results_from_data(_results()))
+    write_results(
+        new, results_from_data(_results(cache_memory_2=_cache_metrics(hits=60, misses=140)))
+    )
     argv = ["compare", str(base), str(new), "--hit-rate", "10%", "--json", str(report)]
     assert compare_from_args(build_parser().parse_args(argv)) == 1
     out = capsys.readouterr().out

@@ -26,6 +26,10 @@ import websocket
 from test_report_render import sample_results
 
 from hermes_bench.reports.html import PLOTS, write_report
+from hermes_bench.results.files import results_from_data
+
+# Every test here starts a real Chromium.
+pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")
 WINDOW_WIDTH, WINDOW_HEIGHT = 1200, 3000
@@ -55,7 +59,8 @@ def chromium() -> Path:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_report(sample_results(), tmp_path_factory.mktemp("report") / "report.html")
+    results = results_from_data(sample_results())
+    return write_report(results, tmp_path_factory.mktemp("report") / "report.html")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

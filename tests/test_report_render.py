@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import copy
+import base64
 import math
 import random
+import re
 import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
+from results_builders import RUN, results_data
+from results_builders import results as results_of
 from rich.console import Console
 
 from hermes_bench.reports import plots
@@ -20,8 +23,10 @@ from hermes_bench.reports.bounds import (
     zipf_sequence,
 )
 from hermes_bench.reports.html import PLOTS, render_html, write_report
-from hermes_bench.reports.palette import VERDICTS
+from hermes_bench.reports.palette import VERDICT_COLOURS
 from hermes_bench.reports.terminal import print_claims, verdict_counts
+from hermes_bench.results.files import results_from_data
+from hermes_bench.results.model import Results
 from hermes_bench.results.vocabulary import BURST_SCENARIO
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 from hermes_bench.scenarios.metrics import RunMetrics
@@ -42,8 +47,8 @@ def _document(metrics: RunMetrics, ground_truth: dict[str, int] | None) -> dict[
     return build_document(
         snapshot=metrics.snapshot(),
         ground_truth=ground_truth,
-        cpu={"max_percent": 41.0, "saturated": False},
-        run={"users": 8, "run_time_s": 30},
+        cpu={"saturated": False, "per_process": {}},
+        run={"workers": 0},
     )
 
 
@@ -153,7 +158,11 @@ def sample_results() -> dict[str, Any]:
             "wall_s": 754.2,
             "status": "complete",
             "profile": "quick",
-            "options": {"redis_url": "redis://default:hunter2@10.0.0.5:6379/0", "seed": 7},
+            "options": {
+                **RUN["options"],
+                "redis": "redis://default:hunter2@10.0.0.5:6379/0",
+                "seed": 7,
+            },
             "machine": {"cpus": 2, "python": "3.11.9", "platform": "Linux x86_64"},
             "versions": {"hermes-bench": "0.1.0", "redis": "7.2.4"},
         },
@@ -184,12 +193,13 @@ def _restart(sessions: int, before: int, after: int) -> dict[str, Any]:
         "intact_after": after,
         "hit_rate_after_restart": 0.7 if after else 0.0,
         "warm_prompts": 50,
+        "hits_after_restart": 35 if after else 0,
     }
 
 
 @pytest.fixture(scope="module")
-def results() -> dict[str, Any]:
-    return sample_results()
+def results() -> Results:
+    return results_from_data(sample_results())
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -197,27 +207,46 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return width, height
 
 
-@pytest.mark.parametrize("plot", PLOT_FUNCTIONS, ids=lambda f: f.__name__)
-def test_plot_is_a_900px_png(plot: Any, results: dict[str, Any]) -> None:
-    png = plot(results)
+@pytest.fixture(scope="module")
+def page(results: Results) -> str:
+    return render_html(results)
+
+
+def _img(page: str, slug: str) -> dict[str, str]:
+    """The attributes of the plot's <img> in the page."""
+    tag = re.search(rf'<img id="plot-{re.escape(slug)}"[^>]*>', page)
+    assert tag is not None, f"no <img> for plot-{slug}"
+    return dict(re.findall(r'(\w+)="([^"]*)"', tag.group(0)))
+
+
+@pytest.mark.parametrize("spec", PLOTS, ids=lambda s: s.slug)
+def test_plot_is_embedded_whole_at_its_own_width(
+    spec: Any, results: Results, page: str
+) -> None:
+    """The page carries the very PNG the plot makes, laid out 1:1 (never rescaled)."""
+    png = spec.render(results)
     assert png is not None and png.startswith(b"\x89PNG")
-    assert _png_size(png)[0] == 900
+    img = _img(page, spec.slug)
+    prefix = "data:image/png;base64,"
+    assert img["src"].startswith(prefix)
+    assert base64.b64decode(img["src"].removeprefix(prefix)) == png
+    assert int(img["width"]) == _png_size(png)[0]
 
 
 @pytest.mark.parametrize("plot", PLOT_FUNCTIONS, ids=lambda f: f.__name__)
-def test_plot_without_data_is_none(plot: Any, results: dict[str, Any]) -> None:
-    failed = copy.deepcopy(results)
+def test_plot_without_data_is_none(plot: Any) -> None:
+    failed = sample_results()
     for cell in failed["cells"]:
         cell.update(status="failed", metrics=None, extra={}, error="boom")
-    assert plot(failed) is None
-    assert plot({"schema": SCHEMA, "run": {}, "cells": [], "claims": []}) is None
+    failed["bounds"] = None
+    assert plot(results_from_data(failed)) is None
+    assert plot(results_of([])) is None
 
 
-def test_html_holds_claims_verdicts_and_plots(results: dict[str, Any]) -> None:
-    page = render_html(results)
-    for claim in results["claims"]:
-        assert f'id="claim-{claim["id"]}"' in page
-    for verdict in VERDICTS:
+def test_html_holds_claims_verdicts_and_plots(results: Results, page: str) -> None:
+    for claim in results.claims:
+        assert f'id="claim-{claim.id}"' in page
+    for verdict in VERDICT_COLOURS:
         assert verdict in page
     for spec in PLOTS:
         assert f'<img id="plot-{spec.slug}"' in page
@@ -229,23 +258,41 @@ def test_html_holds_claims_verdicts_and_plots(results: dict[str, Any]) -> None:
 
 
 def test_html_without_data_says_so() -> None:
-    bare = {"schema": SCHEMA, "run": {"id": "r1", "status": "interrupted"}, "cells": []}
-    page = render_html(bare)
+    bare = results_data([])
+    bare["run"].update(id="r1", status="interrupted")
+    page = render_html(results_from_data(bare))
     assert 'class="banner interrupted"' in page and "no data" in page
     assert "<img" not in page
 
 
-def test_write_report(tmp_path: Path, results: dict[str, Any]) -> None:
-    path = write_report(results, tmp_path / "out" / "report.html")
-    assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+def test_write_report(tmp_path: Path, results: Results, page: str) -> None:
+    """The page lands where asked, parents created, byte for byte as rendered, in UTF-8."""
+    target = tmp_path / "out" / "nested" / "report.html"
+    path = write_report(results, target)
+    assert path == target and path.is_file()
+    assert path.read_bytes() == page.encode("utf-8")
+    assert "“" in page  # non-ASCII text, so the encoding is exercised
 
 
-def test_terminal_summary(results: dict[str, Any]) -> None:
+def test_html_escapes_and_redacts_every_field() -> None:
+    """Markup in a claim or an error is shown as text; credentials in an error are hidden."""
+    error = "redis://user:password@cache.internal:6379/0 refused: <script>alert(2)</script>"
+    claim = _claim("C1", "does not hold", ["cache-redis-1"], "<script>alert(1)</script>")
+    cell = _cell("cache-redis-1", "cache", "redis", 1, status="failed", error=error)
+    page = render_html(results_of([cell], claims=[claim]))
+    assert "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # escaped once, not twice
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+    assert "password" not in page.lower()
+    assert "redis://user:***@cache.internal:6379/0 refused" in page
+
+
+def test_terminal_summary(results: Results) -> None:
     console = Console(record=True, width=140, color_system=None)
     print_claims(results, console)
     text = console.export_text()
-    for claim in results["claims"]:
-        assert claim["id"] in text
+    for claim in results.claims:
+        assert claim.id in text
     assert "fallback-memory-1 failed: target died" in text
     assert '<script>alert("x")</script>' in text  # plain text, not eaten as rich markup
     assert verdict_counts(results) == {

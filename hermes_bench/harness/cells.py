@@ -1,36 +1,46 @@
-"""The cells of a claims run: each measures one thing on a running stack and returns a cell dict.
+"""The cells of a claims run: each measures one thing on a running stack.
 
-Kinds and their "extra" figures:
+Kinds and what they measure (results.model names the figures):
 - cache: a Locust run of CacheUser; the metrics document carries latencies and ground truth.
 - ratelimit: a Locust run of RateLimitUser; admitted requests per window in its counters.
-- restart: sessions and cached answers, then every target restarted:
-  {"sessions", "intact_before", "intact_after", "warm_prompts", "hits_after_restart",
-   "hit_rate_after_restart"}.
-- probe: direct Redis round trips {"direct": {"GET": summary, "SET", "HSET", "INCR"}}.
-- fallback: a target started without REDIS_URL {"line_logged", "expected_line", "log"}.
+- restart: sessions and cached answers, then every target restarted (RestartFigures).
+- probe: direct Redis round trips per command (ProbeFigures).
+- fallback: a target started without REDIS_URL, and its log line (FallbackFigures).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 import redis
+from pydantic import ValidationError
 
 from hermes_bench.app.backends import FALLBACK_LOG_LINE
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness.profiles import Profile
 from hermes_bench.histograms import latency_summary, new_histogram
 from hermes_bench.redaction import redact_text
+from hermes_bench.results.model import (
+    CellFigures,
+    CellKind,
+    FallbackFigures,
+    LatencySummary,
+    LocustFigures,
+    MetricsDocument,
+    NoFigures,
+    ProbeFigures,
+    RestartFigures,
+    TargetStats,
+)
 from hermes_bench.scenarios.workload import catalogue_prompt
 from hermes_bench.stack.processes import ManagedProcess
 from hermes_bench.wire.answer import answer_text
@@ -56,7 +66,7 @@ class TargetSet(Protocol):
     redis_url: str | None
     key_prefix: str
 
-    def target_stats(self) -> list[dict[str, Any]]: ...
+    def target_stats(self) -> list[dict[str, Any]]: ...  # GET /stats of each target
 
     def restart_targets(self) -> None: ...
 
@@ -66,9 +76,20 @@ class CellPlan:
     """One cell to run: its id, kind and the stack shape it needs."""
 
     id: str
-    kind: str
+    kind: CellKind
     backend: str | None
     instances: int
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What one cell measured, before the run gives it an id and times."""
+
+    conditions: dict[str, Any] = field(default_factory=dict)
+    metrics: MetricsDocument | None = None
+    targets: list[TargetStats] = field(default_factory=list)
+    redis_info: dict[str, int] | None = None
+    figures: CellFigures = field(default_factory=NoFigures)
 
 
 @dataclass(frozen=True)
@@ -82,7 +103,7 @@ class CellEnv:
     on_progress: Callable[[int, int, int], None] | None = None
 
 
-def run_cache_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, Any]:
+def run_cache_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured:
     """CacheUser on `plan.instances` targets; same workload and seed on every backend."""
     p = env.profile
     args = ["--hermes-requests", str(p.cache_requests), "CacheUser"]
@@ -92,7 +113,7 @@ def run_cache_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, 
     return _locust_cell(plan, stack, env, p.users, args, timeout_s=300)
 
 
-def run_ratelimit_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, Any]:
+def run_ratelimit_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured:
     """RateLimitUser bursts on every target for a fixed time."""
     p = env.profile
     users = max(2, min(4, p.users // 2))
@@ -102,7 +123,7 @@ def run_ratelimit_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[s
 
 def _locust_cell(
     plan: CellPlan, stack: TargetSet, env: CellEnv, users: int, args: list[str], timeout_s: float
-) -> dict[str, Any]:
+) -> Measured:
     cell_dir = env.out_dir / "cells" / plan.id
     cell_dir.mkdir(parents=True, exist_ok=True)
     p = env.profile
@@ -129,13 +150,18 @@ def _locust_cell(
         exit_code = process.stop(timeout_s=15)  # a finished Locust: only reaps it
     if not metrics_path.exists():
         raise CellError(f"Locust wrote no metrics (exit {exit_code}):\n{process.log_tail(15)}")
-    return {
-        "conditions": {"users": users, "targets": len(targets), "locust_args": args},
-        "metrics": json.loads(metrics_path.read_text()),
-        "targets": stack.target_stats()[: plan.instances],
-        "redis_info": _delta(info_before, redis_info(stack)),
-        "extra": {"locust_exit_code": exit_code},
-    }
+    try:
+        metrics = MetricsDocument.model_validate_json(metrics_path.read_bytes())
+        stats = [TargetStats.model_validate(s) for s in stack.target_stats()[: plan.instances]]
+    except ValidationError as exc:
+        raise CellError(f"Locust or a target wrote figures of the wrong shape: {exc}") from exc
+    return Measured(
+        conditions={"users": users, "targets": len(targets), "locust_args": args},
+        metrics=metrics,
+        targets=stats,
+        redis_info=_delta(info_before, redis_info(stack)),
+        figures=LocustFigures(locust_exit_code=exit_code),
+    )
 
 
 def _watch(process: ManagedProcess, stack: TargetSet, env: CellEnv, timeout_s: float) -> None:
@@ -157,7 +183,7 @@ def _watch(process: ManagedProcess, stack: TargetSet, env: CellEnv, timeout_s: f
         time.sleep(0.5)
 
 
-def run_restart_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, Any]:
+def run_restart_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured:
     """Sessions and cached answers, then a restart of every target: what survives?"""
     targets = stack.target_urls[: plan.instances]
     key = f"sk-hermes-restart-{secrets.token_hex(6)}"
@@ -181,17 +207,17 @@ def run_restart_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str
         for response in _ask_all(client, targets, prompts, shift=1):
             _expect(response, 200, "ask again after the restart")
             hits += response.headers.get("x-cache") == "HIT"
-    return {
-        "conditions": {"targets": len(targets), "sessions": RESTART_SESSIONS},
-        "extra": {
-            "sessions": RESTART_SESSIONS,
-            "intact_before": intact_before,
-            "intact_after": intact_after,
-            "warm_prompts": warm,
-            "hits_after_restart": hits,
-            "hit_rate_after_restart": hits / warm,
-        },
-    }
+    return Measured(
+        conditions={"targets": len(targets), "sessions": RESTART_SESSIONS},
+        figures=RestartFigures(
+            sessions=RESTART_SESSIONS,
+            intact_before=intact_before,
+            intact_after=intact_after,
+            warm_prompts=warm,
+            hits_after_restart=hits,
+            hit_rate_after_restart=hits / warm,
+        ),
+    )
 
 
 def _ask_all(
@@ -234,7 +260,7 @@ def _expect(response: httpx.Response, status: int, step: str) -> None:
         raise CellError(f"{step}: HTTP {response.status_code}: {response.text[:200]}")
 
 
-def run_probe_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, Any]:
+def run_probe_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured:
     """Direct Redis round trips (redis-py, sequential), the baseline for the app's own figures."""
     if stack.redis_url is None:
         raise CellError("the probe needs a Redis")
@@ -246,7 +272,7 @@ def run_probe_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, 
         "HSET": lambda i: client.hset(f"{prefix}:h:{i % 100}", mapping={"a": "1", "b": "2"}),
         "INCR": lambda i: client.incr(f"{prefix}:c"),
     }
-    direct = {}
+    direct: dict[str, LatencySummary] = {}
     try:
         for name, op in ops.items():
             for i in range(100):  # warm-up, excluded
@@ -256,16 +282,18 @@ def run_probe_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> dict[str, 
                 started = time.perf_counter_ns()
                 op(i)
                 hist.record_value(max(1, (time.perf_counter_ns() - started) // 1000))
-            direct[name] = latency_summary(hist)
+            direct[name] = LatencySummary.model_validate(latency_summary(hist))
     finally:
         # The probe's keys are ours to remove, even on someone else's Redis.
         for key in client.scan_iter(match=f"{prefix}:*", count=500):
             client.delete(key)
         client.close()
-    return {"conditions": {"ops_each": env.profile.probe_ops}, "extra": {"direct": direct}}
+    return Measured(
+        conditions={"ops_each": env.profile.probe_ops}, figures=ProbeFigures(direct=direct)
+    )
 
 
-def run_fallback_cell(plan: CellPlan, env: CellEnv) -> dict[str, Any]:
+def run_fallback_cell(plan: CellPlan, env: CellEnv) -> Measured:
     """Start a target without REDIS_URL and look for the guide's log line."""
     cell_dir = env.out_dir / "cells" / plan.id
     log_path = cell_dir / "target.log"
@@ -279,14 +307,14 @@ def run_fallback_cell(plan: CellPlan, env: CellEnv) -> dict[str, Any]:
         process.stop()
     log = log_path.read_text(errors="replace")
     expected = f"[INFO] {FALLBACK_LOG_LINE}"
-    return {
-        "conditions": {"REDIS_URL": "unset"},
-        "extra": {
-            "line_logged": expected in log,
-            "expected_line": expected,
-            "log": redact_text("\n".join(log.splitlines()[:10])),
-        },
-    }
+    return Measured(
+        conditions={"REDIS_URL": "unset"},
+        figures=FallbackFigures(
+            line_logged=expected in log,
+            expected_line=expected,
+            log=redact_text("\n".join(log.splitlines()[:10])),
+        ),
+    )
 
 
 def redis_info(stack: TargetSet) -> dict[str, int] | None:

@@ -16,23 +16,29 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape as rich_escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hermes_bench import __version__
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness import cells as cell_runners
-from hermes_bench.harness.cells import CellEnv, CellPlan, TargetSet
-from hermes_bench.harness.profiles import BACKENDS, CELL_KINDS, Profile
+from hermes_bench.harness.cells import CellEnv, CellPlan, Measured, TargetSet
+from hermes_bench.harness.profiles import Profile
 from hermes_bench.redaction import redact_text, redact_url
-from hermes_bench.reports.bounds import (
-    default_sizes,
-    ideal_hit_rate,
-    lru_hit_rate_curve,
-    zipf_sequence,
-)
+from hermes_bench.reports.bounds import sequence_bounds, zipf_sequence
 from hermes_bench.reports.claims import evaluate_claims
 from hermes_bench.results.files import write_results
-from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
+from hermes_bench.results.model import (
+    BACKENDS,
+    CELL_KINDS,
+    Bounds,
+    Cell,
+    CellKind,
+    Machine,
+    Results,
+    Run,
+    RunOptionsRecord,
+)
 from hermes_bench.stack.external import ExternalTargets
 from hermes_bench.stack.stack import Stack, StackConfig
 
@@ -47,8 +53,8 @@ class RunOptions:
     backends: tuple[str, ...] = BACKENDS
     seed: int = 0
     redis_url: str | None = None
-    output: Path = field(default_factory=lambda: Path("hermes-results"))
-    kinds: tuple[str, ...] = CELL_KINDS  # which cells to run
+    output: Path = field(default_factory=lambda: Path("reports"))
+    kinds: tuple[CellKind, ...] = CELL_KINDS  # which cells to run
     target_env: tuple[tuple[str, str], ...] = ()  # extra settings of every target
     targets: tuple[str, ...] = ()  # external targets: nothing of ours is started
     upstream_url: str = ""  # the fake upstream the external targets call, if any
@@ -84,46 +90,41 @@ def _external_plans(options: RunOptions) -> list[CellPlan]:
     return [plan for plan in plans if plan.kind in options.kinds]
 
 
-def new_results(options: RunOptions, run_id: str) -> dict[str, Any]:
-    """The results document before any cell ran."""
+def new_results(options: RunOptions, run_id: str) -> Results:
+    """The results before any cell ran."""
     p = options.profile
-    return {
-        "schema": SCHEMA,
-        "run": {
-            "id": run_id,
-            "started_at": time.time(),
-            "ended_at": None,
-            "wall_s": None,
-            "status": "running",
-            "profile": p.name,
-            "options": {
-                "backends": list(options.backends),
-                "instances": p.instances,
-                "users": p.users,
-                "requests_per_cache_cell": p.cache_requests,
-                "upstream_latency": p.upstream_latency,
-                "rate_limit": p.rate_limit,
-                "seed": options.seed,
-                "workload": (
-                    f"Zipf alpha {p.zipf_alpha} over {p.catalogue_size} prompts, "
-                    f"{p.one_off_share:.0%} one-offs, seed {options.seed}"
-                ),
-                "redis": redact_url(options.redis_url) if options.redis_url else "embedded",
-                "cells": list(options.kinds),
-                "target_env": {k: _shown(k, v) for k, v in options.target_env},
-                "external_targets": [redact_url(t) for t in options.targets],
-            },
-            "machine": _machine(),
-            "versions": _versions(),
-        },
-        "cells": [],
-        "claims": [],
-    }
+    recorded = RunOptionsRecord(
+        backends=list(options.backends),
+        instances=p.instances,
+        users=p.users,
+        requests_per_cache_cell=p.cache_requests,
+        upstream_latency=p.upstream_latency,
+        rate_limit=p.rate_limit,
+        seed=options.seed,
+        workload=(
+            f"Zipf alpha {p.zipf_alpha} over {p.catalogue_size} prompts, "
+            f"{p.one_off_share:.0%} one-offs, seed {options.seed}"
+        ),
+        redis=redact_url(options.redis_url) if options.redis_url else "embedded",
+        cells=list(options.kinds),
+        target_env={k: _shown(k, v) for k, v in options.target_env},
+        external_targets=[redact_url(t) for t in options.targets],
+    )
+    run = Run(
+        id=run_id,
+        started_at=time.time(),
+        status="running",
+        profile=p.name,
+        options=recorded,
+        machine=_machine(),
+        versions=_versions(),
+    )
+    return Results(run=run)
 
 
 def run_claims(
-    options: RunOptions, console: Console, on_results: Callable[[dict[str, Any]], None]
-) -> dict[str, Any]:
+    options: RunOptions, console: Console, on_results: Callable[[Results], None]
+) -> Results:
     """Run every cell, writing results.json after each; Ctrl-C ends early but keeps them."""
     run_id = time.strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     out_dir = options.output / run_id
@@ -138,27 +139,24 @@ def run_claims(
             for backend in (*options.backends, None):
                 backend_plans = [p for p in plans if p.backend == backend]
                 for cell in _run_backend(backend, backend_plans, options, out_dir, progress):
-                    results["cells"].append(cell)
+                    results.cells.append(cell)
                     write_results(results_path, results)
                     progress.advance(overall)
                     console.print(_cell_line(cell))
         except KeyboardInterrupt:
             interrupted = True
             console.print("[yellow]interrupted: stopping what was started, keeping the cells done")
-    run = results["run"]
-    run.update(
-        ended_at=time.time(),
-        wall_s=round(time.monotonic() - started, 1),
-        status="interrupted" if interrupted else "complete",
-    )
-    results["bounds"] = sequence_bounds(options)
-    results["claims"] = evaluate_claims(results)
+    results.run.ended_at = time.time()
+    results.run.wall_s = round(time.monotonic() - started, 1)
+    results.run.status = "interrupted" if interrupted else "complete"
+    results.bounds = run_bounds(options)
+    results.claims = evaluate_claims(results)
     write_results(results_path, results)
     on_results(results)
     return results
 
 
-def sequence_bounds(options: RunOptions) -> dict[str, Any]:
+def run_bounds(options: RunOptions) -> Bounds:
     """Upper bounds of the hit rate for the sequence every cache cell drew (same seed, stream 0).
 
     Each cache cell runs one Locust process whose users share one workload stream, so its
@@ -168,14 +166,7 @@ def sequence_bounds(options: RunOptions) -> dict[str, Any]:
     sequence = zipf_sequence(
         p.zipf_alpha, p.catalogue_size, p.one_off_share, options.seed, p.cache_requests
     )
-    distinct = len(set(sequence))
-    curve = lru_hit_rate_curve(sequence, default_sizes(p.catalogue_size))
-    return {
-        "requests": len(sequence),
-        "distinct": distinct,
-        "ideal_hit_rate": ideal_hit_rate(len(sequence), distinct),
-        "lru": [{"size": size, "hit_rate": rate} for size, rate in sorted(curve.items())],
-    }
+    return sequence_bounds(sequence, p.catalogue_size)
 
 
 def _run_backend(
@@ -184,7 +175,7 @@ def _run_backend(
     options: RunOptions,
     out_dir: Path,
     progress: Progress,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Cell]:
     """Yield each cell of one backend as it ends; a failed cell is recorded, the rest go on."""
     if not plans:
         return
@@ -230,7 +221,7 @@ def _run_backend(
 
 def _run_external(
     plans: list[CellPlan], options: RunOptions, out_dir: Path, progress: Progress
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Cell]:
     """Cells against targets we did not start; their state carries over from cell to cell."""
     targets = ExternalTargets(list(options.targets), options.upstream_url)
     try:
@@ -258,13 +249,13 @@ def _show_live(progress: Progress, task: TaskID, requests: int, hits: int, misse
     progress.update(task, figures=f"{requests} requests{rate}")
 
 
-def _reset_then(run: Any, plan: CellPlan, stack: Stack, env: CellEnv) -> dict[str, Any]:
+def _reset_then(run: Any, plan: CellPlan, stack: Stack, env: CellEnv) -> Measured:
     cell_runners.reset_state(stack)
-    result: dict[str, Any] = run(plan, stack, env)
+    result: Measured = run(plan, stack, env)
     return result
 
 
-def _measure(plan: CellPlan, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def _measure(plan: CellPlan, body: Callable[[], Measured]) -> Cell:
     started = time.time()
     try:
         measured = body()
@@ -273,42 +264,36 @@ def _measure(plan: CellPlan, body: Callable[[], dict[str, Any]]) -> dict[str, An
     except Exception as exc:  # a bug in one cell must not lose the others
         log.exception("cell %s failed", plan.id)
         return _failed(plan, f"{type(exc).__name__}: {exc}", started)
-    return {
-        "id": plan.id,
-        "kind": plan.kind,
-        "backend": plan.backend,
-        "instances": plan.instances,
-        "status": "ok",
-        "error": None,
-        "started_at": started,
-        "ended_at": time.time(),
-        "conditions": measured.get("conditions", {}),
-        "metrics": measured.get("metrics"),
-        "targets": measured.get("targets", []),
-        "redis_info": measured.get("redis_info"),
-        "extra": measured.get("extra", {}),
-    }
+    return Cell(
+        id=plan.id,
+        kind=plan.kind,
+        backend=plan.backend,
+        instances=plan.instances,
+        status="ok",
+        started_at=started,
+        ended_at=time.time(),
+        conditions=measured.conditions,
+        metrics=measured.metrics,
+        targets=measured.targets,
+        redis_info=measured.redis_info,
+        extra=measured.figures,
+    )
 
 
-def _failed(plan: CellPlan, error: str, started: float) -> dict[str, Any]:
-    return {
-        "id": plan.id,
-        "kind": plan.kind,
-        "backend": plan.backend,
-        "instances": plan.instances,
-        "status": "failed",
-        "error": redact_text(error),
-        "started_at": started,
-        "ended_at": time.time(),
-        "conditions": {},
-        "metrics": None,
-        "targets": [],
-        "redis_info": None,
-        "extra": {},
-    }
+def _failed(plan: CellPlan, error: str, started: float) -> Cell:
+    return Cell(
+        id=plan.id,
+        kind=plan.kind,
+        backend=plan.backend,
+        instances=plan.instances,
+        status="failed",
+        error=redact_text(error),
+        started_at=started,
+        ended_at=time.time(),
+    )
 
 
-_RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], dict[str, Any]]] = {
+_RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], Measured]] = {
     "cache": cell_runners.run_cache_cell,
     "ratelimit": cell_runners.run_ratelimit_cell,
     "restart": cell_runners.run_restart_cell,
@@ -323,19 +308,19 @@ def _shown(name: str, value: str) -> str:
     return redact_url(value) if "://" in value else value
 
 
-def _cell_line(cell: dict[str, Any]) -> str:
-    if cell["status"] != "ok":
-        return f"[red]✗ {cell['id']}: {cell['error'].splitlines()[0]}"
+def _cell_line(cell: Cell) -> str:
+    if not cell.ok:
+        first_line = (cell.error or "no error recorded").splitlines()[0]
+        return f"[red]✗ {rich_escape(cell.id)}: {rich_escape(first_line)}"
     figures = ""
-    document = cell.get("metrics")
-    if document:
-        cache = document["cache"]
-        total = document["metrics"]["total"].get("service", {})
-        if cache.get("hit_rate_headers") is not None:
-            figures += f" hit rate {cache['hit_rate_headers']:.1%}"
-        if total.get("p99_us"):
-            figures += f", p99 {total['p99_us'] / 1000:.1f} ms, {total['count']} requests"
-    return f"[green]✓ {cell['id']}[/]{figures} ({cell['ended_at'] - cell['started_at']:.1f} s)"
+    if cell.metrics is not None:
+        rate = cell.metrics.cache.hit_rate_headers
+        total = cell.metrics.metrics.total.service
+        if rate is not None:
+            figures += f" hit rate {rate:.1%}"
+        if total is not None and total.p99_us:
+            figures += f", p99 {total.p99_us / 1000:.1f} ms, {total.count} requests"
+    return f"[green]✓ {cell.id}[/]{figures} ({cell.ended_at - cell.started_at:.1f} s)"
 
 
 @contextmanager
@@ -352,16 +337,16 @@ def _progress(console: Console) -> Iterator[Progress]:
         yield progress
 
 
-def _machine() -> dict[str, Any]:
+def _machine() -> Machine:
     import psutil
 
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "load_average_1m": round(os.getloadavg()[0], 2),
-    }
+    return Machine(
+        platform=platform.platform(),
+        python=platform.python_version(),
+        cpus=os.cpu_count(),
+        memory_gib=round(psutil.virtual_memory().total / 2**30, 1),
+        load_average_1m=round(os.getloadavg()[0], 2),
+    )
 
 
 def _versions() -> dict[str, str]:

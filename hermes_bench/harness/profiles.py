@@ -6,9 +6,6 @@ from dataclasses import dataclass
 
 from hermes_bench.errors import ConfigError
 
-BACKENDS = ("redis", "memory")
-CELL_KINDS = ("cache", "ratelimit", "restart", "probe", "fallback")
-
 
 @dataclass(frozen=True)
 class Profile:

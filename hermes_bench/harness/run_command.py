@@ -11,8 +11,8 @@ from hermes_bench.errors import ConfigError
 
 # The command line imports this module for its options alone: the heavy parts (matplotlib,
 # Locust's helpers, the stack) load only when a run or a report is asked for.
-from hermes_bench.harness.profiles import BACKENDS, CELL_KINDS, PROFILES, profile_named
-from hermes_bench.reports.claims import VERDICTS
+from hermes_bench.harness.profiles import PROFILES, profile_named
+from hermes_bench.results.vocabulary import BACKENDS, CELL_KINDS, VERDICTS, CellKind
 from hermes_bench.upstream.latency import ACCEPTED_FORMS, parse_latency
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from hermes_bench.harness.claims_run import RunOptions
     from hermes_bench.reports.thresholds import Threshold, ThresholdResult
+    from hermes_bench.results.model import Results
 
 
 EXIT_INTERRUPTED = 130
@@ -79,7 +80,9 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--catalogue-size", type=int, help="distinct prompts in the catalogue")
     run.add_argument("--one-off-share", type=float, help="share of prompts asked only once")
     run.add_argument(
-        "--output", default="hermes-results", help="folder for the run's results, report and logs"
+        "--output",
+        default="reports",
+        help="folder for the run's results, report and logs (default reports/, one folder a run)",
     )
     run.add_argument(
         "--fail-on",
@@ -126,9 +129,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     unknown = sorted(set(backends) - set(BACKENDS))
     if unknown or not backends:
         raise ConfigError(f"--backends {args.backends!r}: use redis, memory or both")
-    kinds = tuple(k.strip() for k in args.cells.split(",") if k.strip())
-    if not kinds or set(kinds) - set(CELL_KINDS):
-        raise ConfigError(f"--cells {args.cells!r}: choose from {', '.join(CELL_KINDS)}")
+    kinds = _cell_kinds(args.cells)
     target_env = []
     for item in args.target_env:
         name, sep, value = item.partition("=")
@@ -160,10 +161,19 @@ def run_from_args(args: argparse.Namespace) -> int:
     code = _exit_code(results, fail_on, [_check(t, results) for t in thresholds], console)
     console.print(f"report  {report['path']}")
     console.print(f"results {report['path'].with_name('results.json')}")
-    console.print(f"wall time {results['run']['wall_s']} s")
-    if results["run"]["status"] == "interrupted":
+    console.print(f"wall time {results.run.wall_s} s")
+    if results.run.status == "interrupted":
         return EXIT_INTERRUPTED
     return code
+
+
+def _cell_kinds(text: str) -> tuple[CellKind, ...]:
+    """--cells as kinds; ConfigError names the known ones."""
+    by_name: dict[str, CellKind] = {kind: kind for kind in CELL_KINDS}
+    names = [k.strip() for k in text.split(",") if k.strip()]
+    if not names or any(name not in by_name for name in names):
+        raise ConfigError(f"--cells {text!r}: choose from {', '.join(CELL_KINDS)}")
+    return tuple(by_name[name] for name in names)
 
 
 def _check_workload(profile: Any, seed: int) -> None:
@@ -195,10 +205,10 @@ def report_from_args(args: argparse.Namespace) -> int:
     return 0
 
 
-def _finish(results: dict[str, Any], options: RunOptions) -> Path:
+def _finish(results: Results, options: RunOptions) -> Path:
     from hermes_bench.reports.html import write_report
 
-    run_dir = options.output / results["run"]["id"]
+    run_dir = options.output / results.run.id
     return write_report(results, run_dir / "report.html")
 
 
@@ -209,7 +219,7 @@ def _verdict(text: str) -> str:
     return normalized
 
 
-def _check(threshold: Threshold, results: dict[str, Any]) -> ThresholdResult:
+def _check(threshold: Threshold, results: Results) -> ThresholdResult:
     from hermes_bench.reports import figure_lookup
     from hermes_bench.reports.thresholds import evaluate
 
@@ -221,11 +231,11 @@ def _check(threshold: Threshold, results: dict[str, Any]) -> ThresholdResult:
 
 
 def _exit_code(
-    results: dict[str, Any], fail_on: list[str], checks: list[ThresholdResult], console: Console
+    results: Results, fail_on: list[str], checks: list[ThresholdResult], console: Console
 ) -> int:
     code = 0
     for verdict in fail_on:
-        hit = [c["id"] for c in results["claims"] if c["verdict"] == verdict]
+        hit = [c.id for c in results.claims if c.verdict == verdict]
         if hit:
             console.print(f"[red]--fail-on {verdict!r}: {', '.join(hit)}")
             code = 1

@@ -11,6 +11,7 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.results.model import Bounds, LruPoint
 from hermes_bench.scenarios import workload
 
 # Stack distance of a first access: no cache of any size holds a key never asked for before.
@@ -111,6 +112,18 @@ def zipf_sequence(
         stream=stream,
     )
     return [stream_workload.next_item().prompt for _ in range(count)]
+
+
+def sequence_bounds(sequence: Sequence[Hashable], catalogue_size: int) -> Bounds:
+    """Ideal and LRU hit rates of one request sequence, at log-spaced sizes up to the catalogue."""
+    distinct = len(set(sequence))
+    curve = lru_hit_rate_curve(sequence, default_sizes(catalogue_size))
+    return Bounds(
+        requests=len(sequence),
+        distinct=distinct,
+        ideal_hit_rate=ideal_hit_rate(len(sequence), distinct),
+        lru=[LruPoint(size=size, hit_rate=rate) for size, rate in sorted(curve.items())],
+    )
 
 
 def default_sizes(catalogue_size: int, points: int = DEFAULT_POINTS) -> list[int]:

@@ -1,145 +1,182 @@
-"""The guide's claims and their verdicts: pure functions from results.json to claim dicts.
+"""The guide's claims and their verdicts: pure functions from Results to Claims.
 
 Every figure in a verdict comes from a cell of the results; nothing is assumed. A claim whose
-cells failed, have too few samples, or ran on a saturated load generator is inconclusive.
+cells failed, have too few samples, or ran on a saturated load generator is inconclusive; so is
+one whose cell did not measure a figure it needs (a None in the results, never a guess).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
-HOLDS = "holds"
-BETTER = "better than claimed"
-FAILS = "does not hold"
-INCONCLUSIVE = "inconclusive"
-NOT_MEASURED = "not measured yet"
-VERDICTS = (HOLDS, BETTER, FAILS, INCONCLUSIVE, NOT_MEASURED)
+from hermes_bench.results.model import (
+    BETTER,
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    NOT_MEASURED,
+    Cell,
+    CellKind,
+    Claim,
+    FallbackFigures,
+    LatencySummary,
+    MetricsDocument,
+    ProbeFigures,
+    RestartFigures,
+    Results,
+    Verdict,
+)
+from hermes_bench.results.vocabulary import ERROR, WRONG_ANSWER
+
 MIN_SAMPLES = 30
+# Above this share of wrong answers or errors in a cell, its figures carry no verdict.
+MAX_BAD_SHARE = 0.01
 
-Cell = dict[str, Any]
-Claim = dict[str, Any]
+_T = TypeVar("_T")
 
 
 class _Inconclusive(Exception):
     """Raised inside a claim's evaluation: the data cannot carry a verdict."""
 
 
-def evaluate_claims(results: dict[str, Any]) -> list[Claim]:
-    """One verdict dict per claim, C1 to C13, in order."""
+@dataclass
+class _Draft:
+    """A claim being judged: what it read and found, before its verdict."""
+
+    figures: dict[str, float | int | bool | str] = field(default_factory=dict)
+    conditions: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    cells: list[str] = field(default_factory=list)
+
+
+Judge = Callable[[Results, _Draft], tuple[Verdict, str]]
+
+
+def evaluate_claims(results: Results) -> list[Claim]:
+    """One verdict per claim, C1 to C13, in order."""
     claims = []
     for claim_id, title, guide, reading, judge in _CLAIMS:
-        claim: Claim = {
-            "id": claim_id,
-            "title": title,
-            "guide": guide,
-            "reading": reading,
-            "figures": {},
-            "conditions": {},
-            "notes": [],
-            "cells": [],
-        }
+        draft = _Draft()
         if judge is None:
-            claim.update(verdict=NOT_MEASURED, summary="No cell of this run measures it yet.")
+            verdict, summary = NOT_MEASURED, "No cell of this run measures it yet."
         else:
             try:
-                _check_answers(results, claim, judge)
+                verdict, summary = judge(results, draft)
+                _check_answers(results, draft)
             except _Inconclusive as exc:
-                claim.update(verdict=INCONCLUSIVE, summary=str(exc))
-            except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
-                # Results from another version or a partial cell: say so, never guess.
-                claim.update(
-                    verdict=INCONCLUSIVE,
-                    summary=f"the results lack a figure this claim needs ({type(exc).__name__}: "
-                    f"{exc})",
-                )
-        claims.append(claim)
+                verdict, summary = INCONCLUSIVE, str(exc)
+        claims.append(
+            Claim(
+                id=claim_id,
+                title=title,
+                guide=guide,
+                reading=reading,
+                verdict=verdict,
+                summary=summary,
+                figures=draft.figures,
+                conditions=draft.conditions,
+                notes=draft.notes,
+                cells=draft.cells,
+            )
+        )
     return claims
 
 
 # --- finding cells and figures -------------------------------------------------------------
 
-# Above this share of wrong answers or errors in a cell, its figures carry no verdict.
-MAX_BAD_SHARE = 0.01
 
-
-def _check_answers(
-    results: dict[str, Any], claim: Claim, judge: Callable[[dict[str, Any], Claim], None]
-) -> None:
-    """Judge, then refuse the verdict if a cell it used served wrong answers or many errors."""
-    judge(results, claim)
-    for cell in results.get("cells", []):
-        if cell.get("id") not in claim["cells"] or not cell.get("metrics"):
+def _check_answers(results: Results, draft: _Draft) -> None:
+    """Refuse the verdict if a cell it used served wrong answers or many errors."""
+    for cell in results.cells:
+        if cell.id not in draft.cells or cell.metrics is None:
             continue
-        outcomes = cell["metrics"].get("cache", {}).get("chat_outcomes", {})
+        outcomes = cell.metrics.cache.chat_outcomes
         total = sum(outcomes.values())
-        wrong = outcomes.get("wrong_answer", 0)
-        errors = outcomes.get("error", 0)
+        wrong = outcomes.get(WRONG_ANSWER, 0)
+        errors = outcomes.get(ERROR, 0)
         if wrong or (total and errors / total > MAX_BAD_SHARE):
             raise _Inconclusive(
-                f"cell {cell['id']} got {wrong} wrong answers and {errors} errors in {total} "
+                f"cell {cell.id} got {wrong} wrong answers and {errors} errors in {total} "
                 "chat requests: its figures cannot carry a verdict"
             )
 
 
-def _cell(results: dict[str, Any], claim: Claim, kind: str, backend: str | None, n: str) -> Cell:
+def _cell(results: Results, draft: _Draft, kind: CellKind, backend: str | None, n: str) -> Cell:
     """The cell of `kind` on `backend` with one instance (n="1") or several (n="N")."""
-    for cell in results.get("cells", []):
-        if cell.get("kind") != kind or (backend and cell.get("backend") != backend):
-            continue
-        if (n == "1" and cell.get("instances") != 1) or (n == "N" and cell.get("instances", 1) < 2):
-            continue
-        claim["cells"].append(cell["id"])
-        if cell.get("status") != "ok":
-            raise _Inconclusive(f"cell {cell['id']} failed: {cell.get('error') or 'no data'}")
-        return cell
-    raise _Inconclusive(f"no {kind} cell for {backend or 'the run'} ({n} instance(s)) ran")
+    cell = results.find_cell(kind, backend, single=n == "1")
+    if cell is None:
+        raise _Inconclusive(f"no {kind} cell for {backend or 'the run'} ({n} instance(s)) ran")
+    draft.cells.append(cell.id)
+    if not cell.ok:
+        raise _Inconclusive(f"cell {cell.id} failed: {cell.error or 'no data'}")
+    return cell
 
 
-def _conditions(results: dict[str, Any], claim: Claim, *cells: Cell) -> None:
-    options = results.get("run", {}).get("options", {})
-    machine = results.get("run", {}).get("machine", {})
-    claim["conditions"].update(
+def _measured(value: _T | None, what: str, cell: Cell) -> _T:
+    """`value`, or inconclusive naming the figure `cell` did not measure."""
+    if value is None:
+        raise _Inconclusive(f"cell {cell.id} did not measure {what}")
+    return value
+
+
+def _metrics(cell: Cell) -> MetricsDocument:
+    return _measured(cell.metrics, "Locust metrics", cell)
+
+
+def _figures(cell: Cell, kind: type[_T]) -> _T:
+    if not isinstance(cell.extra, kind):
+        raise _Inconclusive(f"cell {cell.id} holds no {kind.__name__}")
+    return cell.extra
+
+
+def _conditions(results: Results, draft: _Draft, *cells: Cell) -> None:
+    options, machine = results.run.options, results.run.machine
+    draft.conditions.update(
         {
-            "upstream latency": options.get("upstream_latency"),
-            "workload": options.get("workload"),
-            "users": options.get("users"),
-            "instances": sorted({int(c.get("instances", 1)) for c in cells}),
-            "machine": f"{machine.get('cpus')} CPUs, {machine.get('platform')}",
+            "upstream latency": options.upstream_latency,
+            "workload": options.workload,
+            "users": options.users,
+            "instances": sorted({c.instances for c in cells}),
+            "machine": f"{machine.cpus} CPUs, {machine.platform}",
         }
     )
     for cell in cells:
-        if (cell.get("metrics") or {}).get("load_generator", {}).get("saturated"):
-            raise _Inconclusive(f"the load generator was saturated in {cell['id']}")
+        if cell.metrics is not None and cell.metrics.load_generator.saturated:
+            raise _Inconclusive(f"the load generator was saturated in {cell.id}")
 
 
-def _latency(cell: Cell, outcome: str | None) -> dict[str, Any]:
+def _latency(cell: Cell, outcome: str | None) -> LatencySummary:
     """Service-time summary (µs) of the cache scenario: one outcome, or all of them blended."""
-    scenario = cell["metrics"]["metrics"]["scenarios"].get("cache")
-    if scenario is None:
-        raise _Inconclusive(f"cell {cell['id']} recorded no cache requests")
-    family = scenario["total"] if outcome is None else scenario["outcomes"].get(outcome, {})
-    summary = family.get("service") if "service" in family else family
-    if not summary or summary.get("count", 0) < MIN_SAMPLES:
+    metrics = _metrics(cell)
+    if "cache" not in metrics.metrics.scenarios:
+        raise _Inconclusive(f"cell {cell.id} recorded no cache requests")
+    summary = metrics.latency(outcome)
+    count = summary.count if summary is not None else 0
+    if summary is None or count < MIN_SAMPLES:
         raise _Inconclusive(
-            f"too few {outcome or 'cache'} samples in {cell['id']} "
-            f"({(summary or {}).get('count', 0)} < {MIN_SAMPLES})"
+            f"too few {outcome or 'cache'} samples in {cell.id} ({count} < {MIN_SAMPLES})"
         )
-    return dict(summary)
+    return summary
+
+
+def _stat(summary: LatencySummary, key: str, cell: Cell) -> float:
+    return _measured(summary.statistic(key), key, cell)
 
 
 def _ms(us: float) -> float:
     return round(us / 1000, 3)
 
 
-def _range_verdict(value: float, low: float, high: float, lower_is_better: bool) -> str:
+def _range_verdict(value: float, low: float, high: float, lower_is_better: bool) -> Verdict:
     if low <= value <= high:
         return HOLDS
     better = value < low if lower_is_better else value > high
     return BETTER if better else FAILS
 
 
-def _at_least_verdict(value: float, claimed: float) -> str:
+def _at_least_verdict(value: float, claimed: float) -> Verdict:
     if value >= claimed * 1.1 or value >= 0.999:
         return BETTER if value > claimed else HOLDS
     return HOLDS if value >= claimed else FAILS
@@ -148,215 +185,227 @@ def _at_least_verdict(value: float, claimed: float) -> str:
 # --- the claims ----------------------------------------------------------------------------
 
 
-def _response_time(backend: str, low_ms: float, high_ms: float) -> Callable[..., None]:
-    def judge(results: dict[str, Any], claim: Claim) -> None:
-        cell = _cell(results, claim, "cache", backend, "1")
-        _conditions(results, claim, cell)
+def _response_time(backend: str, low_ms: float, high_ms: float) -> Judge:
+    def judge(results: Results, draft: _Draft) -> tuple[Verdict, str]:
+        cell = _cell(results, draft, "cache", backend, "1")
+        _conditions(results, draft, cell)
         blended, hit, miss = _latency(cell, None), _latency(cell, "HIT"), _latency(cell, "MISS")
-        mean = _ms(blended["mean_us"])
-        claim["figures"] = {
+        mean = _ms(_stat(blended, "mean_us", cell))
+        p50 = _ms(_stat(blended, "p50_us", cell))
+        hit_p50, miss_p50 = _ms(_stat(hit, "p50_us", cell)), _ms(_stat(miss, "p50_us", cell))
+        draft.figures = {
             "blended mean (ms)": mean,
-            "blended p50 (ms)": _ms(blended["p50_us"]),
-            "blended p95 (ms)": _ms(blended["p95_us"]),
-            "HIT p50 (ms)": _ms(hit["p50_us"]),
-            "MISS p50 (ms)": _ms(miss["p50_us"]),
-            "hit rate": round(cell["metrics"]["cache"]["hit_rate_headers"] or 0, 3),
-            "requests": blended["count"],
+            "blended p50 (ms)": p50,
+            "blended p95 (ms)": _ms(_stat(blended, "p95_us", cell)),
+            "HIT p50 (ms)": hit_p50,
+            "MISS p50 (ms)": miss_p50,
+            "hit rate": round(_metrics(cell).cache.hit_rate_headers or 0, 3),
+            "requests": blended.count,
         }
-        claim["verdict"] = _range_verdict(mean, low_ms, high_ms, lower_is_better=True)
-        claim["summary"] = (
-            f"{backend}: {mean} ms on average (p50 {_ms(blended['p50_us'])} ms; HIT "
-            f"{_ms(hit['p50_us'])} ms, MISS {_ms(miss['p50_us'])} ms at p50) against the "
-            f"guide's {low_ms:g}-{high_ms:g} ms."
-        )
-        claim["notes"].append(
+        draft.notes.append(
             "The guide names no statistic. The mean is judged: the distribution has two humps "
             "(hits and misses), and its p50 is a hit's latency whenever the hit rate passes 50%."
         )
-        claim["notes"].append(
+        draft.notes.append(
             "Blended latency depends on the hit rate and on the upstream's latency: both are "
             "conditions of this verdict, not properties of Redis."
         )
         if backend == "memory":
-            claim["notes"].append(
+            draft.notes.append(
                 "Without Redis the guide's fallback still caches, in memory: one instance "
                 "answers repeats about as fast as with Redis; C8 shows what N instances lose."
             )
+        summary = (
+            f"{backend}: {mean} ms on average (p50 {p50} ms; HIT {hit_p50} ms, MISS "
+            f"{miss_p50} ms at p50) against the guide's {low_ms:g}-{high_ms:g} ms."
+        )
+        return _range_verdict(mean, low_ms, high_ms, lower_is_better=True), summary
 
     return judge
 
 
-def _reduction(cell: Cell) -> tuple[float, dict[str, Any]]:
-    cache = cell["metrics"]["cache"]
-    if not cache.get("ground_truth"):
-        raise _Inconclusive(f"cell {cell['id']} has no upstream ground truth")
-    requests, calls = cache["cache_requests"], cache["upstream_calls"]
-    distinct = cache["upstream_distinct_requests"]
-    duplicates = requests - distinct
+def _reduction(cell: Cell) -> tuple[float, dict[str, float | int | bool | str]]:
+    cache = _metrics(cell).cache
+    if not cache.ground_truth:
+        raise _Inconclusive(f"cell {cell.id} has no upstream ground truth")
+    calls = _measured(cache.upstream_calls, "upstream calls", cell)
+    distinct = _measured(cache.upstream_distinct_requests, "distinct requests", cell)
+    duplicates = cache.cache_requests - distinct
     if duplicates < MIN_SAMPLES:
-        raise _Inconclusive(f"too few duplicate requests in {cell['id']} ({duplicates})")
+        raise _Inconclusive(f"too few duplicate requests in {cell.id} ({duplicates})")
     value = 1 - (calls - distinct) / duplicates
-    return value, {"requests": requests, "upstream calls": calls, "distinct prompts": distinct}
+    return value, {
+        "requests": cache.cache_requests,
+        "upstream calls": calls,
+        "distinct prompts": distinct,
+    }
 
 
-def _judge_c3(results: dict[str, Any], claim: Claim) -> None:
-    redis_cell = _cell(results, claim, "cache", "redis", "N")
-    _conditions(results, claim, redis_cell)
+def _judge_c3(results: Results, draft: _Draft) -> tuple[Verdict, str]:
+    redis_cell = _cell(results, draft, "cache", "redis", "N")
+    _conditions(results, draft, redis_cell)
     value, figures = _reduction(redis_cell)
-    claim["figures"] = {"reduction of duplicate calls (redis, N)": round(value, 4), **figures}
+    draft.figures = {"reduction of duplicate calls (redis, N)": round(value, 4), **figures}
     try:
-        memory_value, _ = _reduction(_cell(results, claim, "cache", "memory", "N"))
-        claim["figures"]["reduction without Redis (memory, N)"] = round(memory_value, 4)
+        memory_value, _ = _reduction(_cell(results, draft, "cache", "memory", "N"))
+        draft.figures["reduction without Redis (memory, N)"] = round(memory_value, 4)
     except _Inconclusive as exc:
-        claim["notes"].append(f"No in-memory comparison: {exc}")
-    ideal = redis_cell["metrics"]["cache"].get("ideal_hit_rate")
+        draft.notes.append(f"No in-memory comparison: {exc}")
+    ideal = _metrics(redis_cell).cache.ideal_hit_rate
     if ideal is not None:
-        claim["figures"]["ideal hit rate of the sequence"] = round(ideal, 4)
-    claim["verdict"] = _at_least_verdict(value, 0.8)
-    claim["summary"] = (
-        f"Redis with {redis_cell['instances']} instances avoided {value:.1%} of duplicate OpenAI "
+        draft.figures["ideal hit rate of the sequence"] = round(ideal, 4)
+    summary = (
+        f"Redis with {redis_cell.instances} instances avoided {value:.1%} of duplicate OpenAI "
         "calls, counted at the fake upstream (guide: 80%)."
     )
+    return _at_least_verdict(value, 0.8), summary
 
 
-def _judge_c4(results: dict[str, Any], claim: Claim) -> None:
-    cell = _cell(results, claim, "cache", "redis", "1")
-    _conditions(results, claim, cell)
-    hit, miss = _latency(cell, "HIT"), _latency(cell, "MISS")
-    faster = 1 - hit["p50_us"] / miss["p50_us"]
-    claim["figures"] = {
-        "repeated (HIT) p50 (ms)": _ms(hit["p50_us"]),
-        "first seen (MISS) p50 (ms)": _ms(miss["p50_us"]),
+def _judge_c4(results: Results, draft: _Draft) -> tuple[Verdict, str]:
+    cell = _cell(results, draft, "cache", "redis", "1")
+    _conditions(results, draft, cell)
+    hit_us = _stat(_latency(cell, "HIT"), "p50_us", cell)
+    miss_us = _stat(_latency(cell, "MISS"), "p50_us", cell)
+    faster = 1 - hit_us / miss_us
+    draft.figures = {
+        "repeated (HIT) p50 (ms)": _ms(hit_us),
+        "first seen (MISS) p50 (ms)": _ms(miss_us),
         "faster by": round(faster, 4),
     }
-    claim["verdict"] = _at_least_verdict(faster, 0.7)
-    claim["summary"] = (
+    summary = (
         f"Repeated prompts answered {faster:.1%} faster than first-seen ones at p50 "
-        f"({_ms(hit['p50_us'])} vs {_ms(miss['p50_us'])} ms; guide: 70%)."
+        f"({_ms(hit_us)} vs {_ms(miss_us)} ms; guide: 70%)."
     )
+    return _at_least_verdict(faster, 0.7), summary
 
 
-def _judge_c5(results: dict[str, Any], claim: Claim) -> None:
-    cell = _cell(results, claim, "cache", "redis", "1")
-    _conditions(results, claim, cell)
-    ops: dict[str, dict[str, Any]] = {}
-    for stats in cell.get("targets", []):
-        for op, summary in stats.get("redis_op_latency_us", {}).items():
-            if summary.get("count", 0) > ops.get(op, {}).get("count", 0):
-                ops[op] = summary
-    if "GET" not in ops or ops["GET"]["count"] < MIN_SAMPLES:
+def _judge_c5(results: Results, draft: _Draft) -> tuple[Verdict, str]:
+    cell = _cell(results, draft, "cache", "redis", "1")
+    _conditions(results, draft, cell)
+    ops: dict[str, LatencySummary] = {}
+    for stats in cell.targets:
+        for op, timing in stats.redis_op_latency_us.items():
+            if op not in ops or timing.count > ops[op].count:
+                ops[op] = timing
+    get = ops.get("GET")
+    if get is None or get.count < MIN_SAMPLES:
         raise _Inconclusive("the targets recorded too few Redis GETs")
-    get_p50 = _ms(ops["GET"]["p50_us"])
-    claim["figures"] = {f"app {op} p50 (ms)": _ms(s["p50_us"]) for op, s in sorted(ops.items())}
-    claim["figures"]["app GET p99 (ms)"] = _ms(ops["GET"]["p99_us"])
+    get_p50 = _ms(_stat(get, "p50_us", cell))
+    draft.figures = {
+        f"app {op} p50 (ms)": _ms(_stat(s, "p50_us", cell)) for op, s in sorted(ops.items())
+    }
+    draft.figures["app GET p99 (ms)"] = _ms(_stat(get, "p99_us", cell))
     try:
-        probe = _cell(results, claim, "probe", "redis", "N")
-        for op, summary in probe["extra"]["direct"].items():
-            claim["figures"][f"direct {op} p50 (ms)"] = _ms(summary["p50_us"])
+        probe = _cell(results, draft, "probe", "redis", "N")
+        for op, direct in _figures(probe, ProbeFigures).direct.items():
+            draft.figures[f"direct {op} p50 (ms)"] = _ms(_stat(direct, "p50_us", probe))
     except _Inconclusive as exc:
-        claim["notes"].append(f"No direct probe: {exc}")
-    claim["verdict"] = _range_verdict(get_p50, 2.5, 7.5, lower_is_better=True)
-    claim["summary"] = (
+        draft.notes.append(f"No direct probe: {exc}")
+    draft.notes.append("Loopback Redis: a networked one adds its round trip to every figure.")
+    summary = (
         f"A Redis GET took {get_p50} ms at p50 as the app saw it (guide: ~5 ms per operation)."
     )
-    claim["notes"].append("Loopback Redis: a networked one adds its round trip to every figure.")
+    return _range_verdict(get_p50, 2.5, 7.5, lower_is_better=True), summary
 
 
-def _judge_c6(results: dict[str, Any], claim: Claim) -> None:
+def _judge_c6(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     ratios = {}
     for backend in ("redis", "memory"):
-        cell = _cell(results, claim, "ratelimit", backend, "N")
-        _conditions(results, claim, cell)
-        counters = cell["metrics"]["metrics"]["counters"]
-        bursts = counters.get("ratelimit_bursts", 0)
+        cell = _cell(results, draft, "ratelimit", backend, "N")
+        _conditions(results, draft, cell)
+        snapshot = _metrics(cell).metrics
+        bursts = snapshot.counter("ratelimit_bursts")
         if bursts < 3:
-            raise _Inconclusive(f"only {bursts} rate-limit windows measured in {cell['id']}")
-        ratio = counters["ratelimit_admitted"] / counters["ratelimit_limit_sum"]
-        over = counters.get("ratelimit_over_limit_bursts", 0) / bursts
+            raise _Inconclusive(f"only {bursts} rate-limit windows measured in {cell.id}")
+        ratio = snapshot.counter("ratelimit_admitted") / snapshot.counter("ratelimit_limit_sum")
+        over = snapshot.counter("ratelimit_over_limit_bursts") / bursts
         ratios[backend] = ratio
-        claim["figures"][f"{backend}: admitted / limit per window"] = round(ratio, 3)
-        claim["figures"][f"{backend}: windows over the limit"] = round(over, 3)
-        claim["figures"][f"{backend}: instances"] = cell["instances"]
+        draft.figures[f"{backend}: admitted / limit per window"] = round(ratio, 3)
+        draft.figures[f"{backend}: windows over the limit"] = round(over, 3)
+        draft.figures[f"{backend}: instances"] = cell.instances
     distributed = 0.95 <= ratios["redis"] <= 1.05
     per_instance = ratios["memory"] > 1.05
-    claim["verdict"] = HOLDS if distributed and per_instance else FAILS
-    claim["summary"] = (
+    summary = (
         f"With Redis, {ratios['redis']:.2f}x the limit was admitted per key and window across "
         f"instances; in memory {ratios['memory']:.2f}x (each instance counts alone)."
     )
+    return (HOLDS if distributed and per_instance else FAILS), summary
 
 
-def _judge_c7(results: dict[str, Any], claim: Claim) -> None:
+def _restart(results: Results, draft: _Draft, backend: str) -> RestartFigures:
+    cell = _cell(results, draft, "restart", backend, "N")
+    _conditions(results, draft, cell)
+    figures = _figures(cell, RestartFigures)
+    if not figures.sessions:
+        raise _Inconclusive(f"cell {cell.id} created no sessions")
+    return figures
+
+
+def _judge_c7(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     shares = {}
     for backend in ("redis", "memory"):
-        cell = _cell(results, claim, "restart", backend, "N")
-        _conditions(results, claim, cell)
-        extra = cell["extra"]
-        shares[backend] = extra["intact_after"] / extra["sessions"]
-        claim["figures"][f"{backend}: intact after restart"] = round(shares[backend], 3)
-        claim["figures"][f"{backend}: intact before (other instance)"] = round(
-            extra["intact_before"] / extra["sessions"], 3
+        figures = _restart(results, draft, backend)
+        shares[backend] = figures.intact_after / figures.sessions
+        draft.figures[f"{backend}: intact after restart"] = round(shares[backend], 3)
+        draft.figures[f"{backend}: intact before (other instance)"] = round(
+            figures.intact_before / figures.sessions, 3
         )
-    claim["verdict"] = HOLDS if shares["redis"] == 1.0 and shares["memory"] == 0.0 else FAILS
-    claim["summary"] = (
+    summary = (
         f"After every target restarted, {shares['redis']:.0%} of sessions were intact on Redis "
         f"and {shares['memory']:.0%} in memory."
     )
+    return (HOLDS if shares["redis"] == 1.0 and shares["memory"] == 0.0 else FAILS), summary
 
 
-def _judge_c8(results: dict[str, Any], claim: Claim) -> None:
+def _judge_c8(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     growth = {}
     for backend in ("redis", "memory"):
-        one = _cell(results, claim, "cache", backend, "1")
-        many = _cell(results, claim, "cache", backend, "N")
-        _conditions(results, claim, one, many)
-        if not (
-            one["metrics"]["cache"].get("ground_truth")
-            and many["metrics"]["cache"].get("ground_truth")
-        ):
+        one = _cell(results, draft, "cache", backend, "1")
+        many = _cell(results, draft, "cache", backend, "N")
+        _conditions(results, draft, one, many)
+        one_cache, many_cache = _metrics(one).cache, _metrics(many).cache
+        if not (one_cache.ground_truth and many_cache.ground_truth):
             raise _Inconclusive("no upstream ground truth: run with the fake upstream")
-        calls_one = one["metrics"]["cache"]["upstream_calls"]
-        calls_many = many["metrics"]["cache"]["upstream_calls"]
+        calls_one = _measured(one_cache.upstream_calls, "upstream calls", one)
+        calls_many = _measured(many_cache.upstream_calls, "upstream calls", many)
         growth[backend] = calls_many / max(1, calls_one)
-        claim["figures"][f"{backend}: upstream calls, 1 instance"] = calls_one
-        claim["figures"][f"{backend}: upstream calls, {many['instances']} instances"] = calls_many
-        claim["figures"][f"{backend}: hit rate, {many['instances']} instances"] = round(
-            many["metrics"]["cache"]["hit_rate_headers"] or 0, 3
+        draft.figures[f"{backend}: upstream calls, 1 instance"] = calls_one
+        draft.figures[f"{backend}: upstream calls, {many.instances} instances"] = calls_many
+        draft.figures[f"{backend}: hit rate, {many.instances} instances"] = round(
+            many_cache.hit_rate_headers or 0, 3
         )
     shared, isolated = growth["redis"] <= 1.1, growth["memory"] > 1.1
-    claim["verdict"] = HOLDS if shared and isolated else FAILS
-    claim["summary"] = (
+    summary = (
         f"Going from 1 to N instances multiplied OpenAI calls by {growth['redis']:.2f} on Redis "
         f"(shared cache) and by {growth['memory']:.2f} in memory (isolated caches)."
     )
+    return (HOLDS if shared and isolated else FAILS), summary
 
 
-def _judge_c9(results: dict[str, Any], claim: Claim) -> None:
+def _judge_c9(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     rates = {}
     for backend in ("redis", "memory"):
-        cell = _cell(results, claim, "restart", backend, "N")
-        _conditions(results, claim, cell)
-        rates[backend] = cell["extra"]["hit_rate_after_restart"]
-        claim["figures"][f"{backend}: hit rate right after restart"] = round(rates[backend], 3)
-    claim["verdict"] = HOLDS if rates["redis"] >= 0.9 and rates["memory"] <= 0.1 else FAILS
-    claim["summary"] = (
+        rates[backend] = _restart(results, draft, backend).hit_rate_after_restart
+        draft.figures[f"{backend}: hit rate right after restart"] = round(rates[backend], 3)
+    summary = (
         f"Right after a restart of every target, prompts cached before were hits "
         f"{rates['redis']:.0%} of the time on Redis and {rates['memory']:.0%} in memory."
     )
+    return (HOLDS if rates["redis"] >= 0.9 and rates["memory"] <= 0.1 else FAILS), summary
 
 
-def _judge_c12(results: dict[str, Any], claim: Claim) -> None:
-    cell = _cell(results, claim, "fallback", None, "1")
-    extra = cell["extra"]
-    claim["figures"] = {"line logged": extra["line_logged"]}
-    claim["verdict"] = HOLDS if extra["line_logged"] else FAILS
-    claim["summary"] = (
-        f"A target started without REDIS_URL {'logged' if extra['line_logged'] else 'did not log'}"
-        f" {extra['expected_line']!r} and served from memory."
+def _judge_c12(results: Results, draft: _Draft) -> tuple[Verdict, str]:
+    cell = _cell(results, draft, "fallback", None, "1")
+    figures = _figures(cell, FallbackFigures)
+    draft.figures = {"line logged": figures.line_logged}
+    summary = (
+        f"A target started without REDIS_URL {'logged' if figures.line_logged else 'did not log'}"
+        f" {figures.expected_line!r} and served from memory."
     )
+    return (HOLDS if figures.line_logged else FAILS), summary
 
 
-_CLAIMS: list[tuple[str, str, str, str, Callable[[dict[str, Any], Claim], None] | None]] = [
+_CLAIMS: list[tuple[str, str, str, str, Judge | None]] = [
     ("C1", "Response time with Redis", "Response time with Redis 10-50 ms",
      "Mean of every cache-path response (hits and misses blended) on one Redis-backed target, "
      "with p50 and p95 beside it.",

@@ -1,6 +1,6 @@
 """Compare two claims runs figure by figure: did NEW regress against BASE?
 
-Pure: two results dicts (harness/results.py) and the limits in, rows and notes out. Latency and
+Pure: two Results and the limits in, rows and notes out. Latency and
 rate limits are relative, since a shared machine moves absolute figures from run to run; the
 error limit is an absolute count. Latencies are µs, percentiles on the 0-100 scale.
 """
@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from hermes_bench.errors import ConfigError
 from hermes_bench.reports import figure_lookup
+from hermes_bench.results.model import Cell, Results
 
 # run.options that define the workload: runs differing in any of them measure different things.
 # target_env is left out on purpose: changing the target is what a regression check is for.
@@ -131,7 +132,7 @@ _SCALARS = (
 _SCALAR_KEYS = {"hit_rate": "hit_rate", "calls_avoided": "calls_avoided_share", "errors": "errors"}
 
 
-def compare_runs(base: dict[str, Any], new: dict[str, Any], limits: Limits) -> Comparison:
+def compare_runs(base: Results, new: Results, limits: Limits) -> Comparison:
     """Compare every figure of the cache cells both runs measured; refuse mismatched runs."""
     _refuse_mismatch(base, new)
     base_cells, new_cells = _cache_cells(base), _cache_cells(new)
@@ -149,13 +150,8 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any], limits: Limits) -> C
     return Comparison(rows=tuple(rows), notes=notes, limits=limits)
 
 
-def _refuse_mismatch(base: dict[str, Any], new: dict[str, Any]) -> None:
-    if base.get("schema") != new.get("schema"):
-        raise ComparisonError(
-            "cannot compare runs with different schema versions: schema is "
-            f"{_show(base.get('schema'))} in BASE and {_show(new.get('schema'))} in NEW; "
-            "compare runs written by the same hermes-bench"
-        )
+def _refuse_mismatch(base: Results, new: Results) -> None:
+    # Both were read as this version's schema: only their workloads can differ.
     base_options, new_options = _options(base), _options(new)
     differ = [
         f"run.options.{name} ({_RUN_OPTION[name]}) is {_show(base_options.get(name))} in BASE "
@@ -172,7 +168,7 @@ def _refuse_mismatch(base: dict[str, Any], new: dict[str, Any]) -> None:
 
 
 def _nothing_shared(
-    base_cells: dict[str, dict[str, Any]], new_cells: dict[str, dict[str, Any]], shared: list[str]
+    base_cells: dict[str, Cell], new_cells: dict[str, Cell], shared: list[str]
 ) -> str:
     if not shared:
         return (
@@ -192,9 +188,7 @@ def _nothing_shared(
     )
 
 
-def _row(
-    figure: _Figure, cell: str, base_cell: dict[str, Any], new_cell: dict[str, Any], limits: Limits
-) -> Row | None:
+def _row(figure: _Figure, cell: str, base_cell: Cell, new_cell: Cell, limits: Limits) -> Row | None:
     """The figure in both runs against its limit; None when neither run measured it."""
     base, new = _value(base_cell, figure), _value(new_cell, figure)
     limit = float(getattr(limits, figure.limit))
@@ -219,35 +213,31 @@ def _row(
     return Row(figure.name, cell, base, new, change, limit, regressed, status, figure.unit)
 
 
-def _value(cell: dict[str, Any], figure: _Figure) -> float | None:
+def _value(cell: Cell, figure: _Figure) -> float | None:
     if not _ok(cell):
         return None
-    # figures.py reads a backend's one-instance cache cell; a results dict holding only this
-    # cell, seen as one-instance, lets its lookups read any cache cell.
-    backend = str(cell.get("backend"))
-    view = {"cells": [{**cell, "instances": 1}]}
     if figure.unit == "us":
         outcome, _, aggregate = figure.name.partition(" ")
-        return figure_lookup.latency_us(view, f"{backend}.{outcome}", aggregate)
-    return figure_lookup.scalar(view, f"{backend}.{_SCALAR_KEYS[figure.name]}")
+        return figure_lookup.cell_latency_us(cell, outcome, aggregate)
+    return figure_lookup.cell_scalar(cell, _SCALAR_KEYS[figure.name])
 
 
 def _notes(
-    base: dict[str, Any],
-    new: dict[str, Any],
-    base_cells: dict[str, dict[str, Any]],
-    new_cells: dict[str, dict[str, Any]],
+    base: Results,
+    new: Results,
+    base_cells: dict[str, Cell],
+    new_cells: dict[str, Cell],
     shared: list[str],
 ) -> tuple[str, ...]:
     notes = []
-    base_env, new_env = _options(base).get("target_env"), _options(new).get("target_env")
+    base_env, new_env = base.run.options.target_env, new.run.options.target_env
     if base_env != new_env:
         notes.append(
             f"target_env differs: {_show(base_env)} in BASE, {_show(new_env)} in NEW "
             "(compared anyway: a changed target is what a regression check measures)"
         )
     for side, results in (("BASE", base), ("NEW", new)):
-        status = (results.get("run") or {}).get("status")
+        status = results.run.status
         if status != "complete":
             notes.append(f"{side} run is {status}: cells it did not finish are not compared")
     for side, cells, other in (("BASE", base_cells, new_cells), ("NEW", new_cells, base_cells)):
@@ -256,22 +246,27 @@ def _notes(
             notes.append(f"cache cells only in {side}, not compared: {', '.join(only)}")
         for cell_id in shared:
             if not _ok(cells[cell_id]):
-                error = cells[cell_id].get("error") or "no error recorded"
+                error = cells[cell_id].error or "no error recorded"
                 notes.append(f"{cell_id} failed in {side} ({error}): its figures are missing")
     notes += _machine_notes(base, new)
     return tuple(notes)
 
 
-def _machine_notes(base: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def _machine_notes(base: Results, new: Results) -> list[str]:
     notes = []
-    for part, why in (
-        ("machine", "latencies may move for that alone"),
-        ("versions", "a change of library can move figures too"),
-    ):
-        base_part = (base.get("run") or {}).get(part) or {}
-        new_part = (new.get("run") or {}).get(part) or {}
+    parts = (
+        ("machine", base.run.machine.model_dump(), new.run.machine.model_dump(),
+         "latencies may move for that alone"),
+        ("versions", base.run.versions, new.run.versions,
+         "a change of library can move figures too"),
+    )  # fmt: skip
+    for part, base_part, new_part, why in parts:
         # The load average is the moment's, not the machine's: it differs on every run.
-        keys = [k for k in base_part if k != "load_average_1m" and k in new_part]
+        keys = [
+            k
+            for k in base_part
+            if k != "load_average_1m" and None not in (base_part[k], new_part.get(k))
+        ]
         differ = [
             f"{k} {base_part[k]} → {new_part[k]}" for k in keys if base_part[k] != new_part[k]
         ]
@@ -280,20 +275,16 @@ def _machine_notes(base: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _cache_cells(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        str(cell.get("id")): cell
-        for cell in results.get("cells") or []
-        if isinstance(cell, dict) and cell.get("kind") == "cache"
-    }
+def _cache_cells(results: Results) -> dict[str, Cell]:
+    return {cell.id: cell for cell in results.cells if cell.kind == "cache"}
 
 
-def _ok(cell: dict[str, Any]) -> bool:
-    return cell.get("status") == "ok" and bool(cell.get("metrics"))
+def _ok(cell: Cell) -> bool:
+    return cell.ok and cell.metrics is not None
 
 
-def _options(results: dict[str, Any]) -> dict[str, Any]:
-    return dict((results.get("run") or {}).get("options") or {})
+def _options(results: Results) -> dict[str, Any]:
+    return results.run.options.model_dump()
 
 
 def _show(value: Any) -> str:

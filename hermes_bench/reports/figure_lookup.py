@@ -1,80 +1,91 @@
-"""Named figures of a claims run, for `--threshold`: latencies and scalars read from results.
+"""Figures of a run by name, for `--threshold` and `compare`: latencies and scalars of cells.
 
 Subjects name a backend and an outcome of its one-instance cache cell: `redis.HIT`,
 `memory.MISS`, `redis.all` (every outcome blended). Scalars: `<backend>.hit_rate`,
 `<backend>.calls_avoided_share`, `<backend>.errors` (error and wrong-answer responses over all
-of that backend's cells).
+of that backend's cells). None means the run did not measure it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from hdrh.histogram import HdrHistogram
-
-from hermes_bench.histograms import new_histogram
+from hermes_bench.histograms import add_into, decode_histogram, new_histogram
 from hermes_bench.reports.thresholds import summary_key
+from hermes_bench.results.model import Cell, Results
+from hermes_bench.results.vocabulary import CACHE_SCENARIO, ERROR, SERVICE, WRONG_ANSWER
 
 SCALARS = ("hit_rate", "calls_avoided_share", "errors")
+ALL_OUTCOMES = "all"
 
 
-def _cache_cell(results: dict[str, Any], backend: str) -> dict[str, Any] | None:
-    for cell in results.get("cells", []):
-        if (
-            cell.get("kind") == "cache"
-            and cell.get("backend") == backend
-            and cell.get("instances") == 1
-            and cell.get("status") == "ok"
-        ):
-            return cell
-    return None
-
-
-def latency_us(results: dict[str, Any], subject: str, aggregate: str) -> float | None:
-    """µs of `aggregate` (p(95), avg, max...) for `backend.OUTCOME`, or None if not measured."""
-    backend, _, outcome = subject.partition(".")
-    cell = _cache_cell(results, backend)
-    if cell is None or not outcome:
+def cell_latency_us(cell: Cell, outcome: str, aggregate: str) -> float | None:
+    """µs of `aggregate` (p(95), avg, max...) of one outcome (or "all") of a cache cell."""
+    if not cell.ok or cell.metrics is None:
         return None
-    scenario = cell["metrics"]["metrics"]["scenarios"].get("cache", {})
-    family = (
-        scenario.get("total") if outcome == "all" else scenario.get("outcomes", {}).get(outcome)
-    )
-    summary = (family or {}).get("service")
-    if not summary or not summary.get("count"):
+    snapshot = cell.metrics.metrics
+    summary = snapshot.outcome_summary(CACHE_SCENARIO, None if outcome == ALL_OUTCOMES else outcome)
+    if summary is None or not summary.count:
         return None
-    key = summary_key(aggregate)
-    if key in summary:
-        return float(summary[key])
+    value = summary.statistic(summary_key(aggregate))
+    if value is not None:
+        return value
     # A percentile the summary does not carry: read it off the exact histogram.
-    encoded = cell["metrics"]["metrics"]["histograms"]["service"].get("cache", {})
-    chosen = encoded.values() if outcome == "all" else [encoded.get(outcome, "")]
+    encoded = snapshot.histograms.of(SERVICE).get(CACHE_SCENARIO, {})
+    chosen = list(encoded.values()) if outcome == ALL_OUTCOMES else [encoded.get(outcome, "")]
     merged = new_histogram()
     for text in chosen:
         if text:
-            merged.add(HdrHistogram.decode(text))
+            add_into(merged, decode_histogram(text))
     percentile = float(aggregate.removeprefix("p(").removesuffix(")"))
     return float(merged.get_value_at_percentile(percentile))
 
 
-def scalar(results: dict[str, Any], name: str) -> float | None:
+def cell_scalar(cell: Cell, figure: str) -> float | None:
+    """hit_rate, calls_avoided_share or errors of one cell."""
+    if not cell.ok or cell.metrics is None:
+        return None
+    if figure == "errors":
+        return float(_errors(cell))
+    cache = cell.metrics.cache
+    value = cache.hit_rate_headers if figure == "hit_rate" else cache.calls_avoided_share
+    return None if value is None else float(value)
+
+
+def latency_us(results: Results, subject: str, aggregate: str) -> float | None:
+    """µs of `aggregate` for `backend.OUTCOME` in the backend's one-instance cache cell."""
+    backend, _, outcome = subject.partition(".")
+    cell = _cache_cell(results, backend)
+    if cell is None or not outcome:
+        return None
+    return cell_latency_us(cell, outcome, aggregate)
+
+
+def scalar(results: Results, name: str) -> float | None:
     """A scalar figure `backend.name`, or None if not measured."""
     backend, _, figure = name.partition(".")
     if figure not in SCALARS:
         return None
     if figure == "errors":
-        cells = [c for c in results.get("cells", []) if c.get("backend") == backend]
-        total = 0
-        for cell in cells:
-            for data in (
-                ((cell.get("metrics") or {}).get("metrics") or {}).get("scenarios", {}).values()
-            ):
-                for outcome in ("error", "wrong_answer"):
-                    total += data["outcomes"].get(outcome, {}).get("service", {}).get("count", 0)
-        return float(total) if cells else None
+        cells = [c for c in results.cells if c.backend == backend]
+        return float(sum(_errors(c) for c in cells)) if cells else None
     cell = _cache_cell(results, backend)
-    if cell is None:
-        return None
-    cache = cell["metrics"]["cache"]
-    value = cache.get("hit_rate_headers" if figure == "hit_rate" else "calls_avoided_share")
-    return None if value is None else float(value)
+    return None if cell is None else cell_scalar(cell, figure)
+
+
+def _cache_cell(results: Results, backend: str) -> Cell | None:
+    for cell in results.ok_cells("cache"):
+        if cell.backend == backend and cell.instances == 1:
+            return cell
+    return None
+
+
+def _errors(cell: Cell) -> int:
+    """Error and wrong-answer responses over every scenario of a cell."""
+    if cell.metrics is None:
+        return 0
+    total = 0
+    for scenario in cell.metrics.metrics.scenarios.values():
+        for outcome in (ERROR, WRONG_ANSWER):
+            families = scenario.outcomes.get(outcome)
+            if families is not None and families.service is not None:
+                total += families.service.count
+    return total

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from types import MappingProxyType
+
+from hermes_bench.results.model import BETTER, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED
 
 # Redis red and a contrasting blue: the two backends every claim compares.
 BACKEND_COLOURS = MappingProxyType({"redis": "#c0392b", "memory": "#1f6fb2"})
 # For any other backend name, picked by a stable hash so it keeps its colour across plots.
 _OTHER_BACKEND_COLOURS = ("#2e8b57", "#8e44ad", "#d4860b", "#4d4d4d")
 
-VERDICT_COLOURS = MappingProxyType(
+VERDICT_COLOURS: Mapping[str, str] = MappingProxyType(
     {
-        "holds": "#1a7f37",
-        "better than claimed": "#0b6e99",
-        "does not hold": "#c62828",
-        "inconclusive": "#b26a00",
-        "not measured yet": "#6b7280",
+        HOLDS: "#1a7f37",
+        BETTER: "#0b6e99",
+        FAILS: "#c62828",
+        INCONCLUSIVE: "#b26a00",
+        NOT_MEASURED: "#6b7280",
     }
 )
-VERDICTS = tuple(VERDICT_COLOURS)
 _UNKNOWN_VERDICT_COLOUR = "#6b7280"
 
 

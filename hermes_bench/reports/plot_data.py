@@ -1,4 +1,4 @@
-"""Plot-ready data out of a results dict: pure, and tolerant of failed or partial cells.
+"""Plot-ready data out of Results: pure, and tolerant of failed or partial cells.
 
 Only cells with status "ok" are plotted: a failed cell's numbers stop wherever it failed.
 Every extractor returns an empty list when nothing usable is there, so a plot can say "no data".
@@ -7,11 +7,12 @@ Every extractor returns an empty list when nothing usable is there, so a plot ca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from hermes_bench import histograms
+from hermes_bench.results.model import Cell, RestartFigures, Results
 from hermes_bench.results.vocabulary import (
     ADMITTED_OUTCOME,
     BURST_SCENARIO,
@@ -84,49 +85,14 @@ class RestartShares:
     intact_after: int
 
 
-def ok_cells(results: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    """Cells of `kind` that completed."""
-    cells = results.get("cells") or []
-    return [c for c in cells if isinstance(c, dict) and c.get("kind") == kind and _ok(c)]
-
-
-def _ok(cell: dict[str, Any]) -> bool:
-    return cell.get("status") == "ok"
-
-
-def _document(cell: dict[str, Any]) -> dict[str, Any]:
-    metrics = cell.get("metrics")
-    return metrics if isinstance(metrics, dict) else {}
-
-
-def _snapshot(cell: dict[str, Any]) -> dict[str, Any]:
-    snapshot = _document(cell).get("metrics")
-    return snapshot if isinstance(snapshot, dict) else {}
-
-
-def _dig(data: Any, *keys: str) -> Any:
-    """data[k1][k2]..., None as soon as a level is missing or not a dict."""
-    for key in keys:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def decode_histogram(cell: dict[str, Any], scenario: str, outcome: str) -> HdrHistogram | None:
+def decode_histogram(cell: Cell, scenario: str, outcome: str) -> HdrHistogram | None:
     """The service-time histogram of one scenario and outcome, None when absent or empty."""
-    encoded = _dig(_snapshot(cell), "histograms", SERVICE, scenario, outcome)
-    if not isinstance(encoded, str):
+    if cell.metrics is None:
         return None
-    hist = HdrHistogram.decode(encoded)
+    encoded = cell.metrics.metrics.histograms.of(SERVICE).get(scenario, {}).get(outcome)
+    if encoded is None:
+        return None
+    hist = histograms.decode_histogram(encoded)
     return hist if hist.get_total_count() else None
 
 
@@ -139,17 +105,17 @@ def histogram_points(hist: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(values, dtype=float), counts[indices].astype(float)
 
 
-def latency_cdfs(results: dict[str, Any]) -> list[LatencyCdf]:
+def latency_cdfs(results: Results) -> list[LatencyCdf]:
     """HIT and MISS latency CDFs per backend, from the single-instance cache cells."""
     merged: dict[tuple[str, str], HdrHistogram] = {}
-    for cell in ok_cells(results, "cache"):
-        if cell.get("instances") != 1:
+    for cell in results.ok_cells("cache"):
+        if cell.instances != 1:
             continue
         for outcome in (HIT, MISS):
             hist = decode_histogram(cell, CACHE_SCENARIO, outcome)
             if hist is None:
                 continue
-            key = (str(cell.get("backend")), outcome)
+            key = (str(cell.backend), outcome)
             if key in merged:
                 merged[key].add(hist)
             else:
@@ -172,99 +138,104 @@ def latency_cdfs(results: dict[str, Any]) -> list[LatencyCdf]:
     return cdfs
 
 
-def hit_rate_series(results: dict[str, Any]) -> list[HitRateSeries]:
+def hit_rate_series(results: Results) -> list[HitRateSeries]:
     """HIT / (HIT + MISS + BYPASS) each second of each cache cell."""
     series = []
-    for cell in ok_cells(results, "cache"):
+    for cell in results.ok_cells("cache"):
+        if cell.metrics is None:
+            continue
+        rows = cell.metrics.metrics.series
+        start = min((row.t for row in rows), default=0)
         elapsed, rates = [], []
-        rows = _snapshot(cell).get("series")
-        rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-        start = min((_int(r.get("t")) or 0 for r in rows), default=0)
         for row in rows:
-            outcomes = row.get("outcomes")
-            looked_up = sum(_int(_dig(outcomes, o)) or 0 for o in CACHE_OUTCOMES)
+            looked_up = sum(row.outcomes.get(o, 0) for o in CACHE_OUTCOMES)
             if looked_up:
-                elapsed.append((_int(row.get("t")) or 0) - start)
-                rates.append((_int(_dig(outcomes, HIT)) or 0) / looked_up)
+                elapsed.append(row.t - start)
+                rates.append(row.outcomes.get(HIT, 0) / looked_up)
         if elapsed:
             series.append(
                 HitRateSeries(
-                    cell_id=str(cell.get("id")),
-                    backend=str(cell.get("backend")),
-                    instances=_int(cell.get("instances")) or 1,
+                    cell_id=cell.id,
+                    backend=str(cell.backend),
+                    instances=cell.instances,
                     elapsed_s=np.asarray(elapsed, dtype=float),
                     hit_rate=np.asarray(rates, dtype=float),
-                    ideal_hit_rate=_float(_dig(_document(cell), "cache", "ideal_hit_rate")),
+                    ideal_hit_rate=cell.metrics.cache.ideal_hit_rate,
                 )
             )
     return series
 
 
-def upstream_counts(results: dict[str, Any]) -> list[UpstreamCounts]:
+def upstream_counts(results: Results) -> list[UpstreamCounts]:
     """Per cache cell with ground truth: requests, upstream calls and distinct prompts."""
     counts = []
-    for cell in ok_cells(results, "cache"):
-        cache = _document(cell).get("cache")
-        requests = _int(_dig(cache, "cache_requests"))
-        calls = _int(_dig(cache, "upstream_calls"))
-        distinct = _int(_dig(cache, "upstream_distinct_requests"))
-        if requests is None or calls is None or distinct is None:
+    for cell in results.ok_cells("cache"):
+        if cell.metrics is None:
+            continue
+        cache = cell.metrics.cache
+        if cache.upstream_calls is None or cache.upstream_distinct_requests is None:
             continue
         counts.append(
             UpstreamCounts(
-                cell_id=str(cell.get("id")),
-                backend=str(cell.get("backend")),
-                requests=requests,
-                upstream_calls=calls,
-                distinct=distinct,
+                cell_id=cell.id,
+                backend=str(cell.backend),
+                requests=cache.cache_requests,
+                upstream_calls=cache.upstream_calls,
+                distinct=cache.upstream_distinct_requests,
             )
         )
     return counts
 
 
-def admitted_distributions(results: dict[str, Any]) -> list[AdmittedDistribution]:
+def admitted_distributions(results: Results) -> list[AdmittedDistribution]:
     """Per rate-limit cell: bursts by admitted count, and the mean limit per burst."""
     distributions = []
-    for cell in ok_cells(results, "ratelimit"):
+    for cell in results.ok_cells("ratelimit"):
         hist = decode_histogram(cell, BURST_SCENARIO, ADMITTED_OUTCOME)
-        if hist is None:
+        if hist is None or cell.metrics is None:
             continue
-        counters = _snapshot(cell).get("counters")
-        bursts = _int(_dig(counters, "ratelimit_bursts")) or 0
-        limit_sum = _int(_dig(counters, "ratelimit_limit_sum"))
+        snapshot = cell.metrics.metrics
+        bursts = snapshot.counter("ratelimit_bursts")
+        limit_sum = snapshot.counters.get("ratelimit_limit_sum")
         admitted, burst_counts = histogram_points(hist)
         distributions.append(
             AdmittedDistribution(
-                cell_id=str(cell.get("id")),
-                backend=str(cell.get("backend")),
-                instances=_int(cell.get("instances")) or 1,
+                cell_id=cell.id,
+                backend=str(cell.backend),
+                instances=cell.instances,
                 admitted=admitted,
                 bursts=burst_counts,
                 limit=limit_sum / bursts if bursts and limit_sum is not None else None,
-                over_limit_bursts=_int(_dig(counters, "ratelimit_over_limit_bursts")) or 0,
+                over_limit_bursts=snapshot.counter("ratelimit_over_limit_bursts"),
             )
         )
     return distributions
 
 
-def restart_shares(results: dict[str, Any]) -> list[RestartShares]:
+def restart_shares(results: Results) -> list[RestartShares]:
     """Per restart cell with at least one session: intact before and after the restart."""
     shares = []
-    for cell in ok_cells(results, "restart"):
-        extra = cell.get("extra")
-        sessions = _int(_dig(extra, "sessions"))
-        before = _int(_dig(extra, "intact_before"))
-        after = _int(_dig(extra, "intact_after"))
-        if not sessions or before is None or after is None:
+    for cell in results.ok_cells("restart"):
+        figures = cell.extra
+        if not isinstance(figures, RestartFigures) or not figures.sessions:
             continue
         shares.append(
             RestartShares(
-                cell_id=str(cell.get("id")),
-                backend=str(cell.get("backend")),
-                instances=_int(cell.get("instances")) or 1,
-                sessions=sessions,
-                intact_before=before,
-                intact_after=after,
+                cell_id=cell.id,
+                backend=str(cell.backend),
+                instances=cell.instances,
+                sessions=figures.sessions,
+                intact_before=figures.intact_before,
+                intact_after=figures.intact_after,
             )
         )
     return shares
+
+
+def achieved_hit_rates(results: Results) -> list[tuple[Cell, float]]:
+    """Each completed cache cell with the hit rate its X-Cache headers showed."""
+    return [
+        (cell, cell.metrics.cache.hit_rate_headers)
+        for cell in results.ok_cells("cache")
+        if cell.metrics is not None and cell.metrics.cache.hit_rate_headers is not None
+    ]

@@ -1,4 +1,4 @@
-"""The report's plots: results dict in, PNG bytes out (None when there is nothing to plot).
+"""The report's plots: Results in, PNG bytes out (None when there is nothing to plot).
 
 Each plot builds its own matplotlib Figure on an Agg canvas: no pyplot, so no global figure
 state is shared between plots or with any other user of matplotlib in the process.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -19,6 +18,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from hermes_bench.reports import plot_data
 from hermes_bench.reports.palette import backend_colour
+from hermes_bench.results.model import Results
 
 # 9 in at 100 dpi: 900 px wide, the width the report lays plots out at.
 WIDTH_IN = 9.0
@@ -98,7 +98,7 @@ def _ms_label(value: float, _pos: object = None) -> str:
     return f"{value:g}"
 
 
-def latency_cdf(results: dict[str, Any]) -> bytes | None:
+def latency_cdf(results: Results) -> bytes | None:
     """CDF of cache-path latency per backend, HIT solid and MISS dashed, log ms axis."""
     cdfs = plot_data.latency_cdfs(results)
     if not cdfs:
@@ -132,7 +132,7 @@ def latency_cdf(results: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
-def hit_rate_over_time(results: dict[str, Any]) -> bytes | None:
+def hit_rate_over_time(results: Results) -> bytes | None:
     """Per-second hit rate of each cache cell; dotted: the ideal hit rate of its sequence."""
     series = plot_data.hit_rate_series(results)
     if not series:
@@ -172,7 +172,7 @@ def hit_rate_over_time(results: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
-def upstream_calls(results: dict[str, Any]) -> bytes | None:
+def upstream_calls(results: Results) -> bytes | None:
     """Per cache cell: requests that reached the cache, upstream calls, distinct prompts."""
     counts = plot_data.upstream_counts(results)
     if not counts:
@@ -206,7 +206,7 @@ def upstream_calls(results: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
-def admitted_vs_limit(results: dict[str, Any]) -> bytes | None:
+def admitted_vs_limit(results: Results) -> bytes | None:
     """Per rate-limit cell: share of bursts by requests admitted, against the limit."""
     distributions = plot_data.admitted_distributions(results)
     if not distributions:
@@ -236,7 +236,7 @@ def admitted_vs_limit(results: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
-def sessions_after_restart(results: dict[str, Any]) -> bytes | None:
+def sessions_after_restart(results: Results) -> bytes | None:
     """Per restart cell: share of sessions intact before and after restarting every target."""
     shares = plot_data.restart_shares(results)
     if not shares:
@@ -271,34 +271,30 @@ def sessions_after_restart(results: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
-def lru_bound(results: dict[str, Any]) -> bytes | None:
+def lru_bound(results: Results) -> bytes | None:
     """Hit rate an LRU cache of each size could reach on the run's sequence, beside the achieved."""
-    bounds = results.get("bounds") or {}
-    curve = bounds.get("lru") or []
-    if not curve:
+    bounds = results.bounds
+    if bounds is None or not bounds.lru:
         return None
+    curve = bounds.lru
     fig = _figure(4.2)
     ax = fig.add_subplot()
-    sizes = [point["size"] for point in curve]
-    ax.plot(sizes, [p["hit_rate"] for p in curve], color="#333333", marker="o", markersize=3,
+    sizes = [point.size for point in curve]
+    ax.plot(sizes, [p.hit_rate for p in curve], color="#333333", marker="o", markersize=3,
             linewidth=1.6, label="LRU of that size (stack distances)")  # fmt: skip
-    if bounds.get("ideal_hit_rate") is not None:
-        ax.axhline(bounds["ideal_hit_rate"], color="#333333", linestyle=":", linewidth=1,
-                   label=f"ideal (unbounded) {bounds['ideal_hit_rate']:.1%}")  # fmt: skip
-    for cell in results.get("cells", []):
-        document = cell.get("metrics") or {}
-        rate = (document.get("cache") or {}).get("hit_rate_headers")
-        if cell.get("kind") != "cache" or cell.get("status") != "ok" or rate is None:
-            continue
-        style = _INSTANCE_STYLES[(cell.get("instances", 1) - 1) % len(_INSTANCE_STYLES)]
-        ax.axhline(rate, color=backend_colour(cell.get("backend")), linestyle=style,
-                   linewidth=1.4, label=f"{cell['id']} achieved {rate:.1%}")  # fmt: skip
+    if bounds.ideal_hit_rate is not None:
+        ax.axhline(bounds.ideal_hit_rate, color="#333333", linestyle=":", linewidth=1,
+                   label=f"ideal (unbounded) {bounds.ideal_hit_rate:.1%}")  # fmt: skip
+    for cell, rate in plot_data.achieved_hit_rates(results):
+        style = _INSTANCE_STYLES[(cell.instances - 1) % len(_INSTANCE_STYLES)]
+        ax.axhline(rate, color=backend_colour(str(cell.backend)), linestyle=style,
+                   linewidth=1.4, label=f"{cell.id} achieved {rate:.1%}")  # fmt: skip
     ax.set_xscale("log")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("cache size (entries, log scale)")
     ax.set_ylabel("hit rate")
-    ax.set_title(f"Upper bounds for the {bounds.get('requests', '?')}-request sequence of a cell")
+    ax.set_title(f"Upper bounds for the {bounds.requests}-request sequence of a cell")
     _style_axes(ax)
     ax.legend(loc="lower right", fontsize=8)
     return _png(fig)

@@ -1,22 +1,4 @@
-"""results.json: what a claims run measured, written again after every cell.
-
-Schema "hermes-bench/results/1" (all times are epoch seconds, latencies µs, secrets redacted):
-
-    {"schema": "hermes-bench/results/1",
-     "run": {"id", "started_at", "ended_at", "wall_s", "status": "running|complete|interrupted",
-             "profile", "options": {...}, "machine": {...}, "versions": {...}},
-     "cells": [
-       {"id": "cache-redis-1", "kind": "cache|ratelimit|sessions|restart|probe|fallback",
-        "backend": "redis|memory", "instances": 1, "status": "ok|failed",
-        "error": null | "message", "started_at", "ended_at",
-        "conditions": {"users", "requests", "upstream_latency", "workload": {...}, ...},
-        "metrics": null | <Locust metrics document, schema hermes-bench/locust-metrics/1>,
-        "targets": [<GET /stats of each target at the end>],
-        "redis_info": null | {"keyspace_hits", "keyspace_misses", "evicted_keys", ...deltas},
-        "extra": {...}}          # kind-specific figures, see harness/cells.py
-     ],
-     "claims": [<reports.claims verdict dicts>]}
-"""
+"""results.json on disk: written atomically after every cell, read back with one validation."""
 
 from __future__ import annotations
 
@@ -26,15 +8,29 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from hermes_bench.errors import ConfigError
 from hermes_bench.redaction import redact_text
+from hermes_bench.results.model import Results
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA
 
+_ERRORS_SHOWN = 5
 
-def write_results(path: Path, results: dict[str, Any]) -> None:
+
+class ResultsFileError(ConfigError):
+    """A results file that cannot be read: not JSON, another schema, or fields of wrong types."""
+
+
+def results_json(results: Results) -> str:
+    """The results as results.json text, secrets redacted in one last pass over the whole text."""
+    return redact_text(json.dumps(results.model_dump(mode="json", by_alias=True), indent=1))
+
+
+def write_results(path: Path, results: Results) -> None:
     """Write atomically (temp file + rename), so a crash never leaves half a results.json."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # One last pass over the whole text: no password or key may leave the process.
-    text = redact_text(json.dumps(results, indent=1, sort_keys=False, default=str))
+    text = results_json(results)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
     try:
         with os.fdopen(fd, "w") as file:
@@ -45,21 +41,45 @@ def write_results(path: Path, results: dict[str, Any]) -> None:
         raise
 
 
-def read_results(path: Path) -> dict[str, Any]:
-    """Load a results.json, checking its schema."""
-    from hermes_bench.errors import ConfigError
-
+def read_results(path: Path) -> Results:
+    """Load and validate a results.json; ResultsFileError says what is wrong and where."""
     try:
-        results: dict[str, Any] = json.loads(path.read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such results file") from None
+        raise ResultsFileError(f"{path}: no such results file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ResultsFileError(f"{path}: cannot read it ({exc})") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(
+        raise ResultsFileError(
             f"{path} is not JSON ({exc}); is it a hermes-bench results.json?"
         ) from None
-    if results.get("schema") != RESULTS_SCHEMA:
-        raise ConfigError(
-            f"{path} has schema {results.get('schema')!r}; "
-            f"this hermes-bench reads {RESULTS_SCHEMA!r}"
+    return results_from_data(data, source=str(path))
+
+
+def results_from_data(data: Any, source: str = "results") -> Results:
+    """Validate parsed JSON as Results; ResultsFileError lists the first fields at fault."""
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema != RESULTS_SCHEMA:
+        raise ResultsFileError(
+            f"{source} has schema {schema!r}; this hermes-bench reads {RESULTS_SCHEMA!r}"
         )
-    return results
+    try:
+        return Results.model_validate(data)
+    except ValidationError as exc:
+        raise ResultsFileError(f"{source} is not a valid results file: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False)
+    shown = [
+        f"{'.'.join(str(part) for part in error['loc']) or 'top level'}: {error['msg']}"
+        + (f" (got {_short(error['input'])})" if error["type"] != "missing" else "")
+        for error in errors[:_ERRORS_SHOWN]
+    ]
+    more = f"; and {len(errors) - _ERRORS_SHOWN} more" if len(errors) > _ERRORS_SHOWN else ""
+    return "; ".join(shown) + more
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."

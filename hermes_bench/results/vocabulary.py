@@ -5,6 +5,8 @@ Written by the scenarios, read by the reports: defined here once, below both.
 
 from __future__ import annotations
 
+from typing import Final, Literal, get_args
+
 RESULTS_SCHEMA = "hermes-bench/results/1"
 METRICS_SCHEMA = "hermes-bench/locust-metrics/1"
 METRICS_WIRE_VERSION = 1
@@ -28,3 +30,17 @@ COUNT_PREFIX = "_"
 # Scenario whose "latencies" are admitted requests per rate-limit window (a count).
 BURST_SCENARIO = "_ratelimit_window"
 ADMITTED_OUTCOME = "admitted_count"
+
+CellKind = Literal["cache", "ratelimit", "restart", "probe", "fallback"]
+CELL_KINDS: tuple[CellKind, ...] = get_args(CellKind)
+BACKENDS = ("redis", "memory")
+Verdict = Literal[
+    "holds", "better than claimed", "does not hold", "inconclusive", "not measured yet"
+]
+HOLDS: Final = "holds"
+BETTER: Final = "better than claimed"
+FAILS: Final = "does not hold"
+INCONCLUSIVE: Final = "inconclusive"
+NOT_MEASURED: Final = "not measured yet"
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+RunStatus = Literal["running", "complete", "interrupted"]

@@ -1,0 +1,384 @@
+"""The typed results of a claims run: run, cells, metrics, claims, bounds.
+
+One definition of what results.json holds (schema "hermes-bench/results/1"). Times are epoch
+seconds, latencies integer microseconds, shares 0-1, percentiles named pNN_us on the 0-100
+scale. Reading validates once: types, finite numbers, known fields. A figure a cell did not
+measure is None: readers test for it instead of catching KeyError.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hermes_bench.results.vocabulary import (
+    BACKENDS,
+    BETTER,
+    CACHE_OUTCOMES,
+    CACHE_SCENARIO,
+    CELL_KINDS,
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    INTENDED,
+    METRICS_SCHEMA,
+    NOT_MEASURED,
+    RESULTS_SCHEMA,
+    SERVICE,
+    VERDICTS,
+    CellKind,
+    RunStatus,
+    Verdict,
+)
+
+
+class Record(BaseModel):
+    """Base of every part: unknown fields and NaN/infinity are errors, not silently kept."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
+
+
+# --- latencies ------------------------------------------------------------------------------
+
+
+class LatencySummary(Record):
+    """Count and µs statistics of one histogram; only `count` when it is empty."""
+
+    count: int = Field(ge=0)
+    min_us: int | None = None
+    mean_us: float | None = None
+    p50_us: int | None = None
+    p90_us: int | None = None
+    p95_us: int | None = None
+    p99_us: int | None = None
+    p99_9_us: int | None = None
+    max_us: int | None = None
+
+    def statistic(self, key: str) -> float | None:
+        """The statistic named `key` (p95_us, mean_us...), None when not measured."""
+        value = getattr(self, key, None) if key in type(self).model_fields else None
+        return None if value is None else float(value)
+
+
+class Families(Record):
+    """Latency from the actual send (service) and, when paced, from the intended send."""
+
+    service: LatencySummary | None = None
+    intended: LatencySummary | None = None
+
+
+class ScenarioMetrics(Record):
+    """One scenario: latency per outcome, and all outcomes blended."""
+
+    outcomes: dict[str, Families] = {}
+    total: Families = Families()
+
+
+class SeriesRow(Record):
+    """Responses finished in one wall-clock second, by outcome."""
+
+    t: int
+    requests: int = Field(ge=0)
+    outcomes: dict[str, int]
+
+
+class EncodedHistograms(Record):
+    """HdrHistogram encode() strings per family, scenario and outcome: the exact distributions."""
+
+    service: dict[str, dict[str, str]] = {}
+    intended: dict[str, dict[str, str]] = {}
+
+    def of(self, family: str) -> dict[str, dict[str, str]]:
+        """The histograms of `family` (service or intended)."""
+        return self.service if family == SERVICE else self.intended if family == INTENDED else {}
+
+
+class MetricsSnapshot(Record):
+    """What the Locust users recorded, merged over every load-generating process."""
+
+    version: int
+    scenarios: dict[str, ScenarioMetrics] = {}
+    total: Families = Families()
+    counters: dict[str, int] = {}
+    hit_rate: float | None = None
+    series: list[SeriesRow] = []
+    histograms: EncodedHistograms = EncodedHistograms()
+
+    def outcome_summary(self, scenario: str, outcome: str | None) -> LatencySummary | None:
+        """Service time of one outcome of `scenario`, or of all of them blended (None)."""
+        found = self.scenarios.get(scenario)
+        if found is None:
+            return None
+        families = found.total if outcome is None else found.outcomes.get(outcome)
+        return None if families is None else families.service
+
+    def counter(self, name: str) -> int:
+        """A free counter; 0 when nothing counted it."""
+        return self.counters.get(name, 0)
+
+
+class CacheAccounting(Record):
+    """Hit rate from X-Cache headers; calls avoided from the upstream's ground truth, if read."""
+
+    chat_outcomes: dict[str, int] = {}
+    cache_requests: int = 0
+    hits: int = 0
+    hit_rate_headers: float | None = None
+    ground_truth: bool = False
+    cut_at_stop: int = 0
+    upstream_calls: int | None = None
+    upstream_distinct_requests: int | None = None
+    calls_avoided: int | None = None
+    calls_avoided_share: float | None = None
+    hits_minus_calls_avoided: int | None = None
+    ideal_hit_rate: float | None = None
+
+
+class CpuSummary(Record):
+    """CPU of one load-generating process, in % of one core."""
+
+    count: int = 0
+    mean_pct: float | None = None
+    p90_pct: float | None = None
+    max_pct: float | None = None
+    threshold_pct: float = 90.0
+    above_threshold_share: float | None = None
+    saturated: bool | None = None
+
+
+class LoadGenerator(Record):
+    """Whether any load-generating process was saturated (its latencies are then suspect)."""
+
+    saturated: bool = False
+    per_process: dict[str, CpuSummary] = {}
+
+
+class MetricsRun(Record):
+    """Where one Locust run sent its load and what it drew."""
+
+    started_at: float | None = None
+    ended_at: float | None = None
+    targets: list[str] = []
+    upstream: str | None = None
+    embedded_stack: bool = False
+    backend: str | None = None
+    workers: int = 0
+    arrival_rate: float | None = None
+    workload: dict[str, str | int | float | bool] = {}
+
+
+class MetricsDocument(Record):
+    """The metrics file a Locust run writes (schema hermes-bench/locust-metrics/1)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    schema_: str = Field(METRICS_SCHEMA, alias="schema")
+    run: MetricsRun = MetricsRun()
+    cache: CacheAccounting = CacheAccounting()
+    load_generator: LoadGenerator = LoadGenerator()
+    metrics: MetricsSnapshot
+
+    def latency(self, outcome: str | None) -> LatencySummary | None:
+        """Cache-path service time of one outcome (HIT, MISS...) or all blended (None)."""
+        return self.metrics.outcome_summary(CACHE_SCENARIO, outcome)
+
+    def cache_lookups(self) -> int:
+        """HIT + MISS + BYPASS responses of every chat scenario."""
+        return sum(self.cache.chat_outcomes.get(o, 0) for o in CACHE_OUTCOMES)
+
+
+# --- cells ----------------------------------------------------------------------------------
+
+
+class TargetStats(Record):
+    """GET /stats of one target at the end of a cell (the reference app's counters)."""
+
+    model_config = ConfigDict(extra="allow")  # another gateway's /stats may say more
+
+    instance: str | None = None
+    backend: str | None = None
+    requests: int = 0
+    hits: int = 0
+    misses: int = 0
+    redis_op_latency_us: dict[str, LatencySummary] = {}
+
+
+class LocustFigures(Record):
+    """Cache and rate-limit cells: how the Locust process ended."""
+
+    locust_exit_code: int | None = None
+
+
+class RestartFigures(Record):
+    """Sessions and cached answers before and after every target restarted."""
+
+    sessions: int = Field(ge=0)
+    intact_before: int = Field(ge=0)
+    intact_after: int = Field(ge=0)
+    warm_prompts: int = Field(ge=0)
+    hits_after_restart: int = Field(ge=0)
+    hit_rate_after_restart: float
+
+
+class ProbeFigures(Record):
+    """Direct redis-py round trips per command, the baseline of the app's own timings."""
+
+    direct: dict[str, LatencySummary]
+
+
+class FallbackFigures(Record):
+    """A target started without REDIS_URL: did it log the guide's line?"""
+
+    line_logged: bool
+    expected_line: str
+    log: str
+
+
+class NoFigures(Record):
+    """A failed cell: nothing measured."""
+
+
+# NoFigures first: an empty {} is a failed cell's, not a Locust cell with no exit code.
+CellFigures = NoFigures | LocustFigures | RestartFigures | ProbeFigures | FallbackFigures
+
+
+class Cell(Record):
+    """One measurement of a run: a kind of cell on one backend and number of instances."""
+
+    id: str
+    kind: CellKind
+    backend: str | None = None
+    instances: int = Field(ge=1)
+    status: Literal["ok", "failed"]
+    error: str | None = None
+    started_at: float
+    ended_at: float
+    conditions: dict[str, Any] = {}
+    metrics: MetricsDocument | None = None
+    targets: list[TargetStats] = []
+    redis_info: dict[str, int] | None = None
+    extra: CellFigures = NoFigures()
+
+    @property
+    def ok(self) -> bool:
+        """True when the cell measured what it set out to."""
+        return self.status == "ok"
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+class RunOptionsRecord(Record):
+    """What `hermes-bench run` was asked to do, secrets hidden."""
+
+    backends: list[str]
+    instances: int
+    users: int
+    requests_per_cache_cell: int
+    upstream_latency: str
+    rate_limit: str
+    seed: int
+    workload: str
+    redis: str
+    cells: list[str]
+    target_env: dict[str, str] = {}
+    external_targets: list[str] = []
+
+
+class Machine(Record):
+    """The machine the run measured on."""
+
+    platform: str
+    python: str
+    cpus: int | None = None
+    memory_gib: float | None = None
+    load_average_1m: float | None = None
+
+
+class Run(Record):
+    """When and how the run ran."""
+
+    id: str
+    started_at: float
+    ended_at: float | None = None
+    wall_s: float | None = None
+    status: RunStatus
+    profile: str
+    options: RunOptionsRecord
+    machine: Machine
+    versions: dict[str, str]
+
+
+class Claim(Record):
+    """One claim of the guide, its reading, the figures measured and the verdict they carry."""
+
+    id: str
+    title: str
+    guide: str
+    reading: str
+    verdict: Verdict
+    summary: str
+    figures: dict[str, float | int | bool | str] = {}
+    conditions: dict[str, Any] = {}
+    notes: list[str] = []
+    cells: list[str] = []
+
+
+class LruPoint(Record):
+    """Hit rate an LRU cache of `size` entries reaches on the run's sequence."""
+
+    size: int = Field(ge=0)
+    hit_rate: float = Field(ge=0, le=1)
+
+
+class Bounds(Record):
+    """Upper bounds of the hit rate for the request sequence of a cache cell."""
+
+    requests: int = Field(ge=0)
+    distinct: int = Field(ge=0)
+    ideal_hit_rate: float | None = None
+    lru: list[LruPoint] = []
+
+
+class Results(Record):
+    """Everything one claims run measured and concluded."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    schema_: str = Field(RESULTS_SCHEMA, alias="schema")
+    run: Run
+    cells: list[Cell] = []
+    claims: list[Claim] = []
+    bounds: Bounds | None = None
+
+    def ok_cells(self, kind: CellKind) -> list[Cell]:
+        """Cells of `kind` that completed."""
+        return [cell for cell in self.cells if cell.kind == kind and cell.ok]
+
+    def find_cell(
+        self, kind: CellKind, backend: str | None, *, single: bool | None = None
+    ) -> Cell | None:
+        """The first cell of `kind` on `backend` (any when None), one instance or several."""
+        for cell in self.cells:
+            if cell.kind != kind or (backend is not None and cell.backend != backend):
+                continue
+            if single is not None and (cell.instances == 1) != single:
+                continue
+            return cell
+        return None
+
+
+__all__ = [
+    "BACKENDS",
+    "BETTER",
+    "CELL_KINDS",
+    "FAILS",
+    "HOLDS",
+    "INCONCLUSIVE",
+    "NOT_MEASURED",
+    "VERDICTS",
+    "CellKind",
+    "RunStatus",
+    "Verdict",
+]
