@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -66,11 +66,6 @@ class Threshold:
     aggregate: str | None  # "p(95)", "avg", "min" or "max" (med is p(50)); None for a scalar
     op: str
     value: float
-
-    @property
-    def is_latency(self) -> bool:
-        """True for `SUBJECT AGG OP VALUE`, False for `NAME OP NUMBER`."""
-        return self.aggregate is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,11 +207,6 @@ def evaluate(
     else:
         message = f"{label} = {show(observed)}, not {limit}: failed"
     return ThresholdResult(threshold, observed, passed, message)
-
-
-def all_held(results: Iterable[ThresholdResult]) -> bool:
-    """True when every threshold passed; one failed or not measured makes the run exit non-zero."""
-    return all(result.passed is True for result in results)
 
 
 def _ms(value_us: float) -> str:
