@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
+from hermes_bench.results.files import read_results, results_json
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 
 pytestmark = pytest.mark.e2e
@@ -22,9 +23,12 @@ CLAIM_IDS = [f"C{i}" for i in range(1, 14)]
 
 
 def _results(output: Path) -> tuple[Path, dict[str, Any]]:
+    """The run's results.json as JSON, after checking it reads back as Results unchanged."""
     paths = list(output.glob("run-*/results.json"))
     assert len(paths) == 1, paths
-    return paths[0], json.loads(paths[0].read_text())
+    text = paths[0].read_text()
+    assert results_json(read_results(paths[0])) == text  # the model round-trips it exactly
+    return paths[0], json.loads(text)
 
 
 def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_path: Path) -> None:
@@ -94,7 +98,7 @@ def test_ctrl_c_keeps_the_finished_cells_and_stops_everything(tmp_path: Path) ->
     assert path.with_name("report.html").exists()
 
 
-def test_report_of_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_report_of_a_missing_foreign_or_broken_file_is_a_clear_error(tmp_path: Path) -> None:
     missing = subprocess.run([*COMMAND, "report", str(tmp_path / "nope.json")],
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     assert missing.returncode == 2 and "no such results file" in missing.stderr
@@ -103,6 +107,18 @@ def test_report_of_a_missing_or_foreign_file_is_a_clear_error(tmp_path: Path) ->
     wrong = subprocess.run([*COMMAND, "report", str(foreign)],
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert wrong.returncode == 2 and "schema" in wrong.stderr
+    broken = tmp_path / "broken.json"
+    data = json.loads(Path(__file__).with_name("data").joinpath("results-quick.json").read_text())
+    data["cells"][0]["metrics"]["cache"]["hits"] = "many"
+    data["cells"][1]["started_at"] = float("nan")
+    broken.write_text(json.dumps(data))
+    bad = subprocess.run([*COMMAND, "report", str(broken)],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    (line,) = bad.stderr.strip().splitlines()
+    assert "is not a valid results file" in line
+    assert "cells.0.metrics.cache.hits" in line and "cells.1.started_at" in line
+    assert not broken.with_name("report.html").exists()
 
 
 def test_bad_run_options_are_rejected_before_anything_starts(tmp_path: Path) -> None:
@@ -138,8 +154,12 @@ def test_external_targets_are_loaded_without_starting_anything(tmp_path: Path) -
         cache = cell["metrics"]["cache"]
         assert cache["calls_avoided"] == cache["hits"] > 0  # each cell started cold
         assert cache["hits"] < cache["cache_requests"]
-    verdicts = {c["id"]: c["verdict"] for c in results["claims"]}
-    assert verdicts["C7"] == verdicts["C2"] == "inconclusive"  # nothing of theirs to restart
+    claims = {c["id"]: c for c in results["claims"]}
+    # Nothing of theirs to restart, and no in-memory cell to compare with: said, not guessed.
+    assert claims["C7"]["verdict"] == claims["C2"]["verdict"] == "inconclusive"
+    assert "no restart cell for redis" in claims["C7"]["summary"]
+    assert "no cache cell for memory" in claims["C2"]["summary"]
+    assert all(cell["targets"] for cell in results["cells"])  # their /stats were read
     unreachable = subprocess.run(
         [*COMMAND, "run", "--target", "http://127.0.0.1:1", "--output", str(tmp_path / "x")],
         capture_output=True, text=True, timeout=60,
