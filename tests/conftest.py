@@ -1,4 +1,8 @@
-"""Shared fixtures: a real Redis for the whole session (private, or REDIS_URL when set)."""
+"""Shared fixtures: a real Redis for the whole session (private, or REDIS_URL when set).
+
+Markers: `e2e` on every test that starts a process (servers, Locust, Chromium, ruff and mypy);
+`pytest -m "not e2e"` is the fast lane of pure units, memory backend only.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,13 @@ from collections.abc import Iterator
 import pytest
 
 from hermes_bench.stack.embedded_redis import redis_from_env_or_private
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs Redis starts one (the private redis-server below): it is e2e too."""
+    for item in items:
+        if item.get_closest_marker("redis") and not item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ FAULT_VARIABLES = ("HERMES_FAULT_CACHE_DELAY_MS", "HERMES_FAULT_CACHE_MISS_SHARE
 COMPARE_FAIL = "--benchmark-compare-fail=min:300%"
 SLOW_CACHE_DELAY_MS = "2"
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.e2e]
 
 
 def run_bench(

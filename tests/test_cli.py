@@ -17,6 +17,8 @@ from hermes_bench.app.backends import FALLBACK_LOG_LINE
 
 COMMAND = [sys.executable, "-m", "hermes_bench"]
 
+pytestmark = pytest.mark.e2e  # every test runs the command as a subprocess
+
 
 def _run(
     *args: str, timeout_s: float = 60, env: dict[str, str] | None = None
@@ -129,14 +131,12 @@ def _stop_stack_with(sig: signal.Signals, tmp_path: Path, instances: int) -> str
     return out_path.read_text()
 
 
-@pytest.mark.e2e
 def test_stack_stops_every_process_on_ctrl_c(tmp_path: Path) -> None:
     output = _stop_stack_with(signal.SIGINT, tmp_path, instances=2)
     assert "interrupted" in output
     assert "Traceback" not in output
 
 
-@pytest.mark.e2e
 def test_stack_cleans_up_when_its_terminal_closes(tmp_path: Path) -> None:
     output = _stop_stack_with(signal.SIGHUP, tmp_path, instances=1)
     assert "Traceback" not in output
@@ -189,7 +189,6 @@ def test_unreachable_redis_url_is_one_clear_line(command: str, tmp_path: Path) -
     assert _hermes_dirs(tmpdir) == set()
 
 
-@pytest.mark.e2e
 def test_check_shows_what_each_backend_did() -> None:
     result = _run("check", timeout_s=180)
     assert result.returncode == 0, result.stderr

@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.e2e  # runs ruff and mypy as processes
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
