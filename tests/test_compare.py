@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from results_builders import T0, results_data
 
 from hermes_bench.errors import ConfigError
 from hermes_bench.harness.cli import build_parser
@@ -32,7 +33,6 @@ from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 from hermes_bench.scenarios.metrics import RunMetrics
 from hermes_bench.scenarios.summary import build_document
 
-T0 = 1_700_000_000.0
 COMMAND = [sys.executable, "-m", "hermes_bench"]
 CELLS = ("cache-memory-1", "cache-memory-2")
 
@@ -89,34 +89,9 @@ def _results(**cells: dict[str, Any]) -> dict[str, Any]:
     documents = {
         cell_id: cells.get(cell_id.replace("-", "_"), _cache_metrics()) for cell_id in CELLS
     }
-    return {
-        "schema": SCHEMA,
-        "run": {
-            "id": "run-20260101-120000-abcd",
-            "started_at": T0,
-            "ended_at": T0 + 15,
-            "wall_s": 15.0,
-            "status": "complete",
-            "profile": "quick",
-            "options": {
-                "backends": ["memory"],
-                "instances": 2,
-                "users": 8,
-                "requests_per_cache_cell": 200,
-                "upstream_latency": "lognormal:60ms:0.3",
-                "rate_limit": "10/second",
-                "seed": 0,
-                "workload": "Zipf alpha 1.0 over 200 prompts, 10% one-offs, seed 0",
-                "redis": "embedded",
-                "cells": ["cache"],
-                "target_env": {},
-            },
-            "machine": {"platform": "Linux", "python": "3.11.7", "cpus": 2},
-            "versions": {"hermes-bench": "0.1.0", "locust": "2.47.0"},
-        },
-        "cells": [_cell(cell_id, documents[cell_id]) for cell_id in CELLS],
-        "claims": [],
-    }
+    data = results_data([_cell(cell_id, documents[cell_id]) for cell_id in CELLS])
+    data["run"]["options"]["backends"] = ["memory"]
+    return data
 
 
 def _compare_runs(base: dict[str, Any], new: dict[str, Any], limits: Limits) -> Comparison:

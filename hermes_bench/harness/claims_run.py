@@ -265,10 +265,7 @@ def _measure(plan: CellPlan, body: Callable[[], Measured]) -> Cell:
         log.exception("cell %s failed", plan.id)
         return _failed(plan, f"{type(exc).__name__}: {exc}", started)
     return Cell(
-        id=plan.id,
-        kind=plan.kind,
-        backend=plan.backend,
-        instances=plan.instances,
+        **_identity(plan),
         status="ok",
         started_at=started,
         ended_at=time.time(),
@@ -282,15 +279,16 @@ def _measure(plan: CellPlan, body: Callable[[], Measured]) -> Cell:
 
 def _failed(plan: CellPlan, error: str, started: float) -> Cell:
     return Cell(
-        id=plan.id,
-        kind=plan.kind,
-        backend=plan.backend,
-        instances=plan.instances,
+        **_identity(plan),
         status="failed",
         error=redact_text(error),
         started_at=started,
         ended_at=time.time(),
     )
+
+
+def _identity(plan: CellPlan) -> dict[str, Any]:
+    return {"id": plan.id, "kind": plan.kind, "backend": plan.backend, "instances": plan.instances}
 
 
 _RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], Measured]] = {
