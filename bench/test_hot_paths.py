@@ -8,7 +8,6 @@ Divide a reported time by OPS_PER_CALL for one operation.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
@@ -78,8 +77,8 @@ def backends(
     """The target's stores for memory:// or the Redis, built by the target's own factory."""
     url = MEMORY_URL if request.param == "memory" else request.getfixturevalue("redis_url")
     prefix = f"hermes-bench-bench:{secrets.token_hex(4)}"
-    settings = dataclasses.replace(
-        fault_settings, redis_url=url, key_prefix=prefix, rate_limit=UNREACHABLE_LIMIT
+    settings = fault_settings.model_copy(
+        update={"redis_url": url, "key_prefix": prefix, "rate_limit": UNREACHABLE_LIMIT}
     )
     built = backends_from_settings(settings, OpTimings())
     yield built

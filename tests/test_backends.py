@@ -2,30 +2,44 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from hermes_bench.app.backends import Backends, backends_from_settings
+from hermes_bench.app.cache import MemoryCache
 from hermes_bench.app.counters import OpTimings
 from hermes_bench.app.redis_client import RedisCommandError, ping_us
-from hermes_bench.app.settings import TargetSettings
+from hermes_bench.app.sessions import MemorySessionStore
+from hermes_bench.app.settings import MEMORY_URL, TargetSettings
 from hermes_bench.errors import BackendUnavailableError, UnknownSchemeError
 from hermes_bench.stack.embedded_redis import EmbeddedRedis
 
 
+class FakeClock:
+    """A monotonic clock that moves only when a test advances it."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds
+
+
 def _settings(url: str, prefix: str, **changes: object) -> TargetSettings:
     base = {
-        "redis_url": None if url == "memory://" else url,
+        "redis_url": None if url == MEMORY_URL else url,
         "key_prefix": prefix,
         "rate_limit": "3/minute",
         "cache_ttl_s": 60,
         "session_ttl_s": 60,
     }
     base.update(changes)
-    return TargetSettings(**base)  # type: ignore[arg-type]
+    return TargetSettings(**base)
 
 
 @pytest.fixture
@@ -42,13 +56,30 @@ async def test_cache_round_trip(backends: Backends) -> None:
     assert await backends.cache.get("other") is None
 
 
-async def test_cache_entry_expires_after_its_ttl(backend_url: str, key_prefix: str) -> None:
-    built = backends_from_settings(_settings(backend_url, key_prefix, cache_ttl_s=1), OpTimings())
+async def test_memory_cache_entry_expires_after_its_ttl() -> None:
+    clock = FakeClock()
+    cache = MemoryCache(ttl_s=60, max_entries=10, clock=clock)
+    await cache.set("k", b"v")
+    clock.advance(59)
+    assert await cache.get("k") == b"v"  # a read does not extend a cache entry
+    clock.advance(2)
+    assert await cache.get("k") is None
+
+
+@pytest.mark.redis
+@pytest.mark.e2e
+async def test_redis_cache_entry_gets_the_ttl_and_reads_keep_it(
+    redis_url: str, key_prefix: str
+) -> None:
+    built = backends_from_settings(_settings(redis_url, key_prefix, cache_ttl_s=60), OpTimings())
+    assert built.redis is not None
+    key = f"{key_prefix}:cache:k"
     try:
         await built.cache.set("k", b"v")
+        assert 59_000 < await built.redis.pttl(key) <= 60_000
+        await built.redis.pexpire(key, 5_000)  # as if 55 s had passed
         assert await built.cache.get("k") == b"v"
-        await asyncio.sleep(2.1)
-        assert await built.cache.get("k") is None
+        assert await built.redis.pttl(key) <= 5_000  # a read does not extend a cache entry
     finally:
         await built.close()
 
@@ -86,16 +117,43 @@ async def test_session_crud_and_ownership(backends: Backends) -> None:
     assert await store.replace("alice", created.id, {"a": 1}) is None
 
 
-async def test_session_ttl_is_refreshed_by_use(backend_url: str, key_prefix: str) -> None:
-    settings = _settings(backend_url, key_prefix, session_ttl_s=2)
+async def test_memory_session_ttl_is_refreshed_by_use() -> None:
+    clock = FakeClock()
+    store = MemorySessionStore(ttl_s=60, max_entries=10, clock=clock)
+    session = await store.create("alice", {"n": 1})
+    uses = [
+        lambda: store.get("alice", session.id),
+        lambda: store.merge("alice", session.id, {"n": 2}),
+        lambda: store.replace("alice", session.id, {"n": 3}),
+    ]
+    for use in uses:  # 3 x 40 s > the 60 s TTL: only the refreshes keep it alive
+        clock.advance(40)
+        assert await use() is not None
+    clock.advance(61)
+    assert await store.get("alice", session.id) is None
+
+
+@pytest.mark.redis
+@pytest.mark.e2e
+async def test_redis_session_ttl_is_set_and_refreshed_by_use(
+    redis_url: str, key_prefix: str
+) -> None:
+    settings = _settings(redis_url, key_prefix, session_ttl_s=60)
     built = backends_from_settings(settings, OpTimings())
+    assert built.redis is not None
     try:
         session = await built.sessions.create("alice", {"n": 1})
-        for _ in range(3):  # 3 x 1.2 s > the 2 s TTL: only the refreshes keep it alive
-            await asyncio.sleep(1.2)
-            assert await built.sessions.get("alice", session.id) is not None
-        await asyncio.sleep(2.5)
-        assert await built.sessions.get("alice", session.id) is None
+        key = f"{key_prefix}:session:{session.id}"
+        assert 59_000 < await built.redis.pttl(key) <= 60_000
+        uses = [
+            lambda: built.sessions.get("alice", session.id),
+            lambda: built.sessions.merge("alice", session.id, {"n": 2}),
+            lambda: built.sessions.replace("alice", session.id, {"n": 3}),
+        ]
+        for use in uses:
+            await built.redis.pexpire(key, 5_000)  # as if 55 s had passed
+            assert await use() is not None
+            assert 59_000 < await built.redis.pttl(key) <= 60_000
     finally:
         await built.close()
 
@@ -106,6 +164,7 @@ async def test_session_ids_are_distinct(backends: Backends) -> None:
 
 
 @pytest.mark.redis
+@pytest.mark.e2e
 async def test_redis_ops_are_timed(redis_url: str, key_prefix: str) -> None:
     timings = OpTimings()
     built = backends_from_settings(_settings(redis_url, key_prefix), timings)
@@ -133,6 +192,7 @@ async def test_a_write_larger_than_luas_unpack_limit_is_stored(backends: Backend
 
 
 @pytest.mark.redis
+@pytest.mark.e2e
 async def test_a_refused_command_is_told_apart_from_an_outage(
     redis_url: str, key_prefix: str
 ) -> None:
@@ -163,6 +223,7 @@ def unix_redis() -> Iterator[EmbeddedRedis]:
 
 
 @pytest.mark.redis
+@pytest.mark.e2e
 async def test_unix_socket_url_serves_all_three_stores(
     unix_redis: EmbeddedRedis, key_prefix: str
 ) -> None:

@@ -44,6 +44,7 @@ def listening_socket(host: str = "127.0.0.1") -> socket.socket:
     return sock
 
 
+@pytest.mark.e2e
 def test_exit_before_ready_reports_code_and_redacted_log_tail(tmp_path: Path) -> None:
     code = (
         "import sys\n"
@@ -64,6 +65,7 @@ def test_exit_before_ready_reports_code_and_redacted_log_tail(tmp_path: Path) ->
     assert proc.returncode == 3
 
 
+@pytest.mark.e2e
 def test_not_ready_in_time_is_stopped_and_reported(tmp_path: Path) -> None:
     proc = python_process(tmp_path, "sleepy", "import time; time.sleep(60)").start()
     with pytest.raises(ProcessStartError, match="sleepy was not ready"):
@@ -71,12 +73,14 @@ def test_not_ready_in_time_is_stopped_and_reported(tmp_path: Path) -> None:
     assert not proc.running
 
 
+@pytest.mark.e2e
 def test_missing_program_is_a_start_error(tmp_path: Path) -> None:
     proc = ManagedProcess("ghost", [str(tmp_path / "no-such-program")], tmp_path / "ghost.log")
     with pytest.raises(ProcessStartError, match="ghost"):
         proc.start()
 
 
+@pytest.mark.e2e
 def test_stop_is_idempotent_and_reaps(tmp_path: Path) -> None:
     proc = python_process(tmp_path, "sleeper", "import time; time.sleep(60)").start()
     pid = proc.pid
@@ -88,6 +92,7 @@ def test_stop_is_idempotent_and_reaps(tmp_path: Path) -> None:
     assert not psutil.pid_exists(pid) or is_gone(pid)
 
 
+@pytest.mark.e2e
 def test_sigterm_ignored_gets_sigkill(tmp_path: Path) -> None:
     code = (
         "import signal, time\n"
@@ -102,6 +107,7 @@ def test_sigterm_ignored_gets_sigkill(tmp_path: Path) -> None:
     assert not proc.running
 
 
+@pytest.mark.e2e
 def test_output_goes_to_log_file(tmp_path: Path) -> None:
     # Much more than a pipe buffer: a pipe nobody reads would block the child.
     code = "import sys\nfor i in range(20000): print('line', i)\nprint('done')"
@@ -125,6 +131,7 @@ class Recorder:
             raise RuntimeError(f"{self.name} refuses to stop")
 
 
+@pytest.mark.e2e
 def test_group_stops_in_reverse_even_when_one_fails(tmp_path: Path) -> None:
     stopped: list[str] = []
     with ProcessGroup() as group:
@@ -157,6 +164,7 @@ def test_port_out_of_range_is_a_config_error(port: int) -> None:
         bind_tcp("127.0.0.1", port)
 
 
+@pytest.mark.e2e
 def test_wait_for_log_sees_only_the_current_run(tmp_path: Path) -> None:
     code = "import secrets, time; print('token', secrets.token_hex(4), flush=True); time.sleep(60)"
     proc = python_process(tmp_path, "announcer", code)
@@ -170,6 +178,7 @@ def test_wait_for_log_sees_only_the_current_run(tmp_path: Path) -> None:
     assert proc.log_path.read_text().count("token") == 2  # both runs share the log file
 
 
+@pytest.mark.e2e
 def test_stop_kills_helpers_left_in_the_group(tmp_path: Path) -> None:
     # The leader starts a helper in its process group, then exits on its own.
     code = (
@@ -206,6 +215,7 @@ time.sleep(60)
 """
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
 def test_child_dies_when_harness_is_killed(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}

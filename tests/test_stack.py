@@ -19,8 +19,6 @@ from hermes_bench.errors import HermesBenchError, ProcessStartError
 from hermes_bench.harness.check import run_check
 from hermes_bench.stack.stack import Stack, StackConfig, inherited_env
 
-pytestmark = pytest.mark.e2e
-
 
 @contextmanager
 def refused_port() -> Iterator[int]:
@@ -58,6 +56,7 @@ def test_inherited_env_keeps_only_what_python_needs() -> None:
 
 
 @pytest.mark.redis
+@pytest.mark.e2e
 def test_harness_environment_does_not_reach_targets(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -94,6 +93,7 @@ def test_harness_environment_does_not_reach_targets(
     assert "HTTP Request" not in target_log
 
 
+@pytest.mark.e2e
 def test_memory_target_logs_the_guides_line_and_no_request_lines() -> None:
     with Stack(_memory_config()) as stack, httpx.Client(timeout=30, trust_env=False) as client:
         assert _chat(client, stack.target_urls[0], _prompt(), "sk-log-test").status_code == 200
@@ -102,6 +102,7 @@ def test_memory_target_logs_the_guides_line_and_no_request_lines() -> None:
     assert "HTTP Request" not in target_log
 
 
+@pytest.mark.e2e
 def test_restart_keeps_every_target_on_its_port() -> None:
     with Stack(_memory_config(instances=2)) as stack:
         run_dir = stack.run_dir
@@ -116,6 +117,7 @@ def test_restart_keeps_every_target_on_its_port() -> None:
     assert not run_dir.exists()  # a clean stop removes the logs
 
 
+@pytest.mark.e2e
 def test_restart_on_a_port_taken_meanwhile_is_a_clear_error() -> None:
     with Stack(_memory_config()) as stack:
         port = int(stack.target_urls[0].rsplit(":", 1)[1])
@@ -129,6 +131,7 @@ def test_restart_on_a_port_taken_meanwhile_is_a_clear_error() -> None:
     assert "took it" in str(info.value)
 
 
+@pytest.mark.e2e
 def test_failed_start_keeps_the_logs_and_says_where() -> None:
     stack = Stack(_memory_config(target_env={"RATE_LIMIT": "abc"}))
     try:
@@ -159,6 +162,7 @@ def test_unreachable_external_redis_fails_before_anything_starts() -> None:
     assert not stack.run_dir.exists()
 
 
+@pytest.mark.e2e
 def test_check_names_the_http_step_that_failed() -> None:
     # Targets that accept one key only: the check's first request gets a 401.
     with pytest.raises(HermesBenchError) as info:

@@ -21,6 +21,9 @@ import pytest
 from hermes_bench.wire.answer import answer_text
 from hermes_bench.wire.chat import request_hash
 
+# Every test here talks to the fake upstream in a process of its own.
+pytestmark = pytest.mark.e2e
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVER_CODE = """
 import sys

@@ -113,10 +113,26 @@ def test_completion_response_with_n_choices() -> None:
     assert len(set(contents)) == 3
 
 
-def test_estimate_tokens() -> None:
-    assert estimate_tokens("") == 0
-    assert estimate_tokens("one") == 2
-    assert estimate_tokens("a b c") == 4
+def test_token_estimates_count_words_not_characters_or_spacing() -> None:
+    assert estimate_tokens("") == estimate_tokens(" \n\t ") == 0
+    assert estimate_tokens("a  b\tc\n") == estimate_tokens("a b c")
+    assert estimate_tokens("internationalization") == estimate_tokens("a")
+    counts = [estimate_tokens(" ".join(["word"] * words)) for words in range(1, 300)]
+    assert min(counts) >= 1
+    assert counts == sorted(counts)  # never fewer tokens for more words
+    # More than a token per word, as real tokenizers give for English: 299 words.
+    assert 299 < counts[-1] < 2 * 299
+
+
+def test_usage_grows_with_the_prompt() -> None:
+    short = completion_response(body(), completion_id="c", created=0)["usage"]
+    long_prompt = body(messages=[*body()["messages"], {"role": "user", "content": "more " * 50}])
+    longer = completion_response(long_prompt, completion_id="c", created=0)["usage"]
+    assert longer["prompt_tokens"] > short["prompt_tokens"] + 50
+    # Each message costs framing tokens, even an empty one.
+    with_empty = body(messages=[*body()["messages"], {"role": "assistant", "content": ""}])
+    framed = completion_response(with_empty, completion_id="c", created=0)["usage"]
+    assert framed["prompt_tokens"] > short["prompt_tokens"]
 
 
 @pytest.mark.parametrize(

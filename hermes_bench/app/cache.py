@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -30,8 +32,11 @@ class MemoryCache:
 
     backend = "memory"
 
-    def __init__(self, ttl_s: int, max_entries: int) -> None:
-        self._entries: TTLCache[str, bytes] = TTLCache(maxsize=max_entries, ttl=ttl_s)
+    def __init__(
+        self, ttl_s: int, max_entries: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        # `clock` (seconds) decides expiry; tests pass a fake one instead of sleeping.
+        self._entries: TTLCache[str, bytes] = TTLCache(maxsize=max_entries, ttl=ttl_s, timer=clock)
 
     async def get(self, key: str) -> bytes | None:
         return self._entries.get(key)

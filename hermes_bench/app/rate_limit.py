@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import limits
 import redis.asyncio as aioredis
 from limits.aio import storage as limits_storage
-from limits.aio import strategies
+from limits.aio.strategies import STRATEGIES, RateLimiter
 
 from hermes_bench.app.counters import OpTimings
 from hermes_bench.app.redis_client import REDIS_FAILURES, wrap_failure
@@ -22,11 +23,6 @@ from hermes_bench.app.settings import parse_rate_limit
 
 # The op name of the limiter's timing in /stats: one check, several Redis round trips.
 RATE_LIMIT_CHECK_OP = "RATELIMIT_CHECK"
-_STRATEGIES: dict[str, type[strategies.RateLimiter]] = {
-    "fixed-window": strategies.FixedWindowRateLimiter,
-    "moving-window": strategies.MovingWindowRateLimiter,
-    "sliding-window-counter": strategies.SlidingWindowCounterRateLimiter,
-}
 
 
 @dataclass(frozen=True)
@@ -66,7 +62,9 @@ class KeyRateLimiter:
         url: str,
         timings: OpTimings | None = None,
     ) -> None:
-        self._limiter = _STRATEGIES[strategy](storage)
+        # `limits`' own table: RATE_LIMIT_STRATEGY accepts exactly its names (see settings).
+        build: Callable[[limits_storage.Storage], RateLimiter] = STRATEGIES[strategy]
+        self._limiter = build(storage)
         self._item = item
         self.backend = backend
         self._url = url

@@ -8,10 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 
 from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
+from hermes_bench.wire.openai_error import error_body
 
 
 class ApiError(Exception):
-    """A client error with its HTTP status and an OpenAI-style error body."""
+    """An error answer of the app (401, 404, 413, 422, 429, 5xx...): HTTP status and kind."""
 
     def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
         super().__init__(message)
@@ -19,8 +20,8 @@ class ApiError(Exception):
         self.kind = kind
 
     def body(self) -> dict[str, Any]:
-        """The OpenAI error envelope."""
-        return {"error": {"message": str(self), "type": self.kind, "code": self.status}}
+        """The OpenAI error envelope; its code is the HTTP status, as the app has always sent."""
+        return error_body(str(self), self.kind, code=self.status)
 
 
 class ChatMessage(BaseModel):

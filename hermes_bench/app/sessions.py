@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -74,8 +75,13 @@ class MemorySessionStore:
 
     backend = "memory"
 
-    def __init__(self, ttl_s: int, max_entries: int) -> None:
-        self._sessions: TTLCache[str, Session] = TTLCache(maxsize=max_entries, ttl=ttl_s)
+    def __init__(
+        self, ttl_s: int, max_entries: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        # `clock` (seconds) decides expiry; tests pass a fake one instead of sleeping.
+        self._sessions: TTLCache[str, Session] = TTLCache(
+            maxsize=max_entries, ttl=ttl_s, timer=clock
+        )
 
     async def create(self, owner: str, data: dict[str, Any]) -> Session:
         session = Session(new_session_id(), owner, time.time(), dict(data))

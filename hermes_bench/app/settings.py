@@ -1,6 +1,7 @@
 """Settings of the reference target, read from the environment as the guide names them.
 
 Precedence: command-line options (applied by the CLI on top) > environment > the defaults here.
+Each field names its variable, its default and its range once; `from_env` reads them.
 """
 
 from __future__ import annotations
@@ -8,13 +9,19 @@ from __future__ import annotations
 import math
 import os
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import limits
+from limits.aio.strategies import STRATEGIES
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticUseDefault
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.redaction import REDACTED, redact_text, redact_url
 
 MEMORY_URL = "memory://"
 # The fake upstream's default address: the target must never reach the real OpenAI.
@@ -22,33 +29,147 @@ DEFAULT_UPSTREAM_URL = "http://127.0.0.1:8900/v1"
 # Any host of this domain is the real OpenAI (api., eu.api., ...).
 _FORBIDDEN_UPSTREAM_DOMAIN = "openai.com"
 _POOL_MODES = ("blocking", "nonblocking")
-_STRATEGIES = ("fixed-window", "moving-window", "sliding-window-counter")
+_RATE_LIMIT_OFF = ("", "none", "off")
+_RATE_LIMIT_FORM = (
+    "is not a rate limit; write it like '60/minute' or '5/second', or 'none' to turn it off"
+)
+# Fields shown redacted in repr: URLs may carry a password.
+_URL_FIELDS = ("redis_url", "openai_base_url")
+# pydantic's error types for a number out of its range
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than_equal")
 
 
-@dataclass(frozen=True)
-class TargetSettings:
-    """Everything one target instance needs to know; see `from_env` for the variable names."""
+def _blank_is_unset(value: Any) -> Any:
+    """A variable set to blanks means the default, as when it is not set at all."""
+    if isinstance(value, str) and not value.strip():
+        raise PydanticUseDefault()
+    return value
 
-    redis_url: str | None = None
-    redis_max_connections: int = 10
-    redis_timeout_s: float = 5.0
-    redis_pool_mode: str = "blocking"
-    openai_base_url: str = DEFAULT_UPSTREAM_URL
-    openai_api_key: str = "sk-fake-upstream"
-    openai_timeout_s: float = 60.0
-    openai_max_retries: int = 0
-    cache_ttl_s: int = 3600
-    cache_max_entries: int = 10_000
-    rate_limit: str = "60/minute"
-    rate_limit_strategy: str = "fixed-window"
-    session_ttl_s: int = 1800
-    session_max_entries: int = 100_000
-    max_body_bytes: int = 1_048_576
-    fault_cache_delay_ms: float = 0.0
-    fault_cache_miss_share: float = 0.0
-    api_keys: frozenset[str] = frozenset()
-    instance_id: str = ""
-    key_prefix: str = "hermes"
+
+def _one_of(allowed: Iterable[str]) -> Callable[[str], str]:
+    names = tuple(allowed)
+
+    def check(value: str) -> str:
+        if value not in names:
+            raise ValueError(f"must be one of {', '.join(names)}")
+        return value
+
+    return check
+
+
+def _not_the_real_openai(url: str) -> str:
+    try:
+        hostname = urlsplit(url).hostname
+    except ValueError as exc:  # e.g. an unbalanced IPv6 bracket
+        raise ValueError(f"is not a URL ({exc}); write it like {DEFAULT_UPSTREAM_URL}") from None
+    # A trailing dot names the same host to DNS, so it must not slip past the check.
+    host = (hostname or "").rstrip(".")
+    if host == _FORBIDDEN_UPSTREAM_DOMAIN or host.endswith("." + _FORBIDDEN_UPSTREAM_DOMAIN):
+        raise ValueError(
+            f"points at {host}: hermes-bench never calls the real OpenAI. "
+            "Point it at the fake upstream (hermes-bench upstream) or another test double."
+        )
+    return url
+
+
+def _rate_limit(spec: str) -> str:
+    if spec.strip().lower() not in _RATE_LIMIT_OFF:
+        try:
+            limits.parse(spec)
+        except ValueError:
+            raise ValueError(_RATE_LIMIT_FORM) from None
+    return spec
+
+
+def _api_keys(value: Any) -> Any:
+    """HERMES_API_KEYS as a set; unset or empty accepts any key, but a list of blanks is a
+    mistake that would silently accept every key."""
+    if not isinstance(value, str):
+        return value
+    keys = frozenset(k.strip() for k in value.split(",") if k.strip())
+    if value.strip() and not keys:
+        raise ValueError(
+            "lists no key: write keys separated by commas, or unset it to accept any key"
+        )
+    return keys
+
+
+def _this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _env(name: str, default: Any = ..., **constraints: Any) -> Any:
+    """The Field of a setting read from the variable `name`, with its default and range."""
+    return Field(default, validation_alias=name, **constraints)
+
+
+_Unset = BeforeValidator(_blank_is_unset)
+_Int = Annotated[int, _Unset]
+_Float = Annotated[float, _Unset, Field(allow_inf_nan=False)]
+_Seconds = Annotated[float, _Unset, Field(gt=0, allow_inf_nan=False)]
+_Text = Annotated[str, _Unset]
+_PoolMode = Annotated[_Text, AfterValidator(_one_of(_POOL_MODES))]
+_Strategy = Annotated[_Text, AfterValidator(_one_of(sorted(STRATEGIES)))]
+
+
+class TargetSettings(BaseSettings):
+    """Everything one target instance needs to know; each field names its variable."""
+
+    # Built directly (tests, benchmarks), settings hold what they are given and nothing of
+    # os.environ; `from_env` is the one reader of an environment.
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="forbid")
+
+    redis_url: Annotated[str | None, _Unset] = _env("REDIS_URL", None)
+    redis_max_connections: _Int = _env("REDIS_MAX_CONNECTIONS", 10, ge=1)
+    redis_timeout_s: _Seconds = _env("REDIS_TIMEOUT", 5.0)
+    redis_pool_mode: _PoolMode = _env("REDIS_POOL_MODE", "blocking")
+    openai_base_url: Annotated[_Text, AfterValidator(_not_the_real_openai)] = _env(
+        "OPENAI_BASE_URL", DEFAULT_UPSTREAM_URL
+    )
+    openai_api_key: Annotated[SecretStr, _Unset] = _env(
+        "OPENAI_API_KEY", SecretStr("sk-fake-upstream")
+    )
+    openai_timeout_s: _Seconds = _env("OPENAI_TIMEOUT", 60.0)
+    openai_max_retries: _Int = _env("OPENAI_MAX_RETRIES", 0, ge=0)
+    cache_ttl_s: _Int = _env("CACHE_TTL_S", 3600, ge=0)
+    cache_max_entries: _Int = _env("CACHE_MAX_ENTRIES", 10_000, ge=1)
+    # Not blank-is-unset: RATE_LIMIT="" turns the limiter off.
+    rate_limit: Annotated[str, AfterValidator(_rate_limit)] = _env("RATE_LIMIT", "60/minute")
+    rate_limit_strategy: _Strategy = _env("RATE_LIMIT_STRATEGY", "fixed-window")
+    session_ttl_s: _Int = _env("SESSION_TTL_S", 1800, ge=1)
+    session_max_entries: _Int = _env("SESSION_MAX_ENTRIES", 100_000, ge=1)
+    max_body_bytes: _Int = _env("MAX_BODY_BYTES", 1_048_576, ge=1024)
+    fault_cache_delay_ms: _Float = _env("HERMES_FAULT_CACHE_DELAY_MS", 0.0, ge=0, le=60_000)
+    fault_cache_miss_share: _Float = _env("HERMES_FAULT_CACHE_MISS_SHARE", 0.0, ge=0, le=1)
+    api_keys: Annotated[frozenset[str], BeforeValidator(_api_keys)] = _env(
+        "HERMES_API_KEYS", frozenset()
+    )
+    instance_id: _Text = _env("HERMES_INSTANCE_ID", default_factory=_this_process)
+    key_prefix: str = _env("HERMES_KEY_PREFIX", "hermes")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values given: the environment comes in through `from_env`."""
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> TargetSettings:
+        """Settings from `env` (default os.environ); ConfigError names a bad variable."""
+        source = EnvironmentSource(cls, os.environ if env is None else env)
+        return cls(**source())
 
     @property
     def backend_url(self) -> str:
@@ -63,53 +184,36 @@ class TargetSettings:
     @property
     def rate_limit_enabled(self) -> bool:
         """False when RATE_LIMIT is empty or 'none'."""
-        return self.rate_limit.strip().lower() not in ("", "none", "off")
+        return self.rate_limit.strip().lower() not in _RATE_LIMIT_OFF
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> TargetSettings:
-        """Settings from `env` (default os.environ); ConfigError names a bad variable."""
-        env = os.environ if env is None else env
-        reader = _EnvReader(env)
-        settings = cls(
-            redis_url=env.get("REDIS_URL") or None,
-            redis_max_connections=reader.integer("REDIS_MAX_CONNECTIONS", 10, minimum=1),
-            redis_timeout_s=reader.number("REDIS_TIMEOUT", 5.0),
-            redis_pool_mode=reader.choice("REDIS_POOL_MODE", "blocking", _POOL_MODES),
-            openai_base_url=env.get("OPENAI_BASE_URL") or DEFAULT_UPSTREAM_URL,
-            openai_api_key=env.get("OPENAI_API_KEY") or "sk-fake-upstream",
-            openai_timeout_s=reader.number("OPENAI_TIMEOUT", 60.0),
-            openai_max_retries=reader.integer("OPENAI_MAX_RETRIES", 0, minimum=0),
-            cache_ttl_s=reader.integer("CACHE_TTL_S", 3600, minimum=0),
-            cache_max_entries=reader.integer("CACHE_MAX_ENTRIES", 10_000, minimum=1),
-            rate_limit=env.get("RATE_LIMIT", "60/minute"),
-            rate_limit_strategy=reader.choice("RATE_LIMIT_STRATEGY", "fixed-window", _STRATEGIES),
-            session_ttl_s=reader.integer("SESSION_TTL_S", 1800, minimum=1),
-            session_max_entries=reader.integer("SESSION_MAX_ENTRIES", 100_000, minimum=1),
-            max_body_bytes=reader.integer("MAX_BODY_BYTES", 1_048_576, minimum=1024),
-            fault_cache_delay_ms=reader.share_or_ms("HERMES_FAULT_CACHE_DELAY_MS", upper=60_000),
-            fault_cache_miss_share=reader.share_or_ms("HERMES_FAULT_CACHE_MISS_SHARE", upper=1),
-            api_keys=_api_keys(env.get("HERMES_API_KEYS", "")),
-            instance_id=env.get("HERMES_INSTANCE_ID") or f"{socket.gethostname()}:{os.getpid()}",
-            key_prefix=env.get("HERMES_KEY_PREFIX", "hermes"),
-        )
-        settings.validate()
-        return settings
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            if name in _URL_FIELDS and isinstance(value, str):
+                value = redact_url(value)
+            elif name == "api_keys" and value:
+                value = REDACTED
+            yield name, value
 
-    def validate(self) -> None:
-        """Raise ConfigError for values that cannot work."""
-        # A trailing dot names the same host to DNS, so it must not slip past the check.
-        host = (urlsplit(self.openai_base_url).hostname or "").rstrip(".")
-        if host == _FORBIDDEN_UPSTREAM_DOMAIN or host.endswith("." + _FORBIDDEN_UPSTREAM_DOMAIN):
-            raise ConfigError(
-                f"OPENAI_BASE_URL points at {host}: hermes-bench never calls the real OpenAI. "
-                "Point it at the fake upstream (hermes-bench upstream) or another test double."
-            )
-        if self.redis_pool_mode not in _POOL_MODES:
-            raise ConfigError(f"REDIS_POOL_MODE must be one of {', '.join(_POOL_MODES)}")
-        if self.rate_limit_strategy not in _STRATEGIES:
-            raise ConfigError(f"RATE_LIMIT_STRATEGY must be one of {', '.join(_STRATEGIES)}")
-        if self.rate_limit_enabled:
-            parse_rate_limit(self.rate_limit)
+
+class EnvironmentSource(PydanticBaseSettingsSource):
+    """The variables a settings class declares, taken as strings from one mapping (os.environ,
+    or one a test hands in); its fields' validators parse them."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = str(field.validation_alias)
+        return self._env.get(name), name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, name, _ = self.get_field_value(field, field_name)
+            if value is not None:
+                found[name] = value
+        return found
 
 
 def parse_rate_limit(spec: str) -> limits.RateLimitItem:
@@ -117,69 +221,50 @@ def parse_rate_limit(spec: str) -> limits.RateLimitItem:
     try:
         return limits.parse(spec)
     except ValueError:
-        raise ConfigError(
-            f"RATE_LIMIT={spec!r} is not a rate limit; write it like '60/minute' or '5/second', "
-            "or 'none' to turn it off"
-        ) from None
+        raise ConfigError(f"RATE_LIMIT={spec!r} {_RATE_LIMIT_FORM}") from None
 
 
-def _api_keys(raw: str) -> frozenset[str]:
-    """HERMES_API_KEYS as a set; unset or empty accepts any key, but a list of blanks is a
-    mistake that would silently accept every key."""
-    keys = frozenset(k.strip() for k in raw.split(",") if k.strip())
-    if raw.strip() and not keys:
-        raise ConfigError(
-            f"HERMES_API_KEYS={raw!r} lists no key: write keys separated by commas, "
-            "or unset it to accept any key"
-        )
-    return keys
+def _explain(exc: ValidationError) -> str:
+    """One line per bad value: the variable, what it was set to and what is expected."""
+    fields = TargetSettings.model_fields
+    lines = []
+    for error in exc.errors():
+        key = str(error["loc"][0]) if error["loc"] else ""
+        field = fields.get(key)
+        name = str(field.validation_alias) if field is not None else key
+        shown = redact_text(repr(error["input"]))
+        lines.append(f"{name}={shown} {_expected(error)}")
+    return "; ".join(lines)
 
 
-class _EnvReader:
-    """Typed reads of environment variables with errors that name the variable."""
+def _expected(error: ErrorDetails) -> str:
+    ctx = error.get("ctx", {})
+    kind = error["type"]
+    if kind in ("int_parsing", "int_from_float", "int_type"):
+        return "is not a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return "is not a number"
+    if kind == "finite_number" or (kind in _BOUNDS and not _finite(error["input"])):
+        return "is not a finite number"  # NaN fails every bound: say what is really wrong
+    if kind == "greater_than":
+        return f"must be above {_number(ctx['gt'])}"
+    if kind == "greater_than_equal":
+        return f"is below the minimum of {_number(ctx['ge'])}"
+    if kind == "less_than_equal":
+        return f"is above the maximum of {_number(ctx['le'])}"
+    if kind == "value_error":
+        return str(ctx["error"])
+    if kind == "extra_forbidden":
+        return "is not a setting of the target"
+    return str(error["msg"])
 
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
 
-    def integer(self, name: str, default: int, *, minimum: int) -> int:
-        raw = self._env.get(name)
-        if raw is None or raw.strip() == "":
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-        if value < minimum:
-            raise ConfigError(f"{name}={value} is below the minimum of {minimum}")
-        return value
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return True  # not a number at all: some other check says so
 
-    def number(self, name: str, default: float) -> float:
-        raw = self._env.get(name)
-        if raw is None or raw.strip() == "":
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-        if not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{name}={raw!r} must be a finite number of seconds above 0")
-        return value
 
-    def share_or_ms(self, name: str, *, upper: float) -> float:
-        """A number from 0 to `upper` (a share, or milliseconds); unset means 0."""
-        raw = self._env.get(name)
-        if raw is None or raw.strip() == "":
-            return 0.0
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a number") from None
-        if not 0 <= value <= upper:
-            raise ConfigError(f"{name}={value} must be from 0 to {upper:g}")
-        return value
-
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self._env.get(name) or default
-        if value not in allowed:
-            raise ConfigError(f"{name}={value!r} must be one of {', '.join(allowed)}")
-        return value
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -32,6 +32,7 @@ from hermes_bench.app.settings import TargetSettings
 from hermes_bench.errors import BackendUnavailableError
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.wire.chat import request_hash
+from hermes_bench.wire.openai_error import error_body
 
 log = logging.getLogger("hermes_bench.app")
 
@@ -72,7 +73,7 @@ def create_app(settings: TargetSettings) -> FastAPI:
         backends = backends_from_settings(settings, counters.op_timings)
         upstream = openai.AsyncOpenAI(
             base_url=settings.openai_base_url,
-            api_key=settings.openai_api_key,
+            api_key=settings.openai_api_key.get_secret_value(),
             timeout=settings.openai_timeout_s,
             max_retries=settings.openai_max_retries,
         )
@@ -87,7 +88,7 @@ def create_app(settings: TargetSettings) -> FastAPI:
     app = FastAPI(title="HERMES reference target", version=__version__, lifespan=lifespan)
 
     @app.exception_handler(ApiError)
-    async def _bad_request(request: Request, exc: ApiError) -> Response:
+    async def _api_error(request: Request, exc: ApiError) -> Response:
         request.app.state.target.counters.bad_requests += 1
         return JSONResponse(exc.body(), status_code=exc.status)
 
@@ -216,14 +217,12 @@ def _upstream_failure(
             passed["Retry-After"] = exc.response.headers["retry-after"]
         return exc.status_code, exc.response.content, passed
     if isinstance(exc, openai.APITimeoutError):
-        return 504, _error_body(504, "upstream did not answer in time", "upstream_timeout"), {}
+        body = error_body("upstream did not answer in time", "upstream_timeout", code=504)
+        return 504, json.dumps(body).encode(), {}
     where = redact_url(state.settings.openai_base_url)
     message = f"upstream unreachable at {where}: {redact_text(str(exc))}"
-    return 502, _error_body(502, message, "upstream_unreachable"), {}
-
-
-def _error_body(status: int, message: str, kind: str) -> bytes:
-    return json.dumps({"error": {"message": message, "type": kind, "code": status}}).encode()
+    body = error_body(message, "upstream_unreachable", code=502)
+    return 502, json.dumps(body).encode(), {}
 
 
 def _client_refuses_cache(request: Request) -> bool:

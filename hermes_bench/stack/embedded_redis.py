@@ -92,7 +92,7 @@ def redis_server_version(binary: str) -> str:
 class EmbeddedRedis:
     """A private redis-server: port 0 picks a free port; data lives in a temporary workdir.
 
-    restart() keeps the port and the workdir, so with appendonly the data survives it.
+    With unix_socket=True it also listens on a unix socket in the workdir (see unix_url).
     """
 
     name = "redis-server"
@@ -167,9 +167,7 @@ class EmbeddedRedis:
             raise HermesBenchError("EmbeddedRedis has no workdir yet: call start() first")
         return Path(self._tmpdir.name)
 
-    @property
-    def socket_path(self) -> Path | None:
-        """Path of the unix socket when unix_socket=True, else None."""
+    def _socket_path(self) -> Path | None:
         return self.workdir / "redis.sock" if self.unix_socket else None
 
     def _auth(self) -> str:
@@ -184,9 +182,10 @@ class EmbeddedRedis:
     @property
     def unix_url(self) -> str | None:
         """unix://[:password@]/path/redis.sock?db=0 as redis-py's from_url reads it, or None."""
-        if self.socket_path is None:
+        path = self._socket_path()
+        if path is None:
             return None
-        return f"unix://{self._auth()}{quote(str(self.socket_path))}?db=0"
+        return f"unix://{self._auth()}{quote(str(path))}?db=0"
 
     def _argv(self) -> list[str]:
         argv = [self.binary, "--port", str(self._port), "--bind", self.host]
@@ -202,8 +201,9 @@ class EmbeddedRedis:
             argv += ["--maxmemory", self.maxmemory]
         if self.maxmemory_policy:
             argv += ["--maxmemory-policy", self.maxmemory_policy]
-        if self.socket_path is not None:
-            argv += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
+        socket_path = self._socket_path()
+        if socket_path is not None:
+            argv += ["--unixsocket", str(socket_path), "--unixsocketperm", "700"]
         return argv
 
     def _client(self) -> redis.Redis:
@@ -229,16 +229,16 @@ class EmbeddedRedis:
         if self.running:
             return self
         try:
-            self._start(same_port=False)
+            self._start()
         except BaseException:
             self.stop()  # nothing is left running and the temporary workdir is removed
             raise
         return self
 
-    def _start(self, *, same_port: bool) -> None:
+    def _start(self) -> None:
         if self._workdir is None and self._tmpdir is None:
             self._tmpdir = tempfile.TemporaryDirectory(prefix="hermes-redis-")
-        auto_port = self._requested_port == 0 and not same_port
+        auto_port = self._requested_port == 0
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             if auto_port:
                 self._port = free_port(self.host)
@@ -265,7 +265,8 @@ class EmbeddedRedis:
         if self._process is None:
             return None
         if self._process.running:
-            # SHUTDOWN flushes the AOF when appendonly is on, so a restart finds the data.
+            # SHUTDOWN flushes the AOF when appendonly is on, so a server started later on
+            # the same workdir finds the data.
             with self._client() as client, contextlib.suppress(redis.RedisError):
                 client.shutdown(nosave=True)
             self._process.wait(timeout_s)
@@ -281,14 +282,6 @@ class EmbeddedRedis:
             if self._tmpdir is not None:
                 self._tmpdir.cleanup()
                 self._tmpdir = None
-
-    def restart(self, timeout_s: float = 5) -> EmbeddedRedis:
-        """Stop and start again on the same port and workdir."""
-        if not self._port:
-            return self.start()
-        self._stop_server(timeout_s)
-        self._start(same_port=True)
-        return self
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

@@ -45,6 +45,3 @@ class ExternalTargets:
 
     def restart_targets(self) -> None:
         """External targets are not ours to restart: cells must not rely on a reset."""
-
-    def stop(self) -> None:
-        """Nothing to stop."""

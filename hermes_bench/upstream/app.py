@@ -22,6 +22,7 @@ from hermes_bench.upstream.ground_truth import GroundTruth
 from hermes_bench.upstream.latency import LatencyModel, parse_latency
 from hermes_bench.wire.chat import request_hash
 from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
+from hermes_bench.wire.openai_error import error_body
 
 _FAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
     429: (
@@ -99,7 +100,7 @@ def openai_error(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """A response in OpenAI's error shape: {"error": {message, type, param, code}}."""
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    body = error_body(message, type_, param=param, code=code)
     return JSONResponse(body, status_code=status, headers=headers)
 
 
