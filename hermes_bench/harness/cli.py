@@ -18,6 +18,7 @@ from hermes_bench.errors import ConfigError, HermesBenchError
 from hermes_bench.harness.compare_command import add_compare_arguments, compare_from_args
 from hermes_bench.harness.run_command import add_run_arguments, report_from_args, run_from_args
 from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.results.vocabulary import BACKENDS
 from hermes_bench.sockets import MAX_PORT
 from hermes_bench.upstream.latency import ACCEPTED_FORMS, DEFAULT_LATENCY
 
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start a private Redis, the fake upstream and two target instances per "
         "backend, send a short request sequence and print what each backend did.",
     )
-    check.add_argument("--backend", choices=("redis", "memory", "both"), default="both")
+    check.add_argument("--backend", choices=(*BACKENDS, "both"), default="both")
     check.add_argument(
         "--redis-url",
         default=os.environ.get("HERMES_BENCH_REDIS_URL"),
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stack",
         help="start Redis, the fake upstream and N targets, and keep them up until Ctrl-C",
     )
-    stack.add_argument("--backend", choices=("redis", "memory"), default="redis")
+    stack.add_argument("--backend", choices=BACKENDS, default="redis")
     stack.add_argument("--instances", type=int, default=1, help="target instances (default 1)")
     stack.add_argument(
         "--redis-url",
@@ -290,7 +291,7 @@ def _cmd_stack(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from hermes_bench.harness.check import print_results, run_check
 
-    backends = ("redis", "memory") if args.backend == "both" else (args.backend,)
+    backends = BACKENDS if args.backend == "both" else (args.backend,)
     started = time.perf_counter()
     results = [run_check(b, args.upstream_latency, args.redis_url) for b in backends]
     print_results(results, time.perf_counter() - started)

@@ -28,7 +28,7 @@ from hermes_bench.results.model import (
     Results,
     Verdict,
 )
-from hermes_bench.results.vocabulary import ERROR, WRONG_ANSWER
+from hermes_bench.results.vocabulary import BACKENDS, ERROR, WRONG_ANSWER
 
 MIN_SAMPLES = 30
 # Above this share of wrong answers or errors in a cell, its figures carry no verdict.
@@ -310,7 +310,7 @@ def _judge_c5(results: Results, draft: _Draft) -> tuple[Verdict, str]:
 
 def _judge_c6(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     ratios = {}
-    for backend in ("redis", "memory"):
+    for backend in BACKENDS:
         cell = _cell(results, draft, "ratelimit", backend, "N")
         _conditions(results, draft, cell)
         snapshot = _metrics(cell).metrics
@@ -343,7 +343,7 @@ def _restart(results: Results, draft: _Draft, backend: str) -> RestartFigures:
 
 def _judge_c7(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     shares = {}
-    for backend in ("redis", "memory"):
+    for backend in BACKENDS:
         figures = _restart(results, draft, backend)
         shares[backend] = figures.intact_after / figures.sessions
         draft.figures[f"{backend}: intact after restart"] = round(shares[backend], 3)
@@ -359,7 +359,7 @@ def _judge_c7(results: Results, draft: _Draft) -> tuple[Verdict, str]:
 
 def _judge_c8(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     growth = {}
-    for backend in ("redis", "memory"):
+    for backend in BACKENDS:
         one = _cell(results, draft, "cache", backend, "1")
         many = _cell(results, draft, "cache", backend, "N")
         _conditions(results, draft, one, many)
@@ -384,7 +384,7 @@ def _judge_c8(results: Results, draft: _Draft) -> tuple[Verdict, str]:
 
 def _judge_c9(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     rates = {}
-    for backend in ("redis", "memory"):
+    for backend in BACKENDS:
         rates[backend] = _restart(results, draft, backend).hit_rate_after_restart
         draft.figures[f"{backend}: hit rate right after restart"] = round(rates[backend], 3)
     summary = (

@@ -22,13 +22,13 @@ from redis.retry import Retry
 from hermes_bench.errors import ConfigError, HermesBenchError, ProcessStartError
 from hermes_bench.http_json import get_json
 from hermes_bench.redaction import redact_url
+from hermes_bench.results.vocabulary import BACKENDS
 from hermes_bench.stack.embedded_redis import EmbeddedRedis
 from hermes_bench.stack.processes import ManagedProcess, ProcessGroup
 from hermes_bench.upstream.latency import DEFAULT_LATENCY
 
 log = logging.getLogger("hermes_bench")
 
-BACKENDS = ("redis", "memory")
 # What a child may inherit from the harness: what Python needs to find and run the package,
 # locale, temporary directory and certificates. Settings such as CACHE_TTL_S, RATE_LIMIT or
 # HERMES_API_KEYS exported in the shell would silently change what a run measures; proxies
