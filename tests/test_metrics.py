@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from typing import Any
 
 import pytest
-from hdrh.histogram import HdrHistogram
 
 from hermes_bench.histograms import new_histogram
 from hermes_bench.scenarios.generator_cpu import CpuSampler, summarize_cpu
@@ -171,16 +171,26 @@ def test_mean_matches_hdrh() -> None:
     assert latency_summary(new_histogram()) == {"count": 0}
 
 
-def test_merge_wire_rejects_foreign_data() -> None:
+def test_merge_wire_rejects_foreign_data_and_merges_none_of_it() -> None:
     metrics = RunMetrics()
+    metrics.record("cache", "HIT", 500, at_s=T0)
+    before = metrics.snapshot()
+    good = RunMetrics()
+    good.record("cache", "HIT", 700, at_s=T0)
+    good.count("sessions_verified")
+    delta = good.to_wire()
     with pytest.raises(WireFormatError, match="version"):
-        metrics.merge_wire({"version": 99})
+        metrics.merge_wire({**delta, "version": 99})
     with pytest.raises(WireFormatError, match="families"):
-        metrics.merge_wire({"version": 1, "histograms": {"total": {}}})
-    bad = {"version": 1, "histograms": {"service": {"cache": {"HIT": "not-a-histogram"}}}}
-    with pytest.raises(WireFormatError, match="'cache'"):
-        metrics.merge_wire(bad)
-    assert isinstance(HdrHistogram.decode(new_histogram().encode()), HdrHistogram)
+        metrics.merge_wire({**delta, "histograms": {**delta["histograms"], "total": {}}})
+    # A valid histogram, then a corrupt one: the valid one must not be merged on its own.
+    corrupt = {"HIT": delta["histograms"]["service"]["cache"]["HIT"], "MISS": "not-a-histogram"}
+    with pytest.raises(WireFormatError, match="'cache', outcome 'MISS'"):
+        metrics.merge_wire({**delta, "histograms": {"service": {"cache": corrupt}}})
+    assert metrics.snapshot() == before
+    metrics.merge_wire(delta)  # the same delta, intact, merges
+    assert metrics.outcome_count("HIT") == 2
+    assert metrics.counters == {"sessions_verified": 1}
 
 
 @pytest.mark.parametrize(
@@ -215,9 +225,20 @@ def test_cpu_sampler_primes_then_records() -> None:
             return next(self.readings)
 
     sampler = CpuSampler(FakeProcess())  # type: ignore[arg-type]
-    assert sampler.samples == []
+    assert sampler.drain() == []  # the priming reading is not a sample
     assert sampler.sample() == 55.0
     sampler.sample()
-    assert sampler.samples == [55.0, 97.5]
-    assert sampler.summary()["max_pct"] == 97.5
-    assert isinstance(CpuSampler().sample(), float)
+    assert sampler.drain() == [55.0, 97.5]
+    assert sampler.drain() == []  # drained readings are sent once, never twice
+
+
+def test_cpu_sampler_reads_this_process_in_percent_of_one_core() -> None:
+    sampler = CpuSampler()
+    wall_start, cpu_start = time.monotonic(), time.process_time()
+    while time.process_time() - cpu_start < 0.3:  # keep one core busy
+        pass
+    reading = sampler.sample()
+    busy_pct = 100 * (time.process_time() - cpu_start) / (time.monotonic() - wall_start)
+    # One busy core reads about 100 whatever the machine's core count; a reading per machine
+    # (÷ cores) or one that kept the priming call's 0.0 would be far off.
+    assert reading == pytest.approx(busy_pct, abs=15)

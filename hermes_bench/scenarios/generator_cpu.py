@@ -54,16 +54,7 @@ class CpuSampler:
         self._samples.append(reading)
         return reading
 
-    @property
-    def samples(self) -> list[float]:
-        """A copy of every reading so far, oldest first."""
-        return list(self._samples)
-
     def drain(self) -> list[float]:
         """The readings since the last drain, removed from the sampler (sent to a master)."""
         drained, self._samples = self._samples, []
         return drained
-
-    def summary(self, threshold_pct: float = 90.0) -> dict[str, Any]:
-        """summarize_cpu() of the readings so far."""
-        return summarize_cpu(self._samples, threshold_pct)

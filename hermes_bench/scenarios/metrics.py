@@ -151,10 +151,15 @@ class RunMetrics:
             raise WireFormatError(
                 f"metrics delta has histogram families {unknown}, expected only {list(FAMILIES)}"
             )
-        for family, table in ((SERVICE, self._service), (INTENDED, self._intended)):
-            for scenario, outcomes in histograms.get(family, {}).items():
-                for outcome, encoded in outcomes.items():
-                    _add_into(table, (scenario, outcome), _decode(encoded, scenario, outcome))
+        # Decode everything before adding anything: a rejected delta leaves this one as it was.
+        decoded = [
+            (table, (scenario, outcome), _decode(encoded, scenario, outcome))
+            for family, table in ((SERVICE, self._service), (INTENDED, self._intended))
+            for scenario, outcomes in histograms.get(family, {}).items()
+            for outcome, encoded in outcomes.items()
+        ]
+        for table, key, hist in decoded:
+            _add_into(table, key, hist)
         for name, n in data.get("counters", {}).items():
             self.count(name, int(n))
         for row in data.get("series", []):

@@ -33,8 +33,8 @@ from hermes_bench.scenarios.generator_cpu import summarize_cpu
 from hermes_bench.scenarios.options import ScenarioOptions, add_options
 from hermes_bench.scenarios.run_context import HermesRun, run_of
 from hermes_bench.scenarios.summary import build_document, console_summary
+from hermes_bench.scenarios.trace_file import load_trace
 from hermes_bench.scenarios.web_tab import add_web_tab
-from hermes_bench.scenarios.workload import load_trace
 from hermes_bench.stack.stack import Stack, StackConfig
 
 log = logging.getLogger("hermes_bench")

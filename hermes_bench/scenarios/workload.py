@@ -1,19 +1,16 @@
 """Seeded, reproducible workloads: Zipf draws over a shared prompt catalogue, or trace replay.
 
 Pure: no Locust, no network. One workload object is one stream; give each user or worker its
-own stream number (Zipf) or part (trace) so they neither repeat nor overlap each other.
+own stream number (Zipf) or part (trace) so they neither repeat nor overlap each other. Trace
+files are read and checked in trace_file.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, TypeGuard
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -23,21 +20,16 @@ from hermes_bench.wire.chat import request_hash
 DEFAULT_MODEL = "gpt-4o-mini"
 # numpy costs about a microsecond per call whatever the size: draw many at once, hand out one.
 _BLOCK = 4096
-_TRACE_FIELDS = ("prompt", "model", "key", "session", "offset_s")
-_JSONL_SUFFIXES = (".jsonl", ".ndjson")
-_CSV_SUFFIXES = (".csv",)
 
 
 @dataclass(frozen=True, slots=True)
 class WorkItem:
-    """One request to send; trace replay may also say with which key, in which session and when."""
+    """One request to send; trace replay may also say with which key and when."""
 
     prompt: str
     model: str = DEFAULT_MODEL
     api_key: str | None = field(default=None, repr=False)  # a secret: kept out of logs
-    session: str | None = None
     offset_s: float | None = None  # intended send time, from the start of the run
-    one_off: bool = False
 
     def body(self) -> dict[str, Any]:
         """The OpenAI chat-completion request for this item."""
@@ -75,10 +67,7 @@ def _require(ok: bool, name: str, expected: str, got: object) -> None:
 
 
 class ZipfWorkload:
-    """P(rank k) ∝ 1/k^alpha over a shared catalogue, plus a share of prompts asked only once.
-
-    `drawn` and `distinct_drawn` count this stream exactly, in memory bounded by the catalogue.
-    """
+    """P(rank k) ∝ 1/k^alpha over a shared catalogue, plus a share of prompts asked only once."""
 
     def __init__(
         self,
@@ -111,10 +100,7 @@ class ZipfWorkload:
         self._rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, stream])))
         self._block: list[int] = []
         self._pos = 0
-        self._seen = bytearray(catalogue_size)
-        self._distinct_catalogue = 0
-        self._one_offs = 0
-        self._drawn = 0
+        self._one_offs = 0  # one-offs drawn so far: numbers the next one
 
     def _refill(self) -> None:
         one_off = self._rng.random(_BLOCK) < self.one_off_share
@@ -129,27 +115,13 @@ class ZipfWorkload:
             self._refill()
         rank = self._block[self._pos]
         self._pos += 1
-        self._drawn += 1
         if rank == 0:
             n = self._one_offs
             self._one_offs = n + 1
             # Seed and stream in the text: unique across users, workers and differently seeded runs.
             prompt = f"one-off {self.seed}.{self.stream}.{n}: a question asked exactly once"
-            return WorkItem(prompt, self.model, one_off=True)
-        if not self._seen[rank - 1]:
-            self._seen[rank - 1] = 1
-            self._distinct_catalogue += 1
+            return WorkItem(prompt, self.model)
         return WorkItem(catalogue_prompt(rank), self.model)
-
-    @property
-    def drawn(self) -> int:
-        """Items drawn so far."""
-        return self._drawn
-
-    @property
-    def distinct_drawn(self) -> int:
-        """Distinct prompts among them: catalogue ranks seen, plus every one-off."""
-        return self._distinct_catalogue + self._one_offs
 
     def describe(self) -> dict[str, Any]:
         """The parameters that reproduce this stream."""
@@ -164,185 +136,27 @@ class ZipfWorkload:
         }
 
 
-class TraceError(ConfigError):
-    """A trace file that cannot be replayed; the message names the file, line and field."""
-
-    def __init__(
-        self, path: str | Path, problem: str, *, line: int | None = None, field: str | None = None
-    ) -> None:
-        where = str(path)
-        if line is not None:
-            where += f" line {line}"
-        if field is not None:
-            where += f", field {field!r}"
-        super().__init__(f"{where}: {problem}")
-        self.path = str(path)
-        self.line = line
-        self.field = field
-
-
-def load_trace(path: str | Path) -> list[WorkItem]:
-    """Read and check a JSONL (.jsonl, .ndjson) or CSV (.csv, header row first) trace.
-
-    Fields: prompt (required), model, key, session, offset_s (every row or none, not decreasing).
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in _JSONL_SUFFIXES + _CSV_SUFFIXES:
-        shown = path.suffix or "(none)"
-        raise TraceError(path, f"extension {shown!r} not supported; use .jsonl, .ndjson or .csv")
-    try:  # utf-8-sig: CSVs saved by Excel start with a byte order mark
-        with path.open(encoding="utf-8-sig", newline="") as file:
-            rows = _jsonl_rows(path, file) if suffix in _JSONL_SUFFIXES else _csv_rows(path, file)
-            items = [(line, _item(path, line, record)) for line, record in rows]
-    except FileNotFoundError:
-        raise TraceError(path, "no such file; check the path") from None
-    except UnicodeDecodeError as exc:
-        raise TraceError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise TraceError(path, f"cannot read the file: {exc.strerror or exc}") from None
-    if not items:
-        raise TraceError(path, "the file holds no requests; expected at least one row")
-    _check_offsets(path, items)
-    return [item for _, item in items]
-
-
-def _jsonl_rows(path: Path, file: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line, text in enumerate(file, start=1):
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise TraceError(
-                path, f"invalid JSON at column {exc.colno}: {exc.msg}", line=line
-            ) from None
-        if not isinstance(record, dict):
-            raise TraceError(
-                path, f"expected a JSON object, got a {type(record).__name__}", line=line
-            )
-        # JSON null in an optional field means the same as leaving it out.
-        yield line, {k: v for k, v in record.items() if v is not None or k == "prompt"}
-
-
-def _csv_rows(path: Path, file: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(file)
-    try:
-        header: list[str] = []
-        while not header:  # skip blank lines before the header
-            row = next(reader, None)
-            if row is None:
-                return
-            header = [name.strip() for name in row]
-        end = reader.line_num
-        for name in header:
-            if name not in _TRACE_FIELDS or header.count(name) > 1:
-                problem = "unknown column" if name not in _TRACE_FIELDS else "column named twice"
-                fields = ", ".join(_TRACE_FIELDS)
-                raise TraceError(path, f"{problem}; columns are {fields}", line=end, field=name)
-        if "prompt" not in header:
-            raise TraceError(path, "no such column in the header", line=end, field="prompt")
-        for row in reader:
-            start, end = end + 1, reader.line_num  # a quoted cell may span lines
-            if not row:
-                continue
-            if len(row) != len(header):
-                problem = f"expected {len(header)} cells as in the header, got {len(row)}"
-                raise TraceError(path, problem, line=start)
-            # A blank optional cell means the field is absent; a blank prompt is an error.
-            yield (
-                start,
-                {n: c for n, c in zip(header, row, strict=True) if n == "prompt" or c.strip()},
-            )
-    except csv.Error as exc:
-        raise TraceError(path, f"malformed CSV: {exc}", line=reader.line_num) from None
-
-
-def _item(path: Path, line: int, record: dict[str, Any]) -> WorkItem:
-    unknown = [name for name in record if name not in _TRACE_FIELDS]
-    if unknown:
-        also = f" (also unknown: {', '.join(map(repr, unknown[1:]))})" if unknown[1:] else ""
-        problem = f"unknown field{also}; the fields are {', '.join(_TRACE_FIELDS)}"
-        raise TraceError(path, problem, line=line, field=unknown[0])
-    if "prompt" not in record:
-        raise TraceError(path, "missing; every row needs a prompt", line=line, field="prompt")
-    text = {name: _text(path, line, name, record.get(name)) for name in _TRACE_FIELDS[:4]}
-    offset = _offset(path, line, record["offset_s"]) if "offset_s" in record else None
-    return WorkItem(
-        record["prompt"],
-        text["model"] or DEFAULT_MODEL,
-        api_key=text["key"],
-        session=text["session"],
-        offset_s=offset,
-    )
-
-
-def _text(path: Path, line: int, name: str, value: object) -> str | None:
-    if value is None and name != "prompt":
-        return None
-    if not isinstance(value, str) or not value.strip():
-        shown = repr(value)
-        if name == "key":  # never echo a key, even a malformed one: messages end up in logs
-            shown = "a blank string" if isinstance(value, str) else type(value).__name__
-        raise TraceError(path, f"expected a non-empty string, got {shown}", line=line, field=name)
-    return value
-
-
-def _offset(path: Path, line: int, value: object) -> float:
-    number = math.nan
-    if _real(value) or isinstance(value, str):
-        with contextlib.suppress(ValueError, OverflowError):
-            number = float(value)  # CSV cells are text, and JSON may hold "1.5" too
-    if not 0 <= number < math.inf:
-        problem = f"expected a number >= 0 (seconds from the start of the run), got {value!r}"
-        raise TraceError(path, problem, line=line, field="offset_s")
-    return number
-
-
-def _check_offsets(path: Path, items: list[tuple[int, WorkItem]]) -> None:
-    """offset_s on every row or on none, and never decreasing: replay sends rows in order."""
-    first_line, first = items[0]
-    last, last_line = 0.0, first_line
-    for line, item in items:
-        offset = item.offset_s
-        problem = ""
-        if (offset is None) != (first.offset_s is None):
-            state = "missing here but present" if offset is None else "present here but absent"
-            problem = f"{state} on line {first_line}; give offset_s on every row or on none"
-        elif offset is not None and offset < last:
-            problem = f"expected >= {last} (line {last_line}), got {offset}; rows go in send order"
-        if problem:
-            raise TraceError(path, problem, line=line, field="offset_s")
-        if offset is not None:
-            last, last_line = offset, line
-
-
 class TraceWorkload:
     """Replays trace items in order.
 
     Worker `part` of `parts` takes the items with index % parts == part: workers never overlap.
     """
 
-    def __init__(
-        self, items: Sequence[WorkItem], *, part: int = 0, parts: int = 1, loop: bool = False
-    ) -> None:
+    def __init__(self, items: Sequence[WorkItem], *, part: int = 0, parts: int = 1) -> None:
         if not _whole(parts, 1):
             raise ConfigError(f"parts must be a whole number >= 1, got {parts!r}")
         if not _whole(part, 0) or part >= parts:
             raise ConfigError(f"part must be a whole number from 0 to {parts - 1}, got {part!r}")
         self.part = part
         self.parts = parts
-        self.loop = loop
         self._items = list(items)[part::parts]
         self._trace_items = len(items)
         self._pos = 0
 
     def next_item(self) -> WorkItem | None:
-        """The next item of this part, or None once it is exhausted (never, when looping)."""
+        """The next item of this part, or None once it is exhausted."""
         if self._pos == len(self._items):
-            if not (self.loop and self._items):
-                return None
-            self._pos = 0
+            return None
         item = self._items[self._pos]
         self._pos += 1
         return item
@@ -355,7 +169,7 @@ class TraceWorkload:
             "trace_items": self._trace_items,
             "part": self.part,
             "parts": self.parts,
-            "loop": self.loop,
+            "loop": False,  # replay never loops; the key stays in the metrics document
             "distinct_prompts": len({request_hash(item.body()) for item in self._items}),
             "has_offsets": any(item.offset_s is not None for item in self._items),
         }
