@@ -9,15 +9,14 @@ from collections.abc import Hashable, Sequence
 import pytest
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.hit_rate import ideal_hit_rate
 from hermes_bench.reports.bounds import (
     COMPULSORY_MISS,
     default_sizes,
-    ideal_hit_rate,
     lru_hit_rate_curve,
     stack_distances,
-    zipf_sequence,
 )
-from hermes_bench.scenarios.workload import ZipfWorkload
+from hermes_bench.scenarios.workload import zipf_sequence
 
 
 def _brute_lru_hit_rate(sequence: Sequence[Hashable], capacity: int) -> float:
@@ -113,38 +112,6 @@ def test_lru_curve_edges() -> None:
         lru_hit_rate_curve(["a"], [-1])
     with pytest.raises(ConfigError, match=r"2\.5"):
         lru_hit_rate_curve(["a"], [2.5])  # type: ignore[list-item]
-
-
-def test_ideal_hit_rate() -> None:
-    assert ideal_hit_rate(0, 0) is None
-    assert ideal_hit_rate(10, 10) == 0.0
-    assert ideal_hit_rate(10, 2) == pytest.approx(0.8)
-    with pytest.raises(ValueError, match="distinct"):
-        ideal_hit_rate(10, 11)
-    with pytest.raises(ValueError, match="requests"):
-        ideal_hit_rate(-1, 0)
-
-
-def test_zipf_sequence_reproduces_the_workload_stream() -> None:
-    params = {"alpha": 1.1, "catalogue_size": 300, "one_off_share": 0.2, "seed": 42}
-    sequence = zipf_sequence(1.1, 300, 0.2, 42, 5000)
-    stream = ZipfWorkload(**params, stream=0)  # type: ignore[arg-type]
-    assert sequence == [stream.next_item().prompt for _ in range(5000)]
-    assert zipf_sequence(1.1, 300, 0.2, 42, 5000) == sequence
-    assert zipf_sequence(1.1, 300, 0.2, 43, 5000) != sequence
-    assert zipf_sequence(1.1, 300, 0.2, 42, 0) == []
-    assert len(set(sequence)) == stream.distinct_drawn
-    other = ZipfWorkload(**params, stream=2)  # type: ignore[arg-type]
-    assert zipf_sequence(1.1, 300, 0.2, 42, 100, stream=2) == [
-        other.next_item().prompt for _ in range(100)
-    ]
-
-
-def test_zipf_sequence_rejects_bad_parameters() -> None:
-    with pytest.raises(ConfigError, match="count"):
-        zipf_sequence(1.0, 10, 0.1, 0, -1)
-    with pytest.raises(ConfigError, match="alpha"):
-        zipf_sequence(-1.0, 10, 0.1, 0, 5)
 
 
 def test_default_sizes() -> None:

@@ -12,7 +12,9 @@ ROOT = Path(hermes_bench.__file__).parent
 # Lowest first. A part may import its own layer's leaves and anything below its layer; the two
 # apps share a layer and may not import each other.
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "redaction", "sockets", "http_json", "histograms", "wire", "serving"}),
+    frozenset(
+        {"errors", "redaction", "sockets", "http_json", "histograms", "hit_rate", "wire", "serving"}
+    ),
     frozenset({"results"}),
     frozenset({"app", "upstream"}),
     frozenset({"stack"}),

@@ -15,13 +15,9 @@ from results_builders import RUN, results_data
 from results_builders import results as results_of
 from rich.console import Console
 
+from hermes_bench.hit_rate import ideal_hit_rate
 from hermes_bench.reports import plots
-from hermes_bench.reports.bounds import (
-    default_sizes,
-    ideal_hit_rate,
-    lru_hit_rate_curve,
-    zipf_sequence,
-)
+from hermes_bench.reports.bounds import default_sizes, lru_hit_rate_curve
 from hermes_bench.reports.html import PLOTS, render_html, write_report
 from hermes_bench.reports.palette import VERDICT_COLOURS
 from hermes_bench.reports.terminal import print_claims, verdict_counts
@@ -31,6 +27,7 @@ from hermes_bench.results.vocabulary import BURST_SCENARIO
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 from hermes_bench.scenarios.metrics import RunMetrics
 from hermes_bench.scenarios.summary import build_document
+from hermes_bench.scenarios.workload import zipf_sequence
 
 T0 = 1_700_000_000.0
 PLOT_FUNCTIONS = (

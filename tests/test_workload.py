@@ -20,7 +20,7 @@ from hermes_bench.scenarios.workload import (
     WorkItem,
     ZipfWorkload,
     catalogue_prompt,
-    ideal_hit_rate,
+    zipf_sequence,
 )
 
 # More than one 4096-draw block, so refills are exercised too.
@@ -169,14 +169,6 @@ def test_bad_zipf_parameters_are_rejected(kwargs: dict[str, float], names: str) 
     with pytest.raises(ConfigError, match=names) as caught:
         ZipfWorkload(**kwargs)  # type: ignore[arg-type]
     assert repr(next(iter(kwargs.values()))) in str(caught.value)
-
-
-def test_ideal_hit_rate() -> None:
-    assert ideal_hit_rate(0, 0) == 0.0
-    assert ideal_hit_rate(10, 10) == 0.0
-    assert ideal_hit_rate(10, 1) == pytest.approx(0.9)
-    with pytest.raises(ValueError):
-        ideal_hit_rate(10, 11)
 
 
 def test_good_jsonl_trace(tmp_path: Path) -> None:
@@ -393,3 +385,24 @@ def test_trace_describe_counts_distinct_requests() -> None:
 def test_bad_parts_are_rejected(part: int, parts: int) -> None:
     with pytest.raises(ConfigError, match="part"):
         TraceWorkload(_items(3), part=part, parts=parts)
+
+
+def test_zipf_sequence_reproduces_the_workload_stream() -> None:
+    params = {"alpha": 1.1, "catalogue_size": 300, "one_off_share": 0.2, "seed": 42}
+    sequence = zipf_sequence(1.1, 300, 0.2, 42, 5000)
+    stream = ZipfWorkload(**params, stream=0)  # type: ignore[arg-type]
+    assert sequence == [stream.next_item().prompt for _ in range(5000)]
+    assert zipf_sequence(1.1, 300, 0.2, 42, 5000) == sequence
+    assert zipf_sequence(1.1, 300, 0.2, 43, 5000) != sequence
+    assert zipf_sequence(1.1, 300, 0.2, 42, 0) == []
+    other = ZipfWorkload(**params, stream=2)  # type: ignore[arg-type]
+    assert zipf_sequence(1.1, 300, 0.2, 42, 100, stream=2) == [
+        other.next_item().prompt for _ in range(100)
+    ]
+
+
+def test_zipf_sequence_rejects_bad_parameters() -> None:
+    with pytest.raises(ConfigError, match="count"):
+        zipf_sequence(1.0, 10, 0.1, 0, -1)
+    with pytest.raises(ConfigError, match="alpha"):
+        zipf_sequence(-1.0, 10, 0.1, 0, 5)

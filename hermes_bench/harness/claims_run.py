@@ -25,7 +25,7 @@ from hermes_bench.harness import cells as cell_runners
 from hermes_bench.harness.cells import CellEnv, CellPlan, Measured, TargetSet
 from hermes_bench.harness.profiles import Profile
 from hermes_bench.redaction import redact_text, redact_url
-from hermes_bench.reports.bounds import sequence_bounds, zipf_sequence
+from hermes_bench.reports.bounds import sequence_bounds
 from hermes_bench.reports.claims import evaluate_claims
 from hermes_bench.results.files import write_results
 from hermes_bench.results.model import (
@@ -39,6 +39,7 @@ from hermes_bench.results.model import (
     Run,
     RunOptionsRecord,
 )
+from hermes_bench.scenarios.workload import zipf_sequence
 from hermes_bench.stack.external import ExternalTargets
 from hermes_bench.stack.stack import Stack, StackConfig
 

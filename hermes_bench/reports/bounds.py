@@ -11,24 +11,12 @@ from collections.abc import Hashable, Sequence
 import numpy as np
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.hit_rate import ideal_hit_rate
 from hermes_bench.results.model import Bounds, LruPoint
-from hermes_bench.scenarios import workload
 
 # Stack distance of a first access: no cache of any size holds a key never asked for before.
 COMPULSORY_MISS = -1
 DEFAULT_POINTS = 12
-
-
-def ideal_hit_rate(requests: int, distinct: int) -> float | None:
-    """1 - distinct/requests: what an unbounded cache reaches; None when nothing was requested.
-
-    Raises ValueError when the counts cannot belong to one sequence (distinct outside 1..requests).
-    """
-    if requests < 0:
-        raise ValueError(f"requests must be >= 0, got {requests}")
-    if requests == 0:
-        return None  # no requests: no hit rate at all, not a hit rate of 0
-    return workload.ideal_hit_rate(requests, distinct)
 
 
 def stack_distances(sequence: Sequence[Hashable]) -> list[int]:
@@ -89,29 +77,6 @@ def lru_hit_rate_curve(sequence: Sequence[Hashable], sizes: Sequence[int]) -> di
     reuses = np.sort(distances[distances != COMPULSORY_MISS])
     hits = np.searchsorted(reuses, np.asarray(sizes, dtype=np.int64), side="left")
     return {int(size): int(h) / len(sequence) for size, h in zip(sizes, hits, strict=True)}
-
-
-def zipf_sequence(
-    alpha: float,
-    catalogue_size: int,
-    one_off_share: float,
-    seed: int,
-    count: int,
-    *,
-    stream: int = 0,
-) -> list[str]:
-    """The first `count` prompts of a ZipfWorkload stream: the very sequence a run with these
-    parameters drew (per stream; users interleave their streams at the shared cache)."""
-    if not _whole(count, 0):
-        raise ConfigError(f"count must be a whole number >= 0, got {count!r}")
-    stream_workload = workload.ZipfWorkload(
-        alpha=alpha,
-        catalogue_size=catalogue_size,
-        one_off_share=one_off_share,
-        seed=seed,
-        stream=stream,
-    )
-    return [stream_workload.next_item().prompt for _ in range(count)]
 
 
 def sequence_bounds(sequence: Sequence[Hashable], catalogue_size: int) -> Bounds:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from hermes_bench.hit_rate import ideal_hit_rate
 from hermes_bench.results.vocabulary import (
     BURST_SCENARIO,
     CHAT_SCENARIOS,
     METRICS_SCHEMA,
     REFUSED,
 )
-from hermes_bench.scenarios.workload import ideal_hit_rate
 
 _INFORMATIONAL = frozenset(
     {

@@ -41,18 +41,6 @@ def catalogue_prompt(rank: int) -> str:
     return f"catalogue question {rank}: what should an engineer know about topic {rank}?"
 
 
-def ideal_hit_rate(requests: int, distinct: int) -> float:
-    """Best hit rate an unbounded, never-expiring cache could reach: every repeat is a hit.
-
-    `distinct` must count distinct requests over everything that shares the cache.
-    """
-    if requests <= 0:
-        return 0.0
-    if not 1 <= distinct <= requests:
-        raise ValueError(f"distinct must be between 1 and requests={requests}, got {distinct}")
-    return 1.0 - distinct / requests
-
-
 def _real(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -173,3 +161,25 @@ class TraceWorkload:
             "distinct_prompts": len({request_hash(item.body()) for item in self._items}),
             "has_offsets": any(item.offset_s is not None for item in self._items),
         }
+
+
+def zipf_sequence(
+    alpha: float,
+    catalogue_size: int,
+    one_off_share: float,
+    seed: int,
+    count: int,
+    *,
+    stream: int = 0,
+) -> list[str]:
+    """The first `count` prompts of a ZipfWorkload stream: the very sequence a run with these
+    parameters drew (per stream; users interleave their streams at the shared cache)."""
+    _require(_whole(count, 0), "count", "a whole number >= 0", count)
+    stream_workload = ZipfWorkload(
+        alpha=alpha,
+        catalogue_size=catalogue_size,
+        one_off_share=one_off_share,
+        seed=seed,
+        stream=stream,
+    )
+    return [stream_workload.next_item().prompt for _ in range(count)]
