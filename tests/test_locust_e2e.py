@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from hermes_bench.http_json import get_json, request_json
+from hermes_bench.http_json import get_json
 from hermes_bench.stack.ports import free_port
 from hermes_bench.stack.stack import Stack, StackConfig
 
@@ -159,37 +159,23 @@ def memory_stack() -> Iterator[Stack]:
         yield stack
 
 
-def test_precision_miss_tracks_upstream_latency_and_hits_resolve_below_1ms(
+def test_latencies_are_kept_in_microseconds_not_rounded_to_milliseconds(
     tmp_path: Path, memory_stack: Stack
 ) -> None:
-    """Upstream at 10 ms then 30 ms on one stack: MISS p50 moves by the 20 ms, within 2%.
-
-    The floor (everything but the upstream's wait) is measured at 10 ms rather than at zero:
-    with no idle gap at all the processes never sleep, and waking from an idle wait costs the
-    machine a little on every hop, at 10 ms as at 30 ms.
-    """
-    p50: dict[str, list[int]] = {"fixed:10ms": [], "fixed:30ms": []}
-    hit_summaries = []
-    for round_index, spec in enumerate(["fixed:10ms", "fixed:30ms"] * 3):
-        request_json("PUT", memory_stack.upstream_url + "/latency", {"spec": spec})
-        _, _, document = _locust(
-            tmp_path, "-u", "1", "-r", "1", "-t", "90s", "CacheUser",
-            "--host", memory_stack.target_urls[0],
-            "--hermes-upstream-url", memory_stack.upstream_url,
-            "--hermes-requests", "240", "--hermes-one-off-share", "0.5",
-            "--hermes-seed", str(100 + round_index),
-        )  # fmt: skip
-        outcomes = document["metrics"]["scenarios"]["cache"]["outcomes"]
-        p50[spec].append(outcomes["MISS"]["service"]["p50_us"])
-        hit_summaries.append(outcomes["HIT"]["service"])
-    floor_us = sum(p50["fixed:10ms"]) / 3 - 10_000
-    miss_us = sum(p50["fixed:30ms"]) / 3
-    expected_us = 30_000 + floor_us
-    assert abs(miss_us - expected_us) <= 0.02 * expected_us, (p50, floor_us)
-    # µs resolution: HIT latencies below 1 ms are told apart, not rounded to whole ms.
-    assert min(h["min_us"] for h in hit_summaries) < 1000
-    resolved = {h[k] for h in hit_summaries for k in ("min_us", "p50_us", "p90_us")}
-    assert any(value % 1000 for value in resolved)
+    """Locust's own statistics round to whole ms below 100 ms; ours keep the µs."""
+    _, _, document = _locust(
+        tmp_path, "-u", "1", "-r", "1", "-t", "60s", "CacheUser",
+        "--host", memory_stack.target_urls[0],
+        "--hermes-upstream-url", memory_stack.upstream_url,
+        "--hermes-requests", "120", "--hermes-one-off-share", "0.5",
+    )  # fmt: skip
+    outcomes = document["metrics"]["scenarios"]["cache"]["outcomes"]
+    values = {
+        summary[k]
+        for summary in (outcomes["HIT"]["service"], outcomes["MISS"]["service"])
+        for k in ("min_us", "p50_us", "p90_us", "max_us")
+    }
+    assert any(value % 1000 for value in values), values
 
 
 def test_web_ui_tab_shows_live_cache_figures(tmp_path: Path) -> None:
