@@ -25,10 +25,12 @@ from locust.runners import (
     MasterRunner,
     WorkerRunner,
 )
+from pydantic import ValidationError
 
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.http_json import HttpJsonError, get_json, post_json
 from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.results.model import MetricsDocument
 from hermes_bench.scenarios.generator_cpu import summarize_cpu
 from hermes_bench.scenarios.options import ScenarioOptions, add_options
 from hermes_bench.scenarios.run_context import HermesRun, run_of
@@ -157,12 +159,22 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         document = _document(environment, run)
         path = Path(run.options.metrics_json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=1))
+        path.write_text(_metrics_json(document))
         print(console_summary(document), file=sys.stderr)
         print(f"hermes-bench metrics written to {path}", file=sys.stderr)
     finally:
         if run.stack is not None:
             run.stack.stop()
+
+
+def _metrics_json(document: dict[str, Any]) -> str:
+    """The document as the results model types it; as it stands, with an error, if it is not."""
+    try:
+        typed = MetricsDocument.model_validate(document)
+    except ValidationError as exc:  # a bug of ours: say so, but keep what was measured
+        log.error("the metrics document does not match its model, written as is: %s", exc)
+        return json.dumps(document, indent=1)
+    return typed.model_dump_json(by_alias=True, indent=1)
 
 
 def _document(environment: Environment, run: HermesRun) -> dict[str, Any]:
