@@ -5,22 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from chat_bodies import body
 from openai.types.chat import ChatCompletion
 
 from hermes_bench.upstream.app import InvalidRequest, validate_chat_body
 from hermes_bench.upstream.completion import completion_response, estimate_tokens
 from hermes_bench.wire.answer import answer_text
-
-
-def body(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "model": "gpt-4o-mini",
-        "messages": [
-            {"role": "system", "content": "You are terse."},
-            {"role": "user", "content": "What is the capital of France?"},
-        ],
-    }
-    return {**base, **overrides}
 
 
 def test_completion_response_parses_as_openai_chat_completion() -> None:

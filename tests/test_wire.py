@@ -5,21 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from chat_bodies import body
 
 from hermes_bench.wire.answer import answer_text
 from hermes_bench.wire.chat import canonical_request, request_hash
 from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
-
-
-def body(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "model": "gpt-4o-mini",
-        "messages": [
-            {"role": "system", "content": "You are terse."},
-            {"role": "user", "content": "What is the capital of France?"},
-        ],
-    }
-    return {**base, **overrides}
 
 
 def test_answer_is_deterministic_and_readable() -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.results.vocabulary import BACKENDS
 from hermes_bench.upstream.latency import ACCEPTED_FORMS
 
 DEFAULT_METRICS_PATH = "reports/hermes-metrics.json"
@@ -68,7 +69,7 @@ class ScenarioOptions:
         "redis",
         "HERMES_BACKEND",
         "backend of the embedded stack: redis or memory",
-        choices=("redis", "memory"),
+        choices=BACKENDS,
     )
     instances: int = _option(2, "HERMES_INSTANCES", "target instances in the embedded stack")
     redis_url: str = _option(
