@@ -217,9 +217,7 @@ def _img(page: str, slug: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("spec", PLOTS, ids=lambda s: s.slug)
-def test_plot_is_embedded_whole_at_its_own_width(
-    spec: Any, results: Results, page: str
-) -> None:
+def test_plot_is_embedded_whole_at_its_own_width(spec: Any, results: Results, page: str) -> None:
     """The page carries the very PNG the plot makes, laid out 1:1 (never rescaled)."""
     png = spec.render(results)
     assert png is not None and png.startswith(b"\x89PNG")
