@@ -27,7 +27,12 @@ from hermes_bench.reports.compare import (
     Row,
     compare_runs,
 )
-from hermes_bench.results.files import read_results, results_from_data, write_results
+from hermes_bench.results.files import (
+    read_results,
+    results_from_data,
+    results_json,
+    write_results,
+)
 from hermes_bench.results.model import Results
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 from hermes_bench.scenarios.metrics import RunMetrics
@@ -306,6 +311,7 @@ def _run_args(output: Path, *extra: str, requests: int = 200) -> list[str]:
 
 def _results_path(output: Path) -> Path:
     (path,) = output.glob("run-*/results.json")
+    assert results_json(read_results(path)) == path.read_text()  # the model round-trips it
     return path
 
 
