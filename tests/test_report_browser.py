@@ -25,7 +25,8 @@ import websocket
 # A sibling test module, importable because pytest puts tests/ on sys.path (rootdir conftest).
 from test_report_render import sample_results
 
-from hermes_bench.reports.html import PLOTS, write_report
+from hermes_bench.reports.html import write_report
+from hermes_bench.reports.plot_specs import PLOTS
 from hermes_bench.results.files import results_from_data
 
 # Every test here starts a real Chromium.

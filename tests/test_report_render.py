@@ -18,8 +18,9 @@ from rich.console import Console
 from hermes_bench.hit_rate import ideal_hit_rate
 from hermes_bench.reports import plots
 from hermes_bench.reports.bounds import default_sizes, lru_hit_rate_curve
-from hermes_bench.reports.html import PLOTS, render_html, write_report
+from hermes_bench.reports.html import render_html, write_report
 from hermes_bench.reports.palette import VERDICT_COLOURS
+from hermes_bench.reports.plot_specs import PLOTS
 from hermes_bench.reports.terminal import print_claims, verdict_counts
 from hermes_bench.results.files import results_from_data
 from hermes_bench.results.model import Results
