@@ -17,7 +17,12 @@ import pytest
 from hermes_bench.errors import ConfigError, ProcessStartError
 from hermes_bench.sockets import bind_tcp
 from hermes_bench.stack.ports import ensure_port_free, free_port
-from hermes_bench.stack.processes import ManagedProcess, ProcessGroup
+from hermes_bench.stack.processes import (
+    STOP_SIGNALS,
+    ManagedProcess,
+    ProcessGroup,
+    stop_signals_held,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -242,3 +247,36 @@ def test_child_dies_when_harness_is_killed(tmp_path: Path) -> None:
     finally:
         if not is_gone(child_pid):
             os.kill(child_pid, signal.SIGKILL)
+
+
+def test_stop_signals_held_arrive_once_the_block_is_done() -> None:
+    received: list[int] = []
+    previous = signal.signal(signal.SIGHUP, lambda signum, frame: received.append(signum))
+    try:
+        with stop_signals_held():
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.01)
+            assert received == []  # held: a fork's at-fork callbacks cannot swallow it
+        assert received == [signal.SIGHUP]
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def _blocked_signals(pid: int) -> set[int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    (mask,) = re.findall(r"^SigBlk:\s*([0-9a-f]+)$", status, re.M)
+    bits = int(mask, 16)
+    return {number for number in range(1, 65) if bits >> (number - 1) & 1}
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_a_child_hears_the_stop_signals_held_while_it_started(tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(30)"]
+    with ManagedProcess("sleeper", argv, tmp_path / "sleeper.log") as proc:
+        proc.wait_for_log(re.compile("up"), timeout_s=20)
+        assert proc.pid is not None
+        assert not _blocked_signals(proc.pid) & STOP_SIGNALS
+        assert not _blocked_signals(os.getpid()) & STOP_SIGNALS  # and the harness again
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout_s=10) == -signal.SIGTERM

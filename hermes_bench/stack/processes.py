@@ -9,8 +9,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -22,17 +24,40 @@ log = logging.getLogger("hermes_bench")
 _PR_SET_PDEATHSIG = 1
 _TAIL_LINES = 20
 _TAIL_BYTES = 64 * 1024
+# The signals that end a harness command (hermes_bench.harness.cli turns them into Ctrl-C).
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
-def _die_with_parent_hook() -> Callable[[], None] | None:
-    """Build a preexec_fn that asks Linux to SIGTERM the child when the harness dies."""
-    if not sys.platform.startswith("linux"):
-        return None
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP while the block runs; they arrive once it is done.
+
+    A fork runs the interpreter's at-fork callbacks (logging's lock release among them), and a
+    KeyboardInterrupt raised inside one of them is printed and dropped: a Ctrl-C landing while a
+    child is started would be lost. Held, it is raised after the start, where it can stop us.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # Python runs signal handlers in the main thread only
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _child_setup_hook() -> Callable[[], None]:
+    """Build a preexec_fn: the child takes the stop signals again and, on Linux, gets SIGTERM
+    when the harness dies."""
     # Load libc before fork: dlopen in the forked child is not async-signal-safe.
-    libc = ctypes.CDLL(None, use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
     parent_pid = os.getpid()
 
     def hook() -> None:
+        # The child inherits the mask of stop_signals_held(): it must hear its own stop.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        if libc is None:
+            return
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
         # The parent may have died between fork and prctl; then nobody would signal us.
         if os.getppid() != parent_pid:
@@ -121,19 +146,20 @@ class ManagedProcess:
             log_file.flush()
             self._log_offset = log_file.tell()
             try:
-                self._popen = subprocess.Popen(
-                    self.argv,
-                    stdin=subprocess.DEVNULL,
-                    # A file, never a pipe: a pipe nobody reads fills up and blocks the child.
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    env=self.env,
-                    cwd=self.cwd,
-                    # Own session: Ctrl-C in the terminal reaches only the harness, which then
-                    # stops children in order.
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent_hook(),
-                )
+                with stop_signals_held():
+                    self._popen = subprocess.Popen(
+                        self.argv,
+                        stdin=subprocess.DEVNULL,
+                        # A file, never a pipe: a pipe nobody reads fills up and blocks the child.
+                        stdout=log_file,
+                        stderr=subprocess.STDOUT,
+                        env=self.env,
+                        cwd=self.cwd,
+                        # Own session: Ctrl-C in the terminal reaches only the harness, which then
+                        # stops children in order.
+                        start_new_session=True,
+                        preexec_fn=_child_setup_hook(),
+                    )
             except OSError as exc:
                 raise ProcessStartError(
                     f"cannot start {self.name} ({self.argv[0]}): {exc.strerror or exc}; "
