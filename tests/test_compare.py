@@ -12,7 +12,7 @@ import pytest
 from results_builders import T0, results_data
 
 from hermes_bench.errors import ConfigError
-from hermes_bench.harness.cli import build_parser
+from hermes_bench.harness.cli import build_parser, main
 from hermes_bench.harness.compare_command import (
     DEFAULT_LIMITS,
     compare_from_args,
@@ -371,3 +371,19 @@ def test_mismatched_runs_exit_2_with_a_clear_message(runs: dict[str, Path]) -> N
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("hermes-bench compare: error: cannot compare runs with different")
     assert "run.options.requests_per_cache_cell (--requests) is 200 in BASE and 20 in NEW" in line
+
+
+def test_a_file_with_non_finite_figures_fails_closed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NaN or infinity in a figure is refused with exit 2, never compared as "ok"."""
+    base = tmp_path / "base.json"
+    write_results(base, results_from_data(_results()))
+    data = _results()
+    summary = data["cells"][0]["metrics"]["metrics"]["scenarios"]["cache"]["total"]["service"]
+    summary.update(p50_us=float("nan"), mean_us=float("inf"))
+    broken = tmp_path / "nan.json"
+    broken.write_text(json.dumps(data))  # json writes NaN and Infinity as bare words
+    assert main(["compare", str(base), str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a valid results file" in err and "p50_us" in err and "mean_us" in err
