@@ -119,3 +119,87 @@ def test_claims_without_a_cell_carry_no_figures_and_no_cells() -> None:
         "C11",
         "C13",
     ]
+
+
+def _cpu(saturated: bool = False, threshold_pct: float = 90.0, mean_pct: float = 30.0) -> Any:
+    share = 0.3 if saturated else 0.0
+    return {"count": 10, "mean_pct": mean_pct, "p90_pct": 97.0 if saturated else 40.0,
+            "max_pct": 99.0 if saturated else 50.0, "threshold_pct": threshold_pct,
+            "above_threshold_share": share, "saturated": saturated}  # fmt: skip
+
+
+def _load(*saturated: str, busy: bool = False, unknown: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A cell's CellLoad: `saturated` roles saturated, the others fine; `busy`: a hog beside."""
+    roles = ("target-0", "redis", "upstream", "locust")
+    top = [{"pid": 1234, "name": "python", "mean_pct": 41.0, "max_pct": 60.0}] if busy else []
+    return {
+        "interval_s": 1.0,
+        "processes": {role: _cpu(role in saturated) for role in roles},
+        "unknown": list(unknown),
+        "other": {"cpu": _cpu(busy, 25.0, 41.0 if busy else 2.0), "top": top},
+    }
+
+
+def _with_load(cell: dict[str, Any], load: dict[str, Any]) -> dict[str, Any]:
+    return {**cell, "load": load}
+
+
+def test_a_busy_machine_makes_latency_claims_inconclusive_naming_the_hog() -> None:
+    cell = _cache("redis", 1, hit_ms=2, miss_ms=300, hits=900, misses=100, calls=100)
+    claims = _by_id({"cells": [_with_load(cell, _load(busy=True))]})
+    said = "the machine was busy with other work during cache-redis-1: 41% of a core went to pid "
+    for claim_id in ("C1", "C4", "C5"):
+        assert claims[claim_id]["verdict"] == INCONCLUSIVE
+        assert claims[claim_id]["summary"] == said + "1234 python", claims[claim_id]
+    # The same cell undisturbed carries its verdict, with the machine's load as a condition.
+    calm = _by_id({"cells": [_with_load(cell, _load())]})["C1"]
+    assert calm["verdict"] == HOLDS
+    assert calm["conditions"]["machine's other load"] == (
+        "cache-redis-1: 2% of a core on average, p90 40%"
+    )
+
+
+def test_a_saturated_target_redis_or_generator_makes_latency_claims_inconclusive() -> None:
+    memory = _cache("memory", 1, hit_ms=1, miss_ms=300, hits=800, misses=200, calls=200)
+    c2 = _by_id({"cells": [_with_load(memory, _load("target-0"))]})["C2"]
+    assert c2["verdict"] == INCONCLUSIVE
+    assert c2["summary"] == (
+        "target-0 was saturated in cache-memory-1 (30% of samples above 90% of a core)"
+    )
+    redis = _cache("redis", 1, hit_ms=2, miss_ms=300, hits=900, misses=100, calls=100)
+    c1 = _by_id({"cells": [_with_load(redis, _load("redis", "locust"))]})["C1"]
+    assert c1["verdict"] == INCONCLUSIVE
+    assert c1["summary"].startswith("Redis was saturated in cache-redis-1")
+    assert "the load generator was saturated in cache-redis-1 (30% of samples" in c1["summary"]
+    # Locust's own account and the watch's: the load generator is named once.
+    redis["metrics"]["load_generator"] = {"saturated": True}
+    c1 = _by_id({"cells": [_with_load(redis, _load("locust"))]})["C1"]
+    assert c1["summary"] == "the load generator was saturated in cache-redis-1"
+
+
+def test_counting_claims_keep_their_verdict_and_note_the_load() -> None:
+    cell = _cache("redis", 2, hit_ms=2, miss_ms=300, hits=720, misses=280, calls=280)
+    cell["metrics"]["cache"]["upstream_distinct_requests"] = 100
+    cell["metrics"]["load_generator"] = {"saturated": True}
+    claim = _by_id({"cells": [_with_load(cell, _load("target-0", busy=True))]})["C3"]
+    assert claim["verdict"] == HOLDS
+    assert claim["notes"][0] == (
+        "The load generator was saturated in cache-redis-2; target-0 was saturated in "
+        "cache-redis-2 (30% of samples above 90% of a core); the machine was busy with other "
+        "work during cache-redis-2: 41% of a core went to pid 1234 python. The counts are exact "
+        "whatever the load: the verdict stands."
+    )
+
+
+def test_what_was_not_sampled_is_said_and_old_cells_without_load_still_judge() -> None:
+    cell = _cache("redis", 1, hit_ms=2, miss_ms=300, hits=900, misses=100, calls=100)
+    external = _load(unknown=("redis (not started by this run)",))
+    del external["processes"]["redis"]
+    claim = _by_id({"cells": [_with_load(cell, external)]})["C1"]
+    assert claim["verdict"] == HOLDS
+    assert (
+        "Not sampled in cache-redis-1, so not known to be unsaturated: redis (not started by "
+        "this run)." in claim["notes"]
+    )
+    old = _by_id({"cells": [cell]})["C1"]  # a results.json from before load was sampled
+    assert old["verdict"] == HOLDS and "machine's other load" not in old["conditions"]

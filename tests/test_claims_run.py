@@ -51,6 +51,15 @@ def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_pat
             assert cache["calls_avoided"] == cache["cache_requests"] - cache["upstream_calls"]
             assert cache["calls_avoided"] == cache["hits"]
             assert cache["cache_requests"] == results["run"]["options"]["requests_per_cache_cell"]
+        if cell["kind"] in ("cache", "ratelimit"):
+            # The CPU of every process the run started was sampled while Locust ran.
+            roles = {"target-0", "upstream", "locust"}
+            if cell["backend"] == "redis":
+                roles.add("redis")
+            assert roles <= set(cell["load"]["processes"]), cell["load"]
+            assert cell["load"]["other"]["cpu"]["count"] >= 1 and cell["load"]["unknown"] == []
+        else:
+            assert "load" not in cell
     verdicts = {c["id"]: c["verdict"] for c in results["claims"]}
     assert all(verdicts[c] == "not measured yet" for c in ("C10", "C11", "C13"))
     # Backends that behave differently by design must show it, whatever the machine.
@@ -160,6 +169,12 @@ def test_external_targets_are_loaded_without_starting_anything(tmp_path: Path) -
     assert "no restart cell for redis" in claims["C7"]["summary"]
     assert "no cache cell for memory" in claims["C2"]["summary"]
     assert all(cell["targets"] for cell in results["cells"])  # their /stats were read
+    for cell in results["cells"]:  # their processes are not ours to sample: said, not guessed
+        assert set(cell["load"]["processes"]) == {"locust"}
+        assert cell["load"]["unknown"] == [
+            "upstream (not started by this run)",
+            "targets (not started by this run)",
+        ]
     unreachable = subprocess.run(
         [*COMMAND, "run", "--target", "http://127.0.0.1:1", "--output", str(tmp_path / "x")],
         capture_output=True, text=True, timeout=60,

@@ -3,6 +3,8 @@
 Kinds and what they measure (results.model names the figures):
 - cache: a Locust run of CacheUser; the metrics document carries latencies and ground truth.
 - ratelimit: a Locust run of RateLimitUser; admitted requests per window in its counters.
+  Both Locust cells also sample the CPU of every process of the run and the machine's other
+  load while they run (CellLoad, see load_watch).
 - restart: sessions and cached answers, then every target restarted (RestartFigures).
 - probe: direct Redis round trips per command (ProbeFigures).
 - fallback: a target started without REDIS_URL, and its log line (FallbackFigures).
@@ -27,12 +29,14 @@ from pydantic import ValidationError
 
 from hermes_bench.app.backends import FALLBACK_LOG_LINE
 from hermes_bench.errors import HermesBenchError
+from hermes_bench.harness.load_watch import LOCUST, LoadWatch
 from hermes_bench.harness.profiles import Profile
 from hermes_bench.histograms import latency_summary, new_histogram
 from hermes_bench.redaction import redact_text
 from hermes_bench.results.model import (
     CellFigures,
     CellKind,
+    CellLoad,
     FallbackFigures,
     LatencySummary,
     LocustFigures,
@@ -70,6 +74,8 @@ class TargetSet(Protocol):
 
     def target_stats(self) -> list[dict[str, Any]]: ...  # GET /stats of each target
 
+    def process_pids(self) -> dict[str, int]: ...  # the processes it started, by role
+
     def restart_targets(self) -> None: ...
 
 
@@ -92,6 +98,7 @@ class Measured:
     targets: list[TargetStats] = field(default_factory=list)
     redis_info: dict[str, int] | None = None
     figures: CellFigures = field(default_factory=NoFigures)
+    load: CellLoad | None = None
 
 
 @dataclass(frozen=True)
@@ -146,8 +153,9 @@ def _locust_cell(
         command += ["-t", f"{int(timeout_s)}s"]  # a bound in time as well as in count
     info_before = redis_info(stack)
     process = ManagedProcess("locust", command, cell_dir / "locust.log").start()
+    load_watch = _load_watch(stack, process)
     try:
-        _watch(process, stack, env, timeout_s + 30)
+        _watch(process, stack, env, timeout_s + 30, load_watch)
     finally:
         exit_code = process.stop(timeout_s=15)  # a finished Locust: only reaps it
     if not metrics_path.exists():
@@ -156,13 +164,30 @@ def _locust_cell(
         metrics = MetricsDocument.model_validate_json(metrics_path.read_bytes())
     except ValidationError as exc:
         raise CellError(f"Locust wrote metrics of the wrong shape ({metrics_path}): {exc}") from exc
+    load = load_watch.summary(metrics.run.started_at, metrics.run.ended_at)
     return Measured(
         conditions={"users": users, "targets": len(targets), "locust_args": args},
         metrics=metrics,
         targets=_target_stats(stack, plan.instances),
         redis_info=_delta(info_before, redis_info(stack)),
         figures=LocustFigures(locust_exit_code=exit_code),
+        load=load,
     )
+
+
+def _load_watch(stack: TargetSet, locust: ManagedProcess) -> LoadWatch:
+    """A watch on every process the stack started and on Locust; what is not ours is unknown."""
+    roles = stack.process_pids()
+    if locust.pid is not None:
+        roles[LOCUST] = locust.pid
+    unknown = []
+    if stack.redis_url is not None and "redis" not in roles:
+        unknown.append("redis (not started by this run)")
+    if stack.upstream_url and "upstream" not in roles:
+        unknown.append("upstream (not started by this run)")
+    if not any(role.startswith("target") for role in roles):
+        unknown.append("targets (not started by this run)")
+    return LoadWatch(roles, unknown)
 
 
 def _target_stats(stack: TargetSet, instances: int) -> list[TargetStats]:
@@ -183,10 +208,18 @@ def _total(stats: list[dict[str, Any]], name: str) -> int:
     return sum(value for s in stats if isinstance(value := s.get(name), int))
 
 
-def _watch(process: ManagedProcess, stack: TargetSet, env: CellEnv, timeout_s: float) -> None:
-    """Wait for Locust, reporting live figures from the targets' counters twice a second."""
+def _watch(
+    process: ManagedProcess,
+    stack: TargetSet,
+    env: CellEnv,
+    timeout_s: float,
+    load_watch: LoadWatch,
+) -> None:
+    """Wait for Locust, reporting live figures from the targets' counters twice a second
+    and sampling the load about once a second."""
     deadline = time.monotonic() + timeout_s
     while process.running:
+        load_watch.maybe_sample()
         if time.monotonic() > deadline:
             raise CellError(f"Locust did not finish within {timeout_s:.0f} s")
         if env.on_progress is not None:

@@ -275,6 +275,7 @@ def _measure(plan: CellPlan, body: Callable[[], Measured]) -> Cell:
         targets=measured.targets,
         redis_info=measured.redis_info,
         extra=measured.figures,
+        load=measured.load,
     )
 
 

@@ -1,8 +1,11 @@
 """The guide's claims and their verdicts: pure functions from Results to Claims.
 
 Every figure in a verdict comes from a cell of the results; nothing is assumed. A claim whose
-cells failed, have too few samples, or ran on a saturated load generator is inconclusive; so is
-one whose cell did not measure a figure it needs (a None in the results, never a guess).
+cells failed or have too few samples is inconclusive; so is one whose cell did not measure a
+figure it needs (a None in the results, never a guess). A latency claim (C1, C2, C4, C5) is
+inconclusive too when, in a cell it uses, the load generator, a target, Redis or the fake
+upstream was saturated or the machine was busy with other work: its times then measure the
+machine. The counting claims are exact counts whatever the load, and only note it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from hermes_bench.results.model import (
     NOT_MEASURED,
     Cell,
     CellKind,
+    CellLoad,
     Claim,
     FallbackFigures,
     LatencySummary,
@@ -131,7 +135,9 @@ def _figures(cell: Cell, kind: type[_T]) -> _T:
     return cell.extra
 
 
-def _conditions(results: Results, draft: _Draft, *cells: Cell) -> None:
+def _conditions(results: Results, draft: _Draft, *cells: Cell, latency: bool) -> None:
+    """The conditions of the verdict; saturation or a busy machine in `cells` makes a latency
+    claim inconclusive and is a note on a counting one."""
     options, machine = results.run.options, results.run.machine
     draft.conditions.update(
         {
@@ -142,9 +148,74 @@ def _conditions(results: Results, draft: _Draft, *cells: Cell) -> None:
             "machine": f"{machine.cpus} CPUs, {machine.platform}",
         }
     )
+    loads = [f"{c.id}: {text}" for c in cells if c.load and (text := _other_load(c.load))]
+    if loads:
+        known = draft.conditions.get(_OTHER_LOAD)  # a claim of two backends adds its second
+        draft.conditions[_OTHER_LOAD] = "; ".join([known, *loads] if known else loads)
+    reasons = [reason for cell in cells for reason in _load_reasons(cell)]
     for cell in cells:
-        if cell.metrics is not None and cell.metrics.load_generator.saturated:
-            raise _Inconclusive(f"the load generator was saturated in {cell.id}")
+        load = cell.load
+        if load is not None and (load.other is None or not load.other.cpu.count):
+            draft.notes.append(f"No CPU sample fell in {cell.id}: its load is unknown.")
+        if load is not None and load.unknown:
+            draft.notes.append(
+                f"Not sampled in {cell.id}, so not known to be unsaturated: "
+                + ", ".join(load.unknown)
+                + "."
+            )
+    if not reasons:
+        return
+    said = "; ".join(reasons)
+    if latency:
+        raise _Inconclusive(said)
+    draft.notes.append(
+        f"{said[0].upper()}{said[1:]}. The counts are exact whatever the load: the verdict stands."
+    )
+
+
+_OTHER_LOAD = "machine's other load"
+# What a role of CellLoad.processes is, in a sentence.
+_ROLE_NAMES = {"redis": "Redis", "upstream": "the fake upstream", "locust": "the load generator"}
+
+
+def _role_name(role: str) -> str:
+    if role.startswith("locust worker"):
+        return f"the load generator ({role})"
+    return _ROLE_NAMES.get(role, role)
+
+
+def _load_reasons(cell: Cell) -> list[str]:
+    """Why `cell`'s times may measure the machine: what was saturated, what else ran."""
+    reasons = []
+    generator_said = cell.metrics is not None and cell.metrics.load_generator.saturated
+    if generator_said:
+        reasons.append(f"the load generator was saturated in {cell.id}")
+    load = cell.load
+    if load is None:
+        return reasons
+    for role in load.saturated():
+        if generator_said and role.startswith("locust"):
+            continue  # the load generator saw its own saturation: said once
+        cpu = load.processes[role]
+        reasons.append(
+            f"{_role_name(role)} was saturated in {cell.id} "
+            f"({cpu.above_threshold_share or 0:.0%} of samples above {cpu.threshold_pct:g}% of "
+            "a core)"
+        )
+    other = load.other
+    if other is not None and other.busy:
+        hog = other.top[0] if other.top else None
+        named = f": {hog.mean_pct:g}% of a core went to pid {hog.pid} {hog.name}" if hog else ""
+        reasons.append(f"the machine was busy with other work during {cell.id}{named}")
+    return reasons
+
+
+def _other_load(load: CellLoad) -> str:
+    """The machine's other load during a cell, as a condition of the verdict."""
+    cpu = load.other.cpu if load.other is not None else None
+    if cpu is None or not cpu.count:
+        return ""
+    return f"{cpu.mean_pct:g}% of a core on average, p90 {cpu.p90_pct:g}%"
 
 
 def _latency(cell: Cell, outcome: str | None) -> LatencySummary:
@@ -188,7 +259,7 @@ def _at_least_verdict(value: float, claimed: float) -> Verdict:
 def _response_time(backend: str, low_ms: float, high_ms: float) -> Judge:
     def judge(results: Results, draft: _Draft) -> tuple[Verdict, str]:
         cell = _cell(results, draft, "cache", backend, "1")
-        _conditions(results, draft, cell)
+        _conditions(results, draft, cell, latency=True)
         blended, hit, miss = _latency(cell, None), _latency(cell, "HIT"), _latency(cell, "MISS")
         mean = _ms(_stat(blended, "mean_us", cell))
         p50 = _ms(_stat(blended, "p50_us", cell))
@@ -243,7 +314,7 @@ def _reduction(cell: Cell) -> tuple[float, dict[str, float | int | bool | str]]:
 
 def _judge_c3(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     redis_cell = _cell(results, draft, "cache", "redis", "N")
-    _conditions(results, draft, redis_cell)
+    _conditions(results, draft, redis_cell, latency=False)
     value, figures = _reduction(redis_cell)
     draft.figures = {"reduction of duplicate calls (redis, N)": round(value, 4), **figures}
     try:
@@ -263,7 +334,7 @@ def _judge_c3(results: Results, draft: _Draft) -> tuple[Verdict, str]:
 
 def _judge_c4(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     cell = _cell(results, draft, "cache", "redis", "1")
-    _conditions(results, draft, cell)
+    _conditions(results, draft, cell, latency=True)
     hit_us = _stat(_latency(cell, "HIT"), "p50_us", cell)
     miss_us = _stat(_latency(cell, "MISS"), "p50_us", cell)
     faster = 1 - hit_us / miss_us
@@ -281,7 +352,7 @@ def _judge_c4(results: Results, draft: _Draft) -> tuple[Verdict, str]:
 
 def _judge_c5(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     cell = _cell(results, draft, "cache", "redis", "1")
-    _conditions(results, draft, cell)
+    _conditions(results, draft, cell, latency=True)
     ops: dict[str, LatencySummary] = {}
     for stats in cell.targets:
         for op, timing in stats.redis_op_latency_us.items():
@@ -312,7 +383,7 @@ def _judge_c6(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     ratios = {}
     for backend in BACKENDS:
         cell = _cell(results, draft, "ratelimit", backend, "N")
-        _conditions(results, draft, cell)
+        _conditions(results, draft, cell, latency=False)
         snapshot = _metrics(cell).metrics
         bursts = snapshot.counter("ratelimit_bursts")
         if bursts < 3:
@@ -334,7 +405,7 @@ def _judge_c6(results: Results, draft: _Draft) -> tuple[Verdict, str]:
 
 def _restart(results: Results, draft: _Draft, backend: str) -> RestartFigures:
     cell = _cell(results, draft, "restart", backend, "N")
-    _conditions(results, draft, cell)
+    _conditions(results, draft, cell, latency=False)
     figures = _figures(cell, RestartFigures)
     if not figures.sessions:
         raise _Inconclusive(f"cell {cell.id} created no sessions")
@@ -362,7 +433,7 @@ def _judge_c8(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     for backend in BACKENDS:
         one = _cell(results, draft, "cache", backend, "1")
         many = _cell(results, draft, "cache", backend, "N")
-        _conditions(results, draft, one, many)
+        _conditions(results, draft, one, many, latency=False)
         one_cache, many_cache = _metrics(one).cache, _metrics(many).cache
         if not (one_cache.ground_truth and many_cache.ground_truth):
             raise _Inconclusive("no upstream ground truth: run with the fake upstream")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from hermes_bench.results.vocabulary import (
     BACKENDS,
@@ -154,6 +154,44 @@ class LoadGenerator(Record):
     per_process: dict[str, CpuSummary] = {}
 
 
+class OtherProcess(Record):
+    """A process the run did not start, and the CPU it took during a cell (% of one core)."""
+
+    pid: int
+    name: str
+    mean_pct: float
+    max_pct: float
+
+
+class OtherLoad(Record):
+    """The machine's busy CPU that no process of the run used; `cpu.saturated` means busy."""
+
+    cpu: CpuSummary = CpuSummary()
+    top: list[OtherProcess] = []  # by mean CPU over the cell, highest first
+
+    @property
+    def busy(self) -> bool | None:
+        """True when the machine was busy with other work, None when not sampled."""
+        return self.cpu.saturated
+
+
+class CellLoad(Record):
+    """CPU sampled while a Locust cell ran: each process the run started, and other work.
+
+    `processes` maps a role (target-0, redis, upstream, locust, locust worker 1) to its CPU;
+    `unknown` names what could not be sampled (an external Redis, targets we did not start).
+    """
+
+    interval_s: float
+    processes: dict[str, CpuSummary] = {}
+    unknown: list[str] = []
+    other: OtherLoad | None = None
+
+    def saturated(self) -> list[str]:
+        """The roles that were saturated, in the order they were recorded."""
+        return [role for role, cpu in self.processes.items() if cpu.saturated]
+
+
 class MetricsRun(Record):
     """Where one Locust run sent its load and what it drew."""
 
@@ -259,6 +297,15 @@ class Cell(Record):
     targets: list[TargetStats] = []
     redis_info: dict[str, int] | None = None
     extra: CellFigures = NoFigures()
+    load: CellLoad | None = None
+
+    @model_serializer(mode="wrap")
+    def _load_only_when_sampled(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Cells from before load was sampled (and cells that sample none) write back as read.
+        data = handler(self)
+        if self.load is None and isinstance(data, dict):
+            data.pop("load", None)
+        return data
 
     @property
     def ok(self) -> bool:

@@ -43,5 +43,9 @@ class ExternalTargets:
                 return []
         return stats
 
+    def process_pids(self) -> dict[str, int]:
+        """None of their processes are ours: nothing to sample (their load is unknown)."""
+        return {}
+
     def restart_targets(self) -> None:
         """External targets are not ours to restart: cells must not rely on a reset."""

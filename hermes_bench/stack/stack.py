@@ -275,6 +275,15 @@ class Stack:
                     f"one.\n{exc}"
                 ) from exc
 
+    def process_pids(self) -> dict[str, int]:
+        """The pid of each process this stack started and runs now: redis, upstream, target-N."""
+        started: list[tuple[str, int | None]] = [
+            ("redis", self.redis.pid if self.redis is not None else None),
+            ("upstream", self.upstream.pid if self.upstream and self.upstream.running else None),
+            *((p.name, p.pid if p.running else None) for p in self.targets),
+        ]
+        return {name: pid for name, pid in started if pid is not None}
+
     def ground_truth(self, per_hash: bool = False) -> dict[str, Any]:
         """The fake upstream's counters: every OpenAI call that really arrived."""
         suffix = "?per_hash=1" if per_hash else ""
