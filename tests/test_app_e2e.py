@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import httpx
 import pytest
 import redis
 
+from hermes_bench.app.server_timing import parse_server_timing
 from hermes_bench.app.sessions import MAX_SESSION_FIELDS
 from hermes_bench.stack.embedded_redis import EmbeddedRedis
 from hermes_bench.stack.stack import Stack, StackConfig
@@ -117,6 +119,41 @@ def test_rate_limit_is_global_on_redis_and_per_instance_in_memory(
     refused = [r for r in responses if r.status_code == 429]
     assert refused and all(int(r.headers["retry-after"]) >= 1 for r in refused)
     assert all(r.headers["x-ratelimit-limit"] == str(LIMIT) for r in responses)
+
+
+_SERVER_TIMING = re.compile(r"[a-z-]+;dur=[0-9]+\.[0-9]{3}(, [a-z-]+;dur=[0-9]+\.[0-9]{3})*")
+
+
+def _steps(response: httpx.Response) -> dict[str, int]:
+    """The Server-Timing steps of a response, in µs, after checking the header's form."""
+    header = response.headers["server-timing"]
+    assert _SERVER_TIMING.fullmatch(header), header
+    steps = parse_server_timing(header)
+    assert steps is not None, header
+    return steps
+
+
+def test_server_timing_names_each_step_taken(stack: Stack, client: httpx.Client) -> None:
+    body = _prompt()
+    url = stack.target_urls[0]
+    miss, hit = _chat(client, url, body), _chat(client, url, body)
+    assert (miss.headers["x-cache"], hit.headers["x-cache"]) == ("MISS", "HIT")
+    miss_steps, hit_steps = _steps(miss), _steps(hit)
+    assert list(miss_steps) == ["ratelimit", "cache-read", "upstream", "cache-write", "total"]
+    assert list(hit_steps) == ["ratelimit", "cache-read", "total"]  # no upstream on a HIT
+    for steps in (miss_steps, hit_steps):
+        parts = [us for name, us in steps.items() if name != "total"]
+        assert all(us >= 0 for us in parts)
+        # The steps lie inside the total; each entry is rounded to the µs.
+        assert steps["total"] >= sum(parts) - len(parts)
+    assert miss_steps["upstream"] >= 5000  # the fake upstream answers after a fixed 5 ms
+
+
+def test_a_refused_request_times_only_the_rate_limit(stack: Stack, client: httpx.Client) -> None:
+    key, url = _key(), stack.target_urls[0]
+    responses = [_chat(client, url, _prompt(), key) for _ in range(LIMIT + 1)]
+    assert responses[-1].status_code == 429
+    assert list(_steps(responses[-1])) == ["ratelimit", "total"]
 
 
 def test_upstream_error_is_passed_on_and_never_cached(stack: Stack, client: httpx.Client) -> None:

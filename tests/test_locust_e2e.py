@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from hermes_bench.http_json import get_json
+from hermes_bench.results.vocabulary import COUNT_PREFIX, STEP_PREFIX
 from hermes_bench.stack.ports import free_port
 from hermes_bench.stack.stack import Stack, StackConfig
 
@@ -74,6 +75,38 @@ def test_run_on_the_embedded_stack_agrees_with_ground_truth(tmp_path: Path, back
         assert sessions.get("lost", 0) > 0 and code != 0
     assert document["run"]["embedded_stack"] is True and document["run"]["backend"] == backend
     assert "hit rate (X-Cache headers)" in output and "calls avoided" in output
+    _assert_steps_recorded(document, output)
+
+
+def _assert_steps_recorded(document: dict[str, Any], output: str) -> None:
+    """Each step of the target's Server-Timing has a µs histogram per outcome, kept out of the
+    totals and the per-second series."""
+    metrics = document["metrics"]
+    steps = {
+        scenario.removeprefix(STEP_PREFIX): set(outcomes)
+        for scenario, outcomes in metrics["histograms"]["service"].items()
+        if scenario.startswith(STEP_PREFIX)
+    }
+    for step in ("ratelimit", "cache-read", "total"):
+        assert {"HIT", "MISS"} <= steps[step], steps
+    assert "HIT" not in steps["upstream"] and "MISS" in steps["upstream"]
+    assert "HIT" not in steps["cache-write"] and "MISS" in steps["cache-write"]
+    assert "server_timing_malformed" not in metrics["counters"]
+    hit_total = metrics["scenarios"][STEP_PREFIX + "total"]["outcomes"]["HIT"]["service"]
+    hits = sum(
+        data["outcomes"].get("HIT", {}).get("service", {}).get("count", 0)
+        for name, data in metrics["scenarios"].items()
+        if not name.startswith(COUNT_PREFIX)
+    )
+    assert hit_total["count"] == hits  # one timing per HIT response, whichever user sent it
+    responses = sum(
+        data["total"]["service"]["count"]
+        for name, data in metrics["scenarios"].items()
+        if not name.startswith(COUNT_PREFIX)
+    )
+    assert metrics["total"]["service"]["count"] == responses
+    assert sum(row["requests"] for row in metrics["series"]) == responses
+    assert "steps in the target (Server-Timing), p50 ms, HIT: ratelimit" in output
 
 
 def test_master_and_two_workers_merge_to_the_upstream_count(tmp_path: Path) -> None:
@@ -87,6 +120,8 @@ def test_master_and_two_workers_merge_to_the_upstream_count(tmp_path: Path) -> N
     _assert_exact(cache)
     assert cache["cache_requests"] == 500
     assert sum(_outcomes(document, "cache").values()) == 500
+    # The step histograms travel from the workers too: one total per response.
+    assert sum(_outcomes(document, STEP_PREFIX + "total").values()) == 500
     per_process = document["load_generator"]["per_process"]
     assert len(per_process) == 3  # the master's own readings and each worker's
 

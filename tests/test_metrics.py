@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from hermes_bench.histograms import new_histogram
+from hermes_bench.results.vocabulary import BURST_SCENARIO, STEP_PREFIX
 from hermes_bench.scenarios.generator_cpu import CpuSampler, summarize_cpu
 from hermes_bench.scenarios.metrics import (
     LATENCY_OVER_RANGE,
@@ -242,3 +243,15 @@ def test_cpu_sampler_reads_this_process_in_percent_of_one_core() -> None:
     # One busy core reads about 100 whatever the machine's core count; a reading per machine
     # (÷ cores) or one that kept the priming call's 0.0 would be far off.
     assert reading == pytest.approx(busy_pct, abs=15)
+
+
+def test_step_timings_and_window_counts_are_not_responses() -> None:
+    metrics = RunMetrics()
+    metrics.record("cache", "HIT", 500, at_s=1.0)
+    metrics.record("cache", "MISS", 70_000, at_s=1.0)
+    for step in ("ratelimit", "cache-read"):  # what a HIT's Server-Timing adds
+        metrics.record(f"{STEP_PREFIX}{step}", "HIT", 100, at_s=1.0)
+    metrics.record(BURST_SCENARIO, "admitted_count", 10, at_s=1.0)
+    assert metrics.hit_rate() == 0.5
+    assert metrics.outcome_count("HIT") == 1
+    assert metrics.outcome_count("HIT", f"{STEP_PREFIX}ratelimit") == 1

@@ -20,11 +20,12 @@ from hermes_bench.reports import plots
 from hermes_bench.reports.bounds import default_sizes, lru_hit_rate_curve
 from hermes_bench.reports.html import render_html, write_report
 from hermes_bench.reports.palette import VERDICT_COLOURS
+from hermes_bench.reports.plot_data import step_breakdowns
 from hermes_bench.reports.plot_specs import PLOTS
 from hermes_bench.reports.terminal import print_claims, verdict_counts
 from hermes_bench.results.files import results_from_data
 from hermes_bench.results.model import Results
-from hermes_bench.results.vocabulary import BURST_SCENARIO
+from hermes_bench.results.vocabulary import BURST_SCENARIO, STEP_PREFIX
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 from hermes_bench.scenarios.metrics import RunMetrics
 from hermes_bench.scenarios.summary import build_document
@@ -33,6 +34,7 @@ from hermes_bench.scenarios.workload import zipf_sequence
 T0 = 1_700_000_000.0
 PLOT_FUNCTIONS = (
     plots.latency_cdf,
+    plots.where_time_goes,
     plots.hit_rate_over_time,
     plots.upstream_calls,
     plots.admitted_vs_limit,
@@ -50,8 +52,11 @@ def _document(metrics: RunMetrics, ground_truth: dict[str, int] | None) -> dict[
     )
 
 
-def _cache_document(seed: int, hit_ms: float, miss_ms: float, requests: int) -> dict[str, Any]:
-    """A seeded Zipf-like run: repeats hit, first sightings miss, lognormal latencies."""
+def _cache_document(
+    seed: int, hit_ms: float, miss_ms: float, requests: int, *, server_timing: bool = True
+) -> dict[str, Any]:
+    """A seeded Zipf-like run: repeats hit, first sightings miss, lognormal latencies; with
+    `server_timing`, each request's steps as the target's Server-Timing would give them."""
     rng = random.Random(seed)
     metrics = RunMetrics()
     seen: set[int] = set()
@@ -62,10 +67,27 @@ def _cache_document(seed: int, hit_ms: float, miss_ms: float, requests: int) -> 
         seen.add(prompt)
         median_ms = hit_ms if outcome == "HIT" else miss_ms
         latency_us = int(rng.lognormvariate(math.log(median_ms * 1000), 0.45))
-        metrics.record("cache", outcome, latency_us, at_s=T0 + i * 30 / requests)
+        at_s = T0 + i * 30 / requests
+        metrics.record("cache", outcome, latency_us, at_s=at_s)
         metrics.count("chat_started")
+        if server_timing:
+            for step, share in _STEP_SHARES[outcome]:
+                metrics.record(STEP_PREFIX + step, outcome, int(latency_us * share), at_s=at_s)
     misses = metrics.outcome_count("MISS")
     return _document(metrics, {"calls": misses, "distinct_requests": len(seen)})
+
+
+# Each step's share of the client-seen time, as a target might report it.
+_STEP_SHARES = {
+    "HIT": (("ratelimit", 0.2), ("cache-read", 0.3), ("total", 0.7)),
+    "MISS": (
+        ("ratelimit", 0.01),
+        ("cache-read", 0.01),
+        ("upstream", 0.9),
+        ("cache-write", 0.01),
+        ("total", 0.95),
+    ),
+}
 
 
 def _ratelimit_document(seed: int, limit: int, instances: int) -> dict[str, Any]:
@@ -237,6 +259,46 @@ def test_plot_without_data_is_none(plot: Any) -> None:
     failed["bounds"] = None
     assert plot(results_from_data(failed)) is None
     assert plot(results_of([])) is None
+
+
+def test_where_the_time_goes_per_backend_and_outcome(results: Results) -> None:
+    """Steps from the single-instance cells only, in request order, beside the client's p50."""
+    breakdowns = {(b.backend, b.outcome): b for b in step_breakdowns(results)}
+    assert set(breakdowns) == {(b, o) for b in ("redis", "memory") for o in ("HIT", "MISS")}
+    hit, miss = breakdowns["redis", "HIT"], breakdowns["redis", "MISS"]
+    assert [name for name, _ in hit.steps] == ["ratelimit", "cache-read", "total"]
+    assert [name for name, _ in miss.steps] == [
+        "ratelimit", "cache-read", "upstream", "cache-write", "total"
+    ]  # fmt: skip
+    cell = next(c for c in results.cells if c.id == "cache-redis-1")
+    assert cell.metrics is not None
+    client = cell.metrics.latency("HIT")
+    assert client is not None and client.p50_us is not None and hit.client_p50_ms is not None
+    assert hit.client_p50_ms == pytest.approx(client.p50_us / 1000)
+    assert hit.requests == client.count
+    # Every step's p50 is its share of the client-seen p50 (within the histogram's precision).
+    for name, p50_ms in hit.steps:
+        share = dict(_STEP_SHARES["HIT"])[name]
+        assert p50_ms == pytest.approx(share * hit.client_p50_ms, rel=0.01)
+
+
+def test_where_the_time_goes_without_server_timing_says_no_data() -> None:
+    """A target that sends no Server-Timing: the plot is "no data", the rest still renders."""
+    cells = [
+        _cell(
+            f"cache-{backend}-1",
+            "cache",
+            backend,
+            1,
+            metrics=_cache_document(1, 0.9, 45, 500, server_timing=False),
+        )
+        for backend in ("redis", "memory")
+    ]
+    bare = results_of(cells)
+    assert step_breakdowns(bare) == [] and plots.where_time_goes(bare) is None
+    page = render_html(bare)
+    assert '<p class="nodata" id="plot-where-time-goes">no data</p>' in page
+    assert '<img id="plot-latency-cdf"' in page
 
 
 def test_html_holds_claims_verdicts_and_plots(results: Results, page: str) -> None:

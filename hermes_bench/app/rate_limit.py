@@ -90,6 +90,27 @@ class KeyRateLimiter:
         return RateDecision(allowed, self._item.amount, stats.remaining, stats.reset_time)
 
 
+class PttlRedisStorage(limits_storage.RedisStorage):
+    """limits' RedisStorage with a window's expiry read to the millisecond (PTTL, not TTL).
+
+    limits reads it with TTL, in whole seconds rounded: X-RateLimit-Reset of one 1-second window
+    then takes two values, and a client cannot tell which window a response belongs to.
+    """
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        super().__init__(
+            "async+redis://",
+            implementation="redispy",
+            key_prefix=prefix,
+            connection_pool=client.connection_pool,  # type: ignore[arg-type]
+        )
+        self._client = client
+
+    async def get_expiry(self, key: str) -> float:
+        pttl_ms = await self._client.pttl(self.bridge.prefixed_key(key))
+        return max(int(pttl_ms), 0) / 1000 + time.time()
+
+
 def memory_rate_limiter(spec: str, strategy: str) -> KeyRateLimiter:
     """Limiter whose counts live in this process only (so N instances admit up to N times)."""
     return KeyRateLimiter(
@@ -107,12 +128,7 @@ def redis_rate_limiter(
 ) -> KeyRateLimiter:
     """Limiter whose counts live in Redis, shared by every instance, on the app's own pool."""
     # limits wants its own URL form; the pool we hand it decides where it really connects.
-    storage = limits_storage.RedisStorage(
-        "async+redis://",
-        implementation="redispy",
-        key_prefix=f"{prefix}:ratelimit",
-        connection_pool=client.connection_pool,  # type: ignore[arg-type]
-    )
+    storage = PttlRedisStorage(client, f"{prefix}:ratelimit")
     return KeyRateLimiter(storage, parse_rate_limit(spec), strategy, "redis", url, timings)
 
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import Any
 
 import openai
@@ -24,9 +25,18 @@ from starlette.responses import JSONResponse, Response
 from hermes_bench import __version__
 from hermes_bench.app.backends import Backends, backends_from_settings
 from hermes_bench.app.counters import Counters
-from hermes_bench.app.rate_limit import now_s
+from hermes_bench.app.rate_limit import RateDecision, now_s
 from hermes_bench.app.redis_client import REDIS_FAILURES, ping_us
 from hermes_bench.app.request_body import ApiError, ChatRequest, bearer_key, read_json, validate
+from hermes_bench.app.server_timing import (
+    CACHE_READ,
+    CACHE_WRITE,
+    RATELIMIT,
+    TOTAL,
+    UPSTREAM,
+    timing_entry,
+)
+from hermes_bench.app.server_timing import HEADER as SERVER_TIMING
 from hermes_bench.app.session_routes import add_session_routes
 from hermes_bench.app.settings import TargetSettings
 from hermes_bench.errors import BackendUnavailableError
@@ -135,22 +145,30 @@ def create_app(settings: TargetSettings) -> FastAPI:
 
 
 async def _chat(state: TargetState, request: Request) -> Response:
+    # Each step is timed for the Server-Timing header, cheaply (a few perf_counter_ns calls and
+    # short f-strings): a HIT spends well under a millisecond in the app.
+    started = perf_counter_ns()
     counters = state.counters
     counters.requests += 1
     owner = state.authenticate(request)
     headers = {"X-Instance": state.settings.instance_id}
+    timing = ""
     if state.backends.limiter is not None:
+        before = perf_counter_ns()
         try:
-            decision = await state.backends.limiter.hit(owner)
+            decision: RateDecision | None = await state.backends.limiter.hit(owner)
         except BackendUnavailableError as exc:
+            decision = None
             counters.rate_limit_errors += 1
             log.warning("rate limiter failed open: %s", exc)
-        else:
+        timing = timing_entry(RATELIMIT, perf_counter_ns() - before) + ", "
+        if decision is not None:
             now = now_s()
             headers.update(decision.headers(now))
             if not decision.allowed:
                 counters.rate_limited += 1
                 body = ApiError(429, "rate limit exceeded for this API key", "rate_limit_exceeded")
+                headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
                 return JSONResponse(body.body(), status_code=429, headers=headers)
     payload = await read_json(request, state.settings.max_body_bytes)
     validated: ChatRequest = validate(ChatRequest, payload)
@@ -161,20 +179,30 @@ async def _chat(state: TargetState, request: Request) -> Response:
     use_cache = state.settings.cache_ttl_s > 0 and not _client_refuses_cache(request)
     cache_state = "MISS" if use_cache else "BYPASS"
     if use_cache:
+        before = perf_counter_ns()
         try:
             cached = await state.backends.cache.get(key)
         except BackendUnavailableError as exc:
             counters.cache_errors += 1
             cache_state = "BYPASS"
             log.warning("cache failed open: %s", exc)
+            after = perf_counter_ns()
         else:
+            after = perf_counter_ns()
             if cached is not None:
                 counters.hits += 1
                 headers["X-Cache"] = "HIT"
+                headers[SERVER_TIMING] = (
+                    f"{timing}{timing_entry(CACHE_READ, after - before)}, "
+                    f"{timing_entry(TOTAL, perf_counter_ns() - started)}"
+                )
                 return Response(cached, media_type=JSON, headers=headers)
+        timing += timing_entry(CACHE_READ, after - before) + ", "
     headers["X-Cache"] = cache_state
 
+    before = perf_counter_ns()
     status, content, upstream_headers = await _call_upstream(state, payload)
+    timing += timing_entry(UPSTREAM, perf_counter_ns() - before) + ", "
     # Counted once the call has really gone out, so /stats matches the upstream's ground truth.
     if cache_state == "MISS":
         counters.misses += 1
@@ -182,11 +210,14 @@ async def _chat(state: TargetState, request: Request) -> Response:
         counters.bypasses += 1
     headers.update(upstream_headers)
     if status == 200 and cache_state == "MISS":
+        before = perf_counter_ns()
         try:
             await state.backends.cache.set(key, content)
         except BackendUnavailableError as exc:
             counters.cache_errors += 1
             log.warning("cache write failed: %s", exc)
+        timing += timing_entry(CACHE_WRITE, perf_counter_ns() - before) + ", "
+    headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
     return Response(content, status_code=status, media_type=JSON, headers=headers)
 
 

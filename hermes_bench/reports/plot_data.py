@@ -6,6 +6,7 @@ Every extractor returns an empty list when nothing usable is there, so a plot ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,9 @@ from hermes_bench.results.vocabulary import (
     HIT,
     MISS,
     SERVICE,
+    STEP_ORDER,
+    STEP_PREFIX,
+    TOTAL_STEP,
 )
 
 
@@ -35,6 +39,17 @@ class LatencyCdf:
     count: int
     p50_ms: float
     p99_ms: float
+
+
+@dataclass(frozen=True)
+class StepBreakdown:
+    """p50 of each step the target timed itself (Server-Timing), one backend and outcome."""
+
+    backend: str
+    outcome: str
+    steps: tuple[tuple[str, float], ...]  # (step name, p50 ms) in request order, total last
+    client_p50_ms: float | None  # the same requests as the load generator saw them
+    requests: int  # responses that carried the timing (the largest count of any step)
 
 
 @dataclass(frozen=True)
@@ -105,21 +120,39 @@ def histogram_points(hist: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(values, dtype=float), counts[indices].astype(float)
 
 
-def latency_cdfs(results: Results) -> list[LatencyCdf]:
-    """HIT and MISS latency CDFs per backend, from the single-instance cache cells."""
-    merged: dict[tuple[str, str], HdrHistogram] = {}
+_Histograms = dict[tuple[str, str, str], HdrHistogram]  # (backend, scenario, outcome)
+
+
+def _single_instance_histograms(
+    results: Results, scenarios: Callable[[Cell], list[str]]
+) -> _Histograms:
+    """HIT and MISS histograms of the single-instance cache cells, merged over cells of one
+    backend; `scenarios` names the scenarios to read in each cell."""
+    merged: _Histograms = {}
     for cell in results.ok_cells("cache"):
         if cell.instances != 1:
             continue
-        for outcome in (HIT, MISS):
-            hist = decode_histogram(cell, CACHE_SCENARIO, outcome)
-            if hist is None:
-                continue
-            key = (str(cell.backend), outcome)
-            if key in merged:
-                merged[key].add(hist)
-            else:
-                merged[key] = hist
+        for scenario in scenarios(cell):
+            for outcome in (HIT, MISS):
+                hist = decode_histogram(cell, scenario, outcome)
+                if hist is None:
+                    continue
+                key = (str(cell.backend), scenario, outcome)
+                if key in merged:
+                    merged[key].add(hist)
+                else:
+                    merged[key] = hist
+    return merged
+
+
+def latency_cdfs(results: Results) -> list[LatencyCdf]:
+    """HIT and MISS latency CDFs per backend, from the single-instance cache cells."""
+    merged = {
+        (backend, outcome): hist
+        for (backend, _, outcome), hist in _single_instance_histograms(
+            results, lambda _: [CACHE_SCENARIO]
+        ).items()
+    }
     cdfs = []
     for (backend, outcome), hist in sorted(merged.items()):
         values_us, counts = histogram_points(hist)
@@ -136,6 +169,47 @@ def latency_cdfs(results: Results) -> list[LatencyCdf]:
             )
         )
     return cdfs
+
+
+def step_breakdowns(results: Results) -> list[StepBreakdown]:
+    """Per backend and outcome (HIT, MISS) of the single-instance cache cells: each step's p50
+    from the target's Server-Timing, beside the p50 the load generator saw."""
+    steps = _single_instance_histograms(results, _step_scenarios)
+    client = _single_instance_histograms(results, lambda _: [CACHE_SCENARIO])
+    grouped: dict[tuple[str, str], dict[str, HdrHistogram]] = {}
+    for (backend, scenario, outcome), hist in steps.items():
+        grouped.setdefault((backend, outcome), {})[scenario.removeprefix(STEP_PREFIX)] = hist
+    breakdowns = []
+    for (backend, outcome), by_step in sorted(
+        grouped.items(), key=lambda item: (item[0][0], item[0][1] != HIT)
+    ):
+        seen = client.get((backend, CACHE_SCENARIO, outcome))
+        breakdowns.append(
+            StepBreakdown(
+                backend=backend,
+                outcome=outcome,
+                steps=tuple(
+                    (name, by_step[name].get_value_at_percentile(50.0) / 1000.0)
+                    for name in sorted(by_step, key=step_sort_key)
+                ),
+                client_p50_ms=None if seen is None else seen.get_value_at_percentile(50.0) / 1000,
+                requests=max(hist.get_total_count() for hist in by_step.values()),
+            )
+        )
+    return breakdowns
+
+
+def _step_scenarios(cell: Cell) -> list[str]:
+    if cell.metrics is None:
+        return []
+    return [s for s in cell.metrics.metrics.histograms.of(SERVICE) if s.startswith(STEP_PREFIX)]
+
+
+def step_sort_key(name: str) -> tuple[int, str]:
+    """The reference app's steps in request order, then any other name, the total last."""
+    if name == TOTAL_STEP:
+        return len(STEP_ORDER) + 1, name
+    return (STEP_ORDER.index(name) if name in STEP_ORDER else len(STEP_ORDER)), name
 
 
 def hit_rate_series(results: Results) -> list[HitRateSeries]:

@@ -35,6 +35,18 @@ PLOTS = (
         ("cache",),
     ),
     PlotSpec(
+        "where-time-goes",
+        "Where the time goes",
+        plots.where_time_goes,
+        "Median time of each step inside the target, per backend, for cache hits and misses",
+        "p50 of each step the target timed itself (its Server-Timing header: rate-limit check, "
+        "cache read, upstream call, cache write, the whole request in the app), single "
+        "instance, Redis beside in-memory; hatched: the p50 the load generator saw for the same "
+        "requests (the rest is the server, the network and the client). Medians of steps need "
+        "not add up to the median of the total.",
+        ("cache",),
+    ),
+    PlotSpec(
         "hit-rate",
         "Hit rate over time",
         plots.hit_rate_over_time,

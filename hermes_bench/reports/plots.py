@@ -19,6 +19,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from hermes_bench.reports import plot_data
 from hermes_bench.reports.palette import backend_colour
 from hermes_bench.results.model import Results
+from hermes_bench.results.vocabulary import BACKENDS
 
 # 9 in at 100 dpi: 900 px wide, the width the report lays plots out at.
 WIDTH_IN = 9.0
@@ -204,6 +205,91 @@ def upstream_calls(results: Results) -> bytes | None:
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
     return _png(fig)
+
+
+_CLIENT_STEP = "client-seen"
+_STEP_LABELS = {"total": "total in the app", _CLIENT_STEP: "client-seen (load generator)"}
+
+
+def where_time_goes(results: Results) -> bytes | None:
+    """p50 of each step the target timed (Server-Timing), Redis beside in-memory, HIT and MISS."""
+    breakdowns = plot_data.step_breakdowns(results)
+    if not breakdowns:
+        return None
+    outcomes = [o for o in ("HIT", "MISS") if any(b.outcome == o for b in breakdowns)]
+    backends = sorted({b.backend for b in breakdowns}, key=lambda n: (_order(n, BACKENDS), n))
+    by_key = {(b.backend, b.outcome): b for b in breakdowns}
+    panels = []
+    for outcome in outcomes:
+        names = sorted(
+            {name for b in breakdowns if b.outcome == outcome for name, _ in b.steps},
+            key=plot_data.step_sort_key,
+        )
+        panels.append((outcome, [*names, _CLIENT_STEP]))
+    fig = _figure(1.0 + sum(0.7 + 0.42 * len(names) for _, names in panels))
+    axes = fig.subplots(len(panels), 1, squeeze=False, height_ratios=[len(n) for _, n in panels])[
+        :, 0
+    ]
+    height = 0.8 / len(backends)
+    for ax, (outcome, names) in zip(axes, panels, strict=True):
+        counts = []
+        for j, backend in enumerate(backends):
+            breakdown = by_key.get((backend, outcome))
+            if breakdown is None:
+                continue
+            counts.append(f"{backend} n={breakdown.requests:,}")
+            values = {**dict(breakdown.steps), _CLIENT_STEP: breakdown.client_p50_ms}
+            for i, name in enumerate(names):
+                value = values.get(name)
+                if value is None:
+                    continue
+                style = _HATCHED if name == _CLIENT_STEP else _LIGHT if name == "total" else _SOLID
+                y = i - 0.4 + height * (j + 0.5)
+                _labelled_barh(ax, y, value, height, backend_colour(backend), style)
+        ax.set_yticks(range(len(names)), [_STEP_LABELS.get(n, n) for n in names])
+        ax.invert_yaxis()  # steps top down, in the order a request takes them
+        ax.set_xlim(left=0)
+        ax.margins(x=0.14)
+        ax.set_title(f"{outcome} ({', '.join(counts)})", fontsize=10, loc="left")
+        _style_axes(ax)
+        ax.grid(False, axis="y")
+    axes[-1].set_xlabel("p50 (ms)")
+    fig.suptitle("Where the time goes: p50 of each step the target timed (1 instance)")
+    handles = [Patch(color=backend_colour(b), label=b) for b in backends] + [
+        _legend_patch(_SOLID, "a step (Server-Timing)"),
+        _legend_patch(_LIGHT, "total in the app"),
+        _legend_patch(_HATCHED, "client-seen"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
+    return _png(fig)
+
+
+def _labelled_barh(
+    ax: Axes, y: float, width_ms: float, height: float, colour: str, style: _BarStyle
+) -> None:
+    ax.barh(
+        y,
+        width_ms,
+        height,
+        color=colour,
+        edgecolor=colour,
+        alpha=style.alpha,
+        fill=style.fill,
+        hatch=style.hatch,
+    )
+    ax.annotate(
+        f"{width_ms:.3g}",
+        (width_ms, y),
+        ha="left",
+        va="center",
+        fontsize=8,
+        xytext=(3, 0),
+        textcoords="offset points",
+    )
+
+
+def _order(name: str, order: tuple[str, ...]) -> int:
+    return order.index(name) if name in order else len(order)
 
 
 def admitted_vs_limit(results: Results) -> bytes | None:

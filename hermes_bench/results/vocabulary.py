@@ -30,6 +30,13 @@ COUNT_PREFIX = "_"
 # Scenario whose "latencies" are admitted requests per rate-limit window (a count).
 BURST_SCENARIO = "_ratelimit_window"
 ADMITTED_OUTCOME = "admitted_count"
+# Scenarios "_step:NAME": µs of one step the target timed itself (its Server-Timing header),
+# per outcome of the request; under COUNT_PREFIX, so out of the totals and per-second series.
+STEP_PREFIX = COUNT_PREFIX + "step:"
+# The reference app's steps in the order a request takes them (hermes_bench.app.server_timing);
+# TOTAL_STEP is the whole request in the app. Other targets may name steps their own way.
+TOTAL_STEP = "total"
+STEP_ORDER = ("ratelimit", "cache-read", "upstream", "cache-write", TOTAL_STEP)
 
 CellKind = Literal["cache", "ratelimit", "restart", "probe", "fallback"]
 CELL_KINDS: tuple[CellKind, ...] = get_args(CellKind)

@@ -99,11 +99,12 @@ class RunMetrics:
         return dict(self._counters)
 
     def outcome_count(self, outcome: str, scenario: str | None = None) -> int:
-        """Responses with `outcome`, in one scenario or all."""
+        """Responses with `outcome`, in one scenario or in all (counts and steps left out)."""
         return sum(
             hist.get_total_count()
             for (sc, out), hist in self._service.items()
-            if out == outcome and (scenario is None or sc == scenario)
+            if out == outcome
+            and (sc == scenario if scenario is not None else not sc.startswith(COUNT_PREFIX))
         )
 
     def hit_rate(self, scenario: str | None = None) -> float | None:

@@ -6,10 +6,14 @@ from typing import Any
 
 from hermes_bench.hit_rate import ideal_hit_rate
 from hermes_bench.results.vocabulary import (
-    BURST_SCENARIO,
+    CACHE_OUTCOMES,
     CHAT_SCENARIOS,
+    COUNT_PREFIX,
     METRICS_SCHEMA,
     REFUSED,
+    STEP_ORDER,
+    STEP_PREFIX,
+    TOTAL_STEP,
 )
 
 _INFORMATIONAL = frozenset(
@@ -19,6 +23,7 @@ _INFORMATIONAL = frozenset(
         "ratelimit_admitted",
         "ratelimit_limit_sum",
         "ratelimit_over_limit_bursts",
+        "ratelimit_windows_unfilled",
     }
 )
 
@@ -96,8 +101,8 @@ def console_summary(document: dict[str, Any]) -> str:
     )
     lines.append(header)
     for scenario, data in document["metrics"]["scenarios"].items():
-        if scenario == BURST_SCENARIO:
-            continue  # counts, not latencies: summarised below
+        if scenario.startswith(COUNT_PREFIX):
+            continue  # counts, or the target's own step times: summarised below
         for outcome, families in data["outcomes"].items():
             s = families["service"]
             lines.append(
@@ -110,6 +115,7 @@ def console_summary(document: dict[str, Any]) -> str:
                     f"{'':<10} {'  intended':<13} {i['count']:>8} {_ms(i, 'p50_us')} "
                     f"{_ms(i, 'p90_us')} {_ms(i, 'p99_us')} {_ms(i, 'max_us')}"
                 )
+    lines += step_lines(document["metrics"]["scenarios"])
     cache = document["cache"]
     if cache["hit_rate_headers"] is not None:
         lines.append(f"hit rate (X-Cache headers): {cache['hit_rate_headers']:.1%}")
@@ -129,11 +135,14 @@ def console_summary(document: dict[str, Any]) -> str:
             lines.append(f"ideal hit rate of this request sequence: {cache['ideal_hit_rate']:.1%}")
     counters = document["metrics"]["counters"]
     if counters.get("ratelimit_bursts"):
+        unfilled = counters.get("ratelimit_windows_unfilled", 0)
         lines.append(
             f"rate limit: {counters['ratelimit_admitted'] / counters['ratelimit_limit_sum']:.2f} "
             f"x the limit admitted per window on average; "
             f"{counters.get('ratelimit_over_limit_bursts', 0)} of "
-            f"{counters['ratelimit_bursts']} windows over the limit"
+            f"{counters['ratelimit_bursts']} windows over the limit (windows by the target's "
+            "X-RateLimit-Reset"
+            + (f"; {unfilled} the bursts did not fill left out)" if unfilled else ")")
         )
     problems = {k: v for k, v in counters.items() if v and k not in _INFORMATIONAL}
     if problems:
@@ -142,6 +151,32 @@ def console_summary(document: dict[str, Any]) -> str:
     if cpu.get("saturated"):
         lines.append("WARNING: the load generator was saturated (CPU > 90%): latencies are suspect")
     return "\n".join(lines)
+
+
+def step_lines(scenarios: dict[str, Any]) -> list[str]:
+    """One line per outcome: the p50 of each step the target timed itself (Server-Timing)."""
+    steps = step_names(scenarios)
+    outcomes = {o for name in steps for o in scenarios[STEP_PREFIX + name]["outcomes"]}
+    lines = []
+    for outcome in sorted(outcomes, key=lambda o: (_order_in(o, CACHE_OUTCOMES), o)):
+        parts = []
+        for name in steps:
+            service = scenarios[STEP_PREFIX + name]["outcomes"].get(outcome, {}).get("service")
+            if service and service.get("p50_us") is not None:
+                parts.append(f"{name} {service['p50_us'] / 1000:.3f}")
+        lines.append(f"steps in the target (Server-Timing), p50 ms, {outcome}: " + ", ".join(parts))
+    return lines
+
+
+def step_names(scenarios: dict[str, Any]) -> list[str]:
+    """Step names recorded from Server-Timing: the reference app's in request order, then any
+    other name, the total last."""
+    names = [s.removeprefix(STEP_PREFIX) for s in scenarios if s.startswith(STEP_PREFIX)]
+    return sorted(names, key=lambda n: (n == TOTAL_STEP, _order_in(n, STEP_ORDER), n))
+
+
+def _order_in(name: str, order: tuple[str, ...]) -> int:
+    return order.index(name) if name in order else len(order)
 
 
 def _ms(summary: dict[str, Any], key: str) -> str:

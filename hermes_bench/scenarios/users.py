@@ -19,7 +19,16 @@ from locust import task
 from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
 from locust.runners import WorkerRunner
 
-from hermes_bench.results.vocabulary import BURST_SCENARIO
+from hermes_bench.app.server_timing import parse_server_timing
+from hermes_bench.results.vocabulary import (
+    ADMITTED_OUTCOME,
+    BURST_SCENARIO,
+    CACHE_OUTCOMES,
+    ERROR,
+    REFUSED,
+    STEP_PREFIX,
+)
+from hermes_bench.scenarios.rate_windows import RateResponse, count_windows, header_int
 from hermes_bench.scenarios.run_context import HermesRun, run_of
 from hermes_bench.scenarios.workload import WorkItem
 from hermes_bench.wire.answer import answer_text
@@ -27,6 +36,8 @@ from hermes_bench.wire.answer import answer_text
 CHAT_PATH = "/v1/chat/completions"
 _UNTIL_STOPPED_S = 60.0
 SESSION_PATH = "/v1/sessions"
+# Distinct Server-Timing names one user records: each costs two fixed-size histograms.
+MAX_STEP_NAMES = 16
 
 
 class HermesUser(FastHttpUser):
@@ -46,6 +57,8 @@ class HermesUser(FastHttpUser):
         # A wait asked for by the last task; waiting in wait_time lets a stop interrupt it.
         self.pause_s = 0.0
         self._intended: float | None = None
+        # Server-Timing name -> its "_step:" scenario, built once per name.
+        self._step_scenarios: dict[str, str] = {}
         if self._is_paced():
             self._intended = self.hermes.next_slot(self.environment)
             gevent.sleep(max(0.0, self._intended - time.monotonic()))
@@ -114,7 +127,28 @@ class HermesUser(FastHttpUser):
         ) as response:
             outcome = self._check_chat(response, item, expect_429)
         self.record(scenario, outcome, started, intended)
+        if outcome in CACHE_OUTCOMES:
+            timing = _header(response, "server-timing")
+            if timing is not None:
+                self._record_steps(timing, outcome)
         return outcome, response
+
+    def _record_steps(self, timing: str, outcome: str) -> None:
+        """Each step the target timed itself (Server-Timing) into "_step:NAME", per outcome."""
+        steps = parse_server_timing(timing)
+        metrics = self.hermes.metrics
+        if steps is None:
+            metrics.count("server_timing_malformed")
+            return
+        at_s = time.time()
+        for name, step_us in steps.items():
+            step_scenario = self._step_scenarios.get(name)
+            if step_scenario is None:
+                if len(self._step_scenarios) >= MAX_STEP_NAMES:
+                    metrics.count("server_timing_steps_dropped")
+                    continue
+                step_scenario = self._step_scenarios[name] = STEP_PREFIX + name
+            metrics.record(step_scenario, outcome, step_us, at_s=at_s)
 
     def _check_chat(
         self, response: ResponseContextManager, item: WorkItem, expect_429: bool
@@ -182,7 +216,7 @@ class RateLimitUser(HermesUser):
 
     @task
     def burst(self) -> None:
-        # A key of its own per burst: its window starts with the burst, so admitted/limit
+        # A key of its own per burst: its windows start with the burst, so admitted/limit
         # measures the limiter alone, whatever earlier bursts did.
         key = f"sk-hermes-limit-{secrets.token_hex(8)}"
         item = WorkItem("rate limit probe: what is a token bucket?")
@@ -190,28 +224,41 @@ class RateLimitUser(HermesUser):
         # Past the limit once it is known (X-RateLimit-Limit): past N times it, even, so N
         # instances that each kept their own count would show it. A few requests until then.
         count = int(known_limit * (len(self.targets) + 0.5)) + 1 if known_limit else 5
-        admitted = 0
+        responses = []
         for _ in range(count):
             outcome, response = self.chat("ratelimit", item, key=key, expect_429=True)
-            limit = _header(response, "x-ratelimit-limit")
-            if limit and limit.isdigit():
-                self.limit = int(limit)
-            if outcome not in ("429", "error"):
-                admitted += 1
-        if known_limit:
-            self._count_burst(admitted, known_limit)
+            limit = header_int(_header(response, "x-ratelimit-limit"))
+            if limit:
+                self.limit = limit
+            if outcome != ERROR:
+                reset_s = header_int(_header(response, "x-ratelimit-reset"))
+                responses.append(RateResponse(outcome != REFUSED, limit, reset_s))
+        self._count_windows(responses)
         self.pause_s = self.pause_between_bursts_s  # in wait_time, where a stop can end it
 
-    def _count_burst(self, admitted: int, limit: int) -> None:
-        """One burst fits in one window of a fresh key: admitted should not exceed the limit."""
+    def _count_windows(self, responses: list[RateResponse]) -> None:
+        """Admitted against the limit per window as the target reports it (X-RateLimit-Reset).
+
+        Only windows the burst filled count (see WindowCount.filled); `ratelimit_bursts`
+        counts those windows.
+        """
         metrics = self.hermes.metrics
-        metrics.count("ratelimit_bursts")
-        metrics.count("ratelimit_admitted", admitted)
-        metrics.count("ratelimit_limit_sum", limit)
-        if admitted > limit:
-            metrics.count("ratelimit_over_limit_bursts")
-        # A count, not a latency: the histogram gives the distribution of admitted per burst.
-        metrics.record(BURST_SCENARIO, "admitted_count", max(admitted, 1), at_s=time.time())
+        key_windows = count_windows(responses)
+        if key_windows.unattributed:
+            metrics.count("ratelimit_admitted_without_window", key_windows.unattributed)
+        for window in key_windows.windows:
+            if not window.filled:
+                metrics.count("ratelimit_windows_unfilled")
+                continue
+            metrics.count("ratelimit_bursts")
+            metrics.count("ratelimit_admitted", window.admitted)
+            metrics.count("ratelimit_limit_sum", window.limit)
+            if window.over_limit:
+                metrics.count("ratelimit_over_limit_bursts")
+            # A count, not a latency: the histogram gives the distribution of admitted per window.
+            metrics.record(
+                BURST_SCENARIO, ADMITTED_OUTCOME, max(window.admitted, 1), at_s=time.time()
+            )
 
 
 class SessionCalls(HermesUser):

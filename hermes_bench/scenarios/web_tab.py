@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from locust.env import Environment
 
 from hermes_bench.http_json import HttpJsonError, get_json
+from hermes_bench.results.vocabulary import CHAT_SCENARIOS
 
 if TYPE_CHECKING:
     from hermes_bench.scenarios.run_context import HermesRun
@@ -60,7 +61,7 @@ def live_rows(run: HermesRun, environment: Environment) -> list[dict[str, Any]]:
                 },
             }
         )
-        if row["scenario"] != "session":
+        if row["scenario"] in CHAT_SCENARIOS:  # not sessions, step timings or window counts
             chat_total += row["count"]
             hits += row["count"] if row["outcome"] == "HIT" else 0
             misses += row["count"] if row["outcome"] == "MISS" else 0
