@@ -6,10 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from cachetools import TTLCache
 
-from hermes_bench.app.counters import OpTimings
 from hermes_bench.app.redis_client import RedisStore
 
 
@@ -49,13 +47,7 @@ class RedisCache(RedisStore):
     """Cache in Redis: GET, and SET with EX, each timed as the app sees it."""
 
     backend = "redis"
-
-    def __init__(
-        self, client: aioredis.Redis, url: str, ttl_s: int, prefix: str, timings: OpTimings
-    ) -> None:
-        super().__init__(client, url, timings)
-        self._ttl_s = ttl_s
-        self._prefix = f"{prefix}:cache:"
+    key_kind = "cache"
 
     async def get(self, key: str) -> bytes | None:
         value = await self._run("GET", self._client.get(self._prefix + key))

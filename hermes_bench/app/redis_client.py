@@ -66,11 +66,18 @@ async def ping_us(client: aioredis.Redis) -> int:
 
 
 class RedisStore:
-    """Base of the Redis-backed stores: runs each command timed, with driver errors wrapped."""
+    """Base of the Redis-backed stores: entries with a TTL under `<prefix>:<key_kind>:`, each
+    command run timed, with driver errors wrapped."""
 
-    def __init__(self, client: aioredis.Redis, url: str, timings: OpTimings) -> None:
+    key_kind = ""  # the store's part of the key names: "cache", "session"
+
+    def __init__(
+        self, client: aioredis.Redis, url: str, ttl_s: int, prefix: str, timings: OpTimings
+    ) -> None:
         self._client = client
         self._url = url
+        self._ttl_s = ttl_s
+        self._prefix = f"{prefix}:{self.key_kind}:"
         self._timings = timings
 
     async def _run(self, op: str, command: Awaitable[_T]) -> _T:

@@ -139,13 +139,12 @@ class RedisSessionStore(RedisStore):
     """Each session is a Redis hash of JSON-encoded fields with a TTL; survives target restarts."""
 
     backend = "redis"
+    key_kind = "session"
 
     def __init__(
         self, client: aioredis.Redis, url: str, ttl_s: int, prefix: str, timings: OpTimings
     ) -> None:
-        super().__init__(client, url, timings)
-        self._ttl_s = ttl_s
-        self._prefix = f"{prefix}:session:"
+        super().__init__(client, url, ttl_s, prefix, timings)
         self._write = client.register_script(_WRITE_SCRIPT)
 
     async def create(self, owner: str, data: dict[str, Any]) -> Session:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -61,19 +62,21 @@ _HATCHED = _BarStyle(fill=False, hatch="//")
 _LEGEND_GREY = "#777777"
 
 
+def _bar_look(colour: str, style: _BarStyle) -> dict[str, Any]:
+    """What bar() and barh() are told: the backend's colour, the quantity's fill."""
+    return {
+        "color": colour,
+        "edgecolor": colour,
+        "alpha": style.alpha,
+        "fill": style.fill,
+        "hatch": style.hatch,
+    }
+
+
 def _labelled_bar(
     ax: Axes, x: float, height: float, width: float, colour: str, style: _BarStyle, label: str
 ) -> None:
-    ax.bar(
-        x,
-        height,
-        width,
-        color=colour,
-        edgecolor=colour,
-        alpha=style.alpha,
-        fill=style.fill,
-        hatch=style.hatch,
-    )
+    ax.bar(x, height, width, **_bar_look(colour, style))
     ax.annotate(
         label,
         (x, height),
@@ -267,16 +270,7 @@ def where_time_goes(results: Results) -> bytes | None:
 def _labelled_barh(
     ax: Axes, y: float, width_ms: float, height: float, colour: str, style: _BarStyle
 ) -> None:
-    ax.barh(
-        y,
-        width_ms,
-        height,
-        color=colour,
-        edgecolor=colour,
-        alpha=style.alpha,
-        fill=style.fill,
-        hatch=style.hatch,
-    )
+    ax.barh(y, width_ms, height, **_bar_look(colour, style))
     ax.annotate(
         f"{width_ms:.3g}",
         (width_ms, y),
