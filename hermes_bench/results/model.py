@@ -133,6 +133,10 @@ class CacheAccounting(Record):
     calls_avoided_share: float | None = None
     hits_minus_calls_avoided: int | None = None
     ideal_hit_rate: float | None = None
+    # How long the upstream itself took per answered call (its own clock, arrival to answer):
+    # a MISS's time less this is what the target adds to a call.
+    upstream_served: LatencySummary | None = None
+    upstream_served_histogram: str | None = None
 
 
 class CpuSummary(Record):
@@ -288,6 +292,8 @@ class Cell(Record):
     kind: CellKind
     backend: str | None = None
     instances: int = Field(ge=1)
+    # 1 to K under --repeat K: the same cell measured again, for the spread of its statistics.
+    repeat: int = Field(1, ge=1)
     status: Literal["ok", "failed"]
     error: str | None = None
     started_at: float
@@ -324,6 +330,9 @@ class RunOptionsRecord(Record):
     users: int
     requests_per_cache_cell: int
     upstream_latency: str
+    # The upstream slept upstream_latency x time_scale; the verdicts stand for time_scale 1.
+    time_scale: float = Field(1.0, ge=0)
+    repeat: int = Field(1, ge=1)
     rate_limit: str
     seed: int
     workload: str
@@ -414,6 +423,14 @@ class Results(Record):
                 continue
             return cell
         return None
+
+    def repeats_of(self, cell: Cell) -> list[Cell]:
+        """Every measurement of `cell`'s kind, backend and instances: itself and its repeats."""
+        return [
+            c
+            for c in self.cells
+            if (c.kind, c.backend, c.instances) == (cell.kind, cell.backend, cell.instances)
+        ]
 
 
 __all__ = [

@@ -72,6 +72,8 @@ def cache_accounting(
                 if cache_requests and 1 <= distinct <= cache_requests
                 else None
             ),
+            upstream_served=ground_truth.get("served_us"),
+            upstream_served_histogram=ground_truth.get("served_histogram"),
         )
     return result
 

@@ -155,6 +155,7 @@ def create_upstream_app(config: UpstreamConfig) -> Starlette:
 
         # Counted on arrival, so in-flight calls show in the ground truth too.
         state.truth.record(request_hash(body), 200)
+        arrived = time.perf_counter()
         delay_s = state.latency.sample_s(state.rng)
         if fault is not None:
             delay_s += fault.stall_s
@@ -163,7 +164,9 @@ def create_upstream_app(config: UpstreamConfig) -> Starlette:
         completion = completion_response(
             body, completion_id=state.new_completion_id(), created=int(time.time())
         )
-        return JSONResponse(completion)
+        response = JSONResponse(completion)
+        state.truth.served((time.perf_counter() - arrived) * 1e6)
+        return response
 
     async def list_models(request: Request) -> JSONResponse:
         data = [

@@ -1,15 +1,20 @@
-"""Ground truth of the fake upstream: how many chat-completion calls really arrived."""
+"""Ground truth of the fake upstream: how many chat-completion calls really arrived, and how
+long it took to answer them."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import Any
 
+from hermes_bench.histograms import clamp_us, latency_summary, new_histogram
+
 
 class GroundTruth:
-    """Counts calls by request hash and by status; O(1) per record, no I/O."""
+    """Counts calls by request hash and by status, and times the answered ones; O(1) per
+    record, no I/O."""
 
     def __init__(self) -> None:
+        self._served = new_histogram()
         self._calls = 0
         self._ok_calls = 0
         self._errors_by_status: Counter[int] = Counter()
@@ -24,6 +29,11 @@ class GroundTruth:
         else:
             self._errors_by_status[status] += 1
 
+    def served(self, duration_us: float) -> None:
+        """Time one answered call from its arrival to its answer: what the upstream itself cost,
+        so that a MISS's overhead over it can be told apart."""
+        self._served.record_value(clamp_us(round(duration_us)))
+
     def snapshot(self, per_hash: bool = False) -> dict[str, Any]:
         """The counters as JSON-ready data; `per_hash` adds calls per request hash."""
         distinct = len(self._calls_by_hash)
@@ -37,13 +47,17 @@ class GroundTruth:
             },
             "distinct_requests": distinct,
             "duplicate_calls": self._calls - distinct,
+            "served_us": latency_summary(self._served),
         }
+        if self._served.get_total_count():
+            data["served_histogram"] = self._served.encode().decode("ascii")
         if per_hash:
             data["calls_per_hash"] = dict(self._calls_by_hash)
         return data
 
     def reset(self) -> None:
         """Forget every call counted so far."""
+        self._served.reset()
         self._calls = 0
         self._ok_calls = 0
         self._errors_by_status.clear()
