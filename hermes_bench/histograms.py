@@ -6,6 +6,7 @@ hermes-bench are on the 0-100 scale and named pNN_us (p50_us, p99_us, p99_9_us f
 
 from __future__ import annotations
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
@@ -74,3 +75,15 @@ def _mean_us(hist: HdrHistogram) -> float:
             size = hist.get_highest_equivalent_value(value) - lowest + 1
             total += n * (lowest + (size >> 1))
     return total / hist.get_total_count()
+
+
+def bucket_counts(hist: HdrHistogram) -> tuple[np.ndarray, np.ndarray]:
+    """Each non-empty bucket's median-equivalent µs value (as in the mean) and its count."""
+    counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len]
+    indices = np.nonzero(counts)[0]
+    values = []
+    for index in indices:
+        lowest = hist.get_lowest_equivalent_value(hist.get_value_from_index(int(index)))
+        size = hist.get_highest_equivalent_value(lowest) - lowest + 1
+        values.append(lowest + (size >> 1))
+    return np.asarray(values, dtype=float), counts[indices].astype(np.int64)

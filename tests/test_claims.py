@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any
 
-from results_builders import results
+from results_builders import RUN, results
 
 from hermes_bench.reports.claims import (
     BETTER,
+    BORDERLINE,
     FAILS,
     HOLDS,
     INCONCLUSIVE,
@@ -17,24 +19,49 @@ from hermes_bench.reports.claims import (
 )
 from hermes_bench.scenarios.metrics import RunMetrics
 from hermes_bench.scenarios.summary import build_document
+from hermes_bench.upstream.ground_truth import GroundTruth
+
+# The real upstream the test runs stand for, and the scale their fake upstream ran at: a MISS
+# measured at miss_ms is the upstream's (miss_ms - OVERHEAD_MS) plus the target's overhead.
+REAL_UPSTREAM = "fixed:300ms"
+TIME_SCALE = 0.1
+OVERHEAD_MS = 1.0
 
 
-def _document(hit_ms: float, miss_ms: float, hits: int, misses: int, calls: int) -> dict[str, Any]:
-    rng = random.Random(1)
+def _document(
+    hit_ms: float,
+    miss_ms: float,
+    hits: int,
+    misses: int,
+    calls: int,
+    *,
+    upstream_clock: bool = True,
+    seed: int = 1,
+) -> dict[str, Any]:
+    rng = random.Random(seed)
     metrics = RunMetrics()
+    upstream = GroundTruth()
     for outcome, ms, n in (("HIT", hit_ms, hits), ("MISS", miss_ms, misses)):
         for _ in range(n):
-            metrics.record("cache", outcome, int(ms * 1000 * rng.uniform(0.9, 1.1)), at_s=1.0)
+            jitter = rng.uniform(0.9, 1.1)
+            metrics.record("cache", outcome, int(ms * 1000 * jitter), at_s=1.0)
+            if outcome == "MISS":
+                upstream.served((ms - OVERHEAD_MS) * 1000 * jitter)
     truth = {"calls": calls, "distinct_requests": misses}
+    if upstream_clock:
+        snapshot = upstream.snapshot()
+        truth |= {key: snapshot[key] for key in ("served_us", "served_histogram")}
     return build_document(snapshot=metrics.snapshot(), ground_truth=truth, cpu={}, run={})
 
 
-def _cache(backend: str, instances: int, **figures: Any) -> dict[str, Any]:
+def _cache(backend: str, instances: int, repeat: int = 1, **figures: Any) -> dict[str, Any]:
+    suffix = "" if repeat == 1 else f"-r{repeat}"
     return {
-        "id": f"cache-{backend}-{instances}",
+        "id": f"cache-{backend}-{instances}{suffix}",
         "kind": "cache",
         "backend": backend,
         "instances": instances,
+        "repeat": repeat,
         "status": "ok",
         "metrics": _document(**figures),
         "targets": [],
@@ -42,21 +69,112 @@ def _cache(backend: str, instances: int, **figures: Any) -> dict[str, Any]:
     }
 
 
-def _by_id(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    claims = evaluate_claims(results(data["cells"]))
+def _by_id(
+    data: dict[str, Any], upstream: str = REAL_UPSTREAM, time_scale: float = TIME_SCALE
+) -> dict[str, dict[str, Any]]:
+    run = copy.deepcopy(RUN)
+    run["options"] |= {"upstream_latency": upstream, "time_scale": time_scale}
+    claims = evaluate_claims(results(data["cells"], run=run))
     return {claim.id: claim.model_dump() for claim in claims}
 
 
-def test_response_time_is_judged_on_the_mean_against_the_range() -> None:
-    # 900 hits at 2 ms and 100 misses at 300 ms: mean about 32 ms, inside 10-50 ms.
-    cell = _cache("redis", 1, hit_ms=2, miss_ms=300, hits=900, misses=100, calls=100)
+def _scaled(ms: float, time_scale: float = TIME_SCALE) -> float:
+    """What a MISS measures when the real upstream takes `ms` and ran at `time_scale`."""
+    return ms * time_scale + OVERHEAD_MS
+
+
+def test_response_time_is_judged_at_the_real_upstream_from_the_measured_parts() -> None:
+    # 900 hits at 2 ms, 100 misses at a 300 ms upstream + 1 ms: about 32 ms, inside 10-50 ms,
+    # although the cell measured its misses at 31 ms (upstream x0.1).
+    cell = _cache("redis", 1, hit_ms=2, miss_ms=_scaled(300), hits=900, misses=100, calls=100)
     claim = _by_id({"cells": [cell]})["C1"]
     assert claim["verdict"] == HOLDS
-    assert 25 < claim["figures"]["blended mean (ms)"] < 40
-    faster = _cache("redis", 1, hit_ms=1, miss_ms=30, hits=900, misses=100, calls=100)
-    assert _by_id({"cells": [faster]})["C1"]["verdict"] == BETTER
-    slower = _cache("redis", 1, hit_ms=2, miss_ms=900, hits=500, misses=500, calls=500)
+    assert 30 < claim["figures"]["mean at the real upstream (ms)"] < 34
+    assert claim["figures"]["as run: mean (ms)"] < 6
+    # (301 - 50) / (301 - 2): the hit rate where the mean falls to 50 ms.
+    assert claim["figures"]["hit rate for 50 ms"] == "83.9%"
+    assert claim["holds_when"].startswith("10-50 ms holds when the hit rate is from 83.9% to ")
+    faster = _cache("redis", 1, hit_ms=1, miss_ms=_scaled(30), hits=900, misses=100, calls=100)
+    assert _by_id({"cells": [faster]}, upstream="fixed:30ms")["C1"]["verdict"] == BETTER
+    slower = _cache("redis", 1, hit_ms=2, miss_ms=_scaled(300), hits=500, misses=500, calls=500)
     assert _by_id({"cells": [slower]})["C1"]["verdict"] == FAILS
+
+
+def test_verdicts_and_break_even_do_not_depend_on_the_time_scale() -> None:
+    seen = []
+    for scale in (0.05, 0.2, 1.0):
+        cells = [
+            _cache(backend, 1, hit_ms=hit, miss_ms=_scaled(300, scale), hits=900, misses=100,
+                   calls=100)
+            for backend, hit in (("redis", 2), ("memory", 1))
+        ]  # fmt: skip
+        claims = _by_id({"cells": cells}, time_scale=scale)
+        seen.append(
+            [(claims[c]["verdict"], claims[c]["holds_when"]) for c in ("C1", "C2", "C4")]
+            + [round(claims["C1"]["figures"]["mean at the real upstream (ms)"])]
+        )
+    assert seen[0] == seen[1] == seen[2], seen
+
+
+def test_repeats_that_disagree_across_the_bound_are_borderline() -> None:
+    # Repeats at 80% and 88% hits: about 62 and 38 ms, on both sides of 50 ms.
+    cells = [
+        _cache("redis", 1, repeat=k, hit_ms=2, miss_ms=_scaled(300), hits=hits,
+               misses=1000 - hits, calls=1000 - hits, seed=k)
+        for k, hits in ((1, 800), (2, 880))
+    ]  # fmt: skip
+    claim = _by_id({"cells": cells})["C1"]
+    assert claim["verdict"] == BORDERLINE, claim["figures"]
+    low, high = (float(x) for x in claim["figures"]["its 95% interval (ms)"].split(" to "))
+    assert low < 50 < high
+    one = _by_id({"cells": cells[:1]})["C1"]  # one run alone: its hit rate is the condition
+    assert one["verdict"] == FAILS
+
+
+def test_repeats_are_pooled_and_counted() -> None:
+    cells = [
+        _cache("redis", 1, repeat=k, hit_ms=2, miss_ms=_scaled(300), hits=900, misses=100,
+               calls=100, seed=k)
+        for k in (1, 2, 3)
+    ]  # fmt: skip
+    claim = _by_id({"cells": cells})["C1"]
+    assert claim["figures"]["repeats"] == 3 and claim["figures"]["requests"] == 3000
+    assert claim["cells"] == ["cache-redis-1", "cache-redis-1-r2", "cache-redis-1-r3"]
+    assert "Interval: 95% bootstrap over 3 repeats and their requests." in claim["notes"]
+
+
+def test_the_upstream_step_of_server_timing_stands_in_for_the_upstream_clock() -> None:
+    cell = _cache("redis", 1, hit_ms=2, miss_ms=_scaled(300), hits=900, misses=100, calls=100,
+                  upstream_clock=False)  # fmt: skip
+    claim = _by_id({"cells": [cell]})["C1"]
+    assert claim["verdict"] == INCONCLUSIVE
+    assert "cannot tell the upstream's time from the target's" in claim["summary"]
+    metrics = RunMetrics()
+    for _ in range(100):
+        metrics.record("_step:upstream", "MISS", 30_000, at_s=1.0)
+    steps = build_document(snapshot=metrics.snapshot(), ground_truth=None, cpu={}, run={})
+    histograms = cell["metrics"]["metrics"]["histograms"]["service"]
+    histograms["_step:upstream"] = steps["metrics"]["histograms"]["service"]["_step:upstream"]
+    claim = _by_id({"cells": [cell]})["C1"]
+    assert claim["verdict"] == HOLDS
+    assert any("Server-Timing upstream step" in note for note in claim["notes"])
+
+
+def test_redis_against_memory_gains_with_instances_and_not_on_one() -> None:
+    one = {"hits": 900, "misses": 100, "calls": 100, "miss_ms": _scaled(300)}
+    cells = [
+        _cache("redis", 1, hit_ms=3, **one),
+        _cache("memory", 1, hit_ms=1, **one),
+        # Three instances: Redis keeps its hit rate, each in-memory cache starts cold.
+        _cache("redis", 3, hit_ms=3, **one),
+        _cache("memory", 3, hit_ms=1, hits=700, misses=300, calls=300, miss_ms=_scaled(300)),
+    ]
+    claim = _by_id({"cells": cells})["C1-C2"]
+    assert claim["verdict"] == HOLDS, claim
+    assert claim["figures"]["redis / memory, 1 instance(s)"] > 1
+    assert claim["figures"]["redis / memory, 3 instance(s)"] < 0.5
+    assert claim["holds_when"].startswith("Redis is faster than in-memory when 3 instances")
+    assert "On one instance a hit costs 2.0" in claim["holds_when"]
 
 
 def test_duplicate_calls_reduction_comes_from_ground_truth() -> None:
@@ -145,12 +263,15 @@ def _with_load(cell: dict[str, Any], load: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_busy_machine_makes_latency_claims_inconclusive_naming_the_hog() -> None:
-    cell = _cache("redis", 1, hit_ms=2, miss_ms=300, hits=900, misses=100, calls=100)
+    cell = _cache("redis", 1, hit_ms=2, miss_ms=_scaled(300), hits=900, misses=100, calls=100)
     claims = _by_id({"cells": [_with_load(cell, _load(busy=True))]})
-    said = "the machine was busy with other work during cache-redis-1: 41% of a core went to pid "
+    said = (
+        "the machine was busy with other work during cache-redis-1 (30% of samples above 25% of "
+        "a core, p90 97%; most of it pid 1234 python (41% on average))"
+    )
     for claim_id in ("C1", "C4", "C5"):
         assert claims[claim_id]["verdict"] == INCONCLUSIVE
-        assert claims[claim_id]["summary"] == said + "1234 python", claims[claim_id]
+        assert claims[claim_id]["summary"] == said, claims[claim_id]
     # The same cell undisturbed carries its verdict, with the machine's load as a condition.
     calm = _by_id({"cells": [_with_load(cell, _load())]})["C1"]
     assert calm["verdict"] == HOLDS
@@ -186,13 +307,14 @@ def test_counting_claims_keep_their_verdict_and_note_the_load() -> None:
     assert claim["notes"][0] == (
         "The load generator was saturated in cache-redis-2; target-0 was saturated in "
         "cache-redis-2 (30% of samples above 90% of a core); the machine was busy with other "
-        "work during cache-redis-2: 41% of a core went to pid 1234 python. The counts are exact "
-        "whatever the load: the verdict stands."
+        "work during cache-redis-2 (30% of samples above 25% of a core, p90 97%; most of it pid "
+        "1234 python (41% on average)). The counts are exact whatever the load: the verdict "
+        "stands."
     )
 
 
 def test_what_was_not_sampled_is_said_and_old_cells_without_load_still_judge() -> None:
-    cell = _cache("redis", 1, hit_ms=2, miss_ms=300, hits=900, misses=100, calls=100)
+    cell = _cache("redis", 1, hit_ms=2, miss_ms=_scaled(300), hits=900, misses=100, calls=100)
     external = _load(unknown=("redis (not started by this run)",))
     del external["processes"]["redis"]
     claim = _by_id({"cells": [_with_load(cell, external)]})["C1"]

@@ -19,7 +19,7 @@ from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
 pytestmark = pytest.mark.e2e
 
 COMMAND = [sys.executable, "-m", "hermes_bench"]
-CLAIM_IDS = [f"C{i}" for i in range(1, 14)]
+CLAIM_IDS = ["C1", "C2", "C1-C2", *(f"C{i}" for i in range(3, 14))]
 
 
 def _results(output: Path) -> tuple[Path, dict[str, Any]]:
@@ -136,6 +136,8 @@ def test_bad_run_options_are_rejected_before_anything_starts(tmp_path: Path) -> 
         (["--fail-on", "maybe"], "--fail-on"),
         (["--backends", "mongo"], "--backends"),
         (["--upstream-latency", "soon"], "accepted forms"),
+        (["--time-scale", "0"], "--time-scale 0"),
+        (["--repeat", "0"], "--repeat 0"),
     ):
         result = subprocess.run([*COMMAND, "run", "--output", str(tmp_path), *args],
                                 capture_output=True, text=True, timeout=60)  # fmt: skip

@@ -13,7 +13,17 @@ ROOT = Path(hermes_bench.__file__).parent
 # apps share a layer and may not import each other.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset(
-        {"errors", "redaction", "sockets", "http_json", "histograms", "hit_rate", "wire", "serving"}
+        {
+            "errors",
+            "redaction",
+            "sockets",
+            "http_json",
+            "histograms",
+            "hit_rate",
+            "wire",
+            "serving",
+            "latency_spec",
+        }
     ),
     frozenset({"results"}),
     frozenset({"app", "upstream"}),

@@ -10,14 +10,18 @@ from typing import Any
 import pytest
 
 from hermes_bench.histograms import new_histogram
+from hermes_bench.results.model import MetricsDocument
 from hermes_bench.results.vocabulary import BURST_SCENARIO, STEP_PREFIX
+from hermes_bench.scenarios.attribution import attribute
 from hermes_bench.scenarios.generator_cpu import CpuSampler, summarize_cpu
 from hermes_bench.scenarios.metrics import (
+    ATTRIBUTION_DROPPED,
     LATENCY_OVER_RANGE,
     RunMetrics,
     WireFormatError,
     latency_summary,
 )
+from hermes_bench.scenarios.summary import build_document, console_summary
 
 T0 = 1_700_000_000.0
 OUTCOMES = ("HIT", "MISS", "BYPASS", "429", "error")
@@ -86,6 +90,7 @@ def test_to_wire_resets_local_state() -> None:
         "histograms": {"service": {}, "intended": {}},
         "counters": {},
         "series": [],
+        "lookups": [],
     }
     snapshot = metrics.snapshot()
     assert snapshot["scenarios"] == {} and snapshot["total"] == {}
@@ -255,3 +260,136 @@ def test_step_timings_and_window_counts_are_not_responses() -> None:
     assert metrics.hit_rate() == 0.5
     assert metrics.outcome_count("HIT") == 1
     assert metrics.outcome_count("HIT", f"{STEP_PREFIX}ratelimit") == 1
+
+
+# --- lookups: the cache path's answers, told HIT or MISS from the upstream's call log -------
+
+
+def _outcome_counts(metrics: RunMetrics) -> dict[str, int]:
+    outcomes = metrics.snapshot()["scenarios"].get("cache", {}).get("outcomes", {})
+    return {name: data["service"]["count"] for name, data in outcomes.items()}
+
+
+def test_a_header_outcome_is_recorded_at_once_and_none_waits_for_the_log() -> None:
+    metrics = RunMetrics()
+    metrics.lookup("a", T0, T0 + 0.02, 20_000, None, "MISS")
+    metrics.lookup("b", T0 + 1, T0 + 1.02, 20_000, 25_000, None)
+    metrics.lookup("b", T0 + 2, T0 + 2.001, 1_000, 1_500, None)
+    assert _outcome_counts(metrics) == {"MISS": 1}
+    assert len(metrics.lookups) == 3
+    found = attribute(metrics.lookups, [["a", T0 + 0.001], ["b", T0 + 1.001]])
+    metrics.settle_lookups(found.outcomes)
+    assert _outcome_counts(metrics) == {"HIT": 1, "MISS": 2}
+    assert metrics.lookups == []
+    cache = metrics.snapshot()["scenarios"]["cache"]
+    assert cache["outcomes"]["HIT"]["service"]["p50_us"] == pytest.approx(1_000, rel=1e-3)
+    assert cache["outcomes"]["HIT"]["intended"]["p50_us"] == pytest.approx(1_500, rel=1e-3)
+    assert [row["outcomes"] for row in metrics.snapshot()["series"]] == [
+        {"MISS": 1},
+        {"MISS": 1},
+        {"HIT": 1},
+    ]
+
+
+def test_without_the_log_answers_are_recorded_without_an_outcome() -> None:
+    metrics = RunMetrics()
+    metrics.lookup("a", T0, T0 + 0.02, 20_000, None, None)
+    metrics.settle_lookups(None)
+    assert _outcome_counts(metrics) == {"OK": 1}
+
+
+def test_lookups_ship_to_the_master_and_attribute_as_if_local() -> None:
+    rng = random.Random(5)
+    whole, master = RunMetrics(), RunMetrics()
+    workers = [RunMetrics() for _ in range(2)]
+    calls = []
+    for i in range(300):
+        digest, sent_s = f"p{rng.randrange(20)}", T0 + i * 0.05
+        header = rng.choice(("HIT", "MISS", None))
+        if rng.random() < 0.5:
+            calls.append([digest, sent_s + 0.001])
+        worker = workers[i % 2]
+        for metrics in (whole, worker):
+            metrics.lookup(digest, sent_s, sent_s + 0.02, 20_000, None, header)
+        if i % 97 == 0:
+            master.merge_wire(_through_json(worker.to_wire()))
+    for worker in workers:
+        master.merge_wire(_through_json(worker.to_wire()))
+    # The same lookups, in another order: attribution is per lookup, so the counts agree.
+    assert sorted(master.lookups) == sorted(whole.lookups)
+    for metrics in (whole, master):
+        metrics.settle_lookups(attribute(metrics.lookups, calls).outcomes)
+    assert _without_histograms(master.snapshot()) == _without_histograms(whole.snapshot())
+
+
+def test_past_the_cap_lookups_are_counted_and_still_recorded() -> None:
+    metrics = RunMetrics(max_lookups=2)
+    for i, header in enumerate(("HIT", None, "MISS", None)):
+        metrics.lookup("a", T0 + i, T0 + i + 0.01, 10_000, None, header)
+    assert len(metrics.lookups) == 2
+    assert metrics.counters == {ATTRIBUTION_DROPPED: 2}
+    assert _outcome_counts(metrics) == {"HIT": 1, "MISS": 1, "OK": 1}  # the dropped None: OK
+    master = RunMetrics(max_lookups=1)
+    master.merge_wire(_through_json(metrics.to_wire()))
+    assert len(master.lookups) == 1 and master.counters == {ATTRIBUTION_DROPPED: 3}
+    assert _outcome_counts(master) == {"HIT": 1, "MISS": 1, "OK": 2}
+
+
+def test_a_malformed_lookup_is_refused_and_nothing_merged() -> None:
+    metrics = RunMetrics()
+    good = RunMetrics()
+    good.record("cache", "HIT", 700, at_s=T0)
+    delta = good.to_wire()
+    with pytest.raises(WireFormatError, match="lookup"):
+        metrics.merge_wire({**delta, "lookups": [["a", "soon", T0, 1, None, None]]})
+    with pytest.raises(WireFormatError, match="lookup"):
+        metrics.merge_wire({**delta, "lookups": [["a", T0]]})
+    assert metrics.outcome_count("HIT") == 0 and metrics.lookups == []
+
+
+def _document(metrics: RunMetrics, calls: list[list[Any]]) -> dict[str, Any]:
+    found = attribute(metrics.lookups, calls)
+    metrics.settle_lookups(found.outcomes)
+    truth = {"calls": len(calls), "distinct_requests": len({c[0] for c in calls})}
+    return build_document(
+        snapshot=metrics.snapshot(),
+        ground_truth={**truth, "served_us": {"count": 0}, "calls_log_dropped": 0},
+        cpu={},
+        run={},
+        attribution=found.summary(),
+        hit_header="X-Cache",
+    )
+
+
+def test_a_headerless_gateway_gets_its_outcomes_from_the_log() -> None:
+    metrics = RunMetrics()
+    metrics.lookup("a", T0, T0 + 0.02, 20_000, None, None)
+    metrics.lookup("a", T0 + 1, T0 + 1.001, 1_000, None, None)
+    document = _document(metrics, [["a", T0 + 0.001]])
+    cache = MetricsDocument.model_validate(document).cache
+    assert cache.outcome_source == "upstream log"
+    assert cache.chat_outcomes == {"HIT": 1, "MISS": 1} and cache.hit_rate_headers == 0.5
+    assert cache.hit_rate_upstream_log == 0.5 and cache.log_attributed == 2
+    assert cache.log_compared == 0 and cache.log_agreement is None
+    assert cache.calls_avoided == 1 and cache.hits_minus_calls_avoided == 0
+    assert MetricsDocument.model_validate(document).latency("HIT") is not None
+    summary = console_summary(document)
+    assert "hit rate (upstream call log): 50.0%" in summary
+    assert "2 answers told HIT or MISS from the upstream call log (50.0% hits)" in summary
+
+
+def test_headers_stay_the_source_and_the_log_checks_them() -> None:
+    metrics = RunMetrics()
+    metrics.lookup("a", T0, T0 + 0.02, 20_000, None, "MISS")
+    metrics.lookup("a", T0 + 1, T0 + 1.001, 1_000, None, "HIT")
+    metrics.lookup("b", T0 + 2, T0 + 2.001, 1_000, None, "HIT")  # no call: a true HIT
+    metrics.lookup("c", T0 + 3, T0 + 3.001, 1_000, None, "HIT")  # its call came: not a HIT
+    document = _document(metrics, [["a", T0 + 0.001], ["c", T0 + 3.0005]])
+    cache = MetricsDocument.model_validate(document).cache
+    assert cache.outcome_source == "header" and cache.chat_outcomes == {"HIT": 3, "MISS": 1}
+    assert cache.log_compared == 4 and cache.log_agreement == 0.75
+    assert cache.log_mismatches == {"header HIT, log MISS": 1}
+    assert cache.not_attributed == 0 and cache.calls_log_dropped == 0
+    summary = console_summary(document)
+    assert "hit rate (X-Cache headers): 75.0%" in summary
+    assert "header agrees on 75.0% of 4 (header HIT, log MISS: 1)" in summary

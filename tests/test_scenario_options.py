@@ -10,7 +10,12 @@ import configargparse
 import pytest
 
 from hermes_bench.errors import ConfigError
-from hermes_bench.scenarios.options import ScenarioOptions, add_options, flag
+from hermes_bench.scenarios.options import (
+    ScenarioOptions,
+    add_options,
+    flag,
+    parse_hit_header,
+)
 
 
 class _LocustLikeParser(configargparse.ArgumentParser):  # type: ignore[misc]
@@ -104,9 +109,51 @@ def test_a_choice_outside_the_list_is_refused(capsys: pytest.CaptureFixture[str]
         (("--hermes-requests", "-1"), "--hermes-requests must be >= 0, got -1"),
         (("--hermes-arrival-rate", "-2"), "--hermes-arrival-rate must be >= 0, got -2.0"),
         (("--hermes-workload", "trace"), "--hermes-workload trace needs --hermes-trace PATH"),
+        (
+            ("--hermes-hit-header", "cf-cache-status="),
+            "--hermes-hit-header 'cf-cache-status=' is not NAME or NAME=VALUE: give the header "
+            "that marks a hit, e.g. X-From-Cache (present = hit) or cf-cache-status=HIT (that "
+            "value = hit)",
+        ),
     ],
 )
 def test_options_that_cannot_work_name_the_option(args: tuple[str, ...], words: str) -> None:
     with pytest.raises(ConfigError) as caught:
         ScenarioOptions.from_parsed(_parse(*args))
     assert str(caught.value) == words
+
+
+@pytest.mark.parametrize(
+    ("spec", "sent", "outcome"),
+    [
+        # X-Cache alone, the default: its value is the outcome; no header, no outcome.
+        ("X-Cache", "HIT", "HIT"),
+        ("X-Cache", "BYPASS", "BYPASS"),
+        ("X-Cache", None, None),
+        ("x-cache", "", None),
+        # NAME=VALUE: that value (any case) is a hit, another a miss, none no outcome.
+        ("cf-cache-status=HIT", "hit", "HIT"),
+        ("cf-cache-status=HIT", "DYNAMIC", "MISS"),
+        ("cf-cache-status=HIT", None, None),
+        ("X-Cache=HIT", "MISS", "MISS"),
+        # NAME alone: present is a hit, absent a miss.
+        ("X-From-Cache", "1", "HIT"),
+        ("X-From-Cache", "", "HIT"),
+        ("X-From-Cache", None, "MISS"),
+    ],
+)
+def test_a_hit_header_says_hit_miss_or_nothing(spec: str, sent: str | None, outcome: str) -> None:
+    assert parse_hit_header(spec).outcome(sent) == outcome
+
+
+def test_the_hit_header_is_looked_up_in_lower_case() -> None:
+    assert parse_hit_header(" CF-Cache-Status = HIT ").name == "cf-cache-status"
+    options = ScenarioOptions.from_parsed(_parse(env={"HERMES_HIT_HEADER": "X-From-Cache"}))
+    assert options.hit_header == "X-From-Cache"
+    assert ScenarioOptions().hit_header == "X-Cache"
+
+
+@pytest.mark.parametrize("spec", ["", "=HIT", "x cache=HIT", "X-Cache:HIT", "ä=1"])
+def test_a_malformed_hit_header_is_refused(spec: str) -> None:
+    with pytest.raises(ConfigError, match="--hermes-hit-header"):
+        parse_hit_header(spec)

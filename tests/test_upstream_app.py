@@ -28,7 +28,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SERVER_CODE = """
 import sys
 from hermes_bench.upstream.config import UpstreamConfig
-from hermes_bench.upstream.latency import parse_latency
+from hermes_bench.latency_spec import parse_latency
 from hermes_bench.upstream.server import run_upstream
 run_upstream(UpstreamConfig(latency=parse_latency("zero"), seed=1), "127.0.0.1", int(sys.argv[1]))
 """

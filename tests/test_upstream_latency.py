@@ -8,7 +8,7 @@ import statistics
 import pytest
 
 from hermes_bench.errors import ConfigError
-from hermes_bench.upstream.latency import (
+from hermes_bench.latency_spec import (
     DEFAULT_LATENCY,
     MAX_LATENCY_S,
     LatencyModel,

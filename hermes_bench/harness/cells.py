@@ -87,6 +87,7 @@ class CellPlan:
     kind: CellKind
     backend: str | None
     instances: int
+    repeat: int = 1
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class CellEnv:
     out_dir: Path
     # Called with live figures while a Locust cell runs: (requests, hits, misses).
     on_progress: Callable[[int, int, int], None] | None = None
+    hit_header: str | None = None  # how external targets mark a hit; None: X-Cache
 
 
 def run_cache_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured:
@@ -149,6 +151,8 @@ def _locust_cell(
         "--hermes-one-off-share", str(p.one_off_share),
         *args,
     ]  # fmt: skip
+    if env.hit_header:
+        command += ["--hermes-hit-header", env.hit_header]
     if "-t" not in args:
         command += ["-t", f"{int(timeout_s)}s"]  # a bound in time as well as in count
     info_before = redis_info(stack)

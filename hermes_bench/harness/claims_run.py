@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -60,6 +61,7 @@ class RunOptions:
     targets: tuple[str, ...] = ()  # external targets: nothing of ours is started
     upstream_url: str = ""  # the fake upstream the external targets call, if any
     target_backend: str = "redis"  # what the external targets use, to label their cells
+    hit_header: str | None = None  # how the external targets mark a hit; None: X-Cache
 
 
 def plan_cells(options: RunOptions) -> list[CellPlan]:
@@ -77,14 +79,32 @@ def plan_cells(options: RunOptions) -> list[CellPlan]:
         ]
         if backend == "redis":
             plans.append(CellPlan(f"probe-redis-{n}", "probe", "redis", n))
+        plans += _repeats(plans, backend, options.profile.repeat)
     plans.append(CellPlan("fallback", "fallback", None, 1))
     return [plan for plan in plans if plan.kind in options.kinds]
+
+
+def _repeats(plans: list[CellPlan], backend: str, times: int) -> list[CellPlan]:
+    """Repeats of the cells whose figures are statistics (one-instance cache, probe), after
+    the other cells of the backend, so that they sample the machine at other moments."""
+    statistical = [
+        plan
+        for plan in plans
+        if plan.backend == backend
+        and (plan.kind == "probe" or (plan.kind == "cache" and plan.instances == 1))
+    ]
+    return [
+        dataclasses.replace(plan, id=f"{plan.id}-r{k}", repeat=k)
+        for k in range(2, times + 1)
+        for plan in statistical
+    ]
 
 
 def _external_plans(options: RunOptions) -> list[CellPlan]:
     """External targets: cache and rate-limit cells only (nothing there can be restarted)."""
     backend, n = options.target_backend, len(options.targets)
     plans = [CellPlan(f"cache-{backend}-1", "cache", backend, 1)]
+    plans += _repeats(plans, backend, options.profile.repeat)
     if n > 1:
         plans.append(CellPlan(f"cache-{backend}-{n}", "cache", backend, n))
     plans.append(CellPlan(f"ratelimit-{backend}-{n}", "ratelimit", backend, n))
@@ -100,6 +120,8 @@ def new_results(options: RunOptions, run_id: str) -> Results:
         users=p.users,
         requests_per_cache_cell=p.cache_requests,
         upstream_latency=p.upstream_latency,
+        time_scale=p.time_scale,
+        repeat=p.repeat,
         rate_limit=p.rate_limit,
         seed=options.seed,
         workload=(
@@ -110,6 +132,7 @@ def new_results(options: RunOptions, run_id: str) -> Results:
         cells=list(options.kinds),
         target_env={k: _shown(k, v) for k, v in options.target_env},
         external_targets=[redact_url(t) for t in options.targets],
+        hit_header=options.hit_header,
     )
     run = Run(
         id=run_id,
@@ -194,6 +217,7 @@ def _run_backend(
         instances=p.instances,
         redis_url=options.redis_url if backend == "redis" else None,
         upstream_latency=p.upstream_latency,
+        time_scale=p.time_scale,
         target_env={"RATE_LIMIT": p.rate_limit, **dict(options.target_env)},
         run_dir=out_dir / "stack" / backend,
     )
@@ -238,6 +262,7 @@ def _run_external(
             seed=options.seed,
             out_dir=out_dir,
             on_progress=functools.partial(_show_live, progress, task),
+            hit_header=options.hit_header,
         )
         run = _RUNNERS[plan.kind]
         yield _measure(plan, functools.partial(run, plan, targets, env))
@@ -290,7 +315,13 @@ def _failed(plan: CellPlan, error: str, started: float) -> Cell:
 
 
 def _identity(plan: CellPlan) -> dict[str, Any]:
-    return {"id": plan.id, "kind": plan.kind, "backend": plan.backend, "instances": plan.instances}
+    return {
+        "id": plan.id,
+        "kind": plan.kind,
+        "backend": plan.backend,
+        "instances": plan.instances,
+        "repeat": plan.repeat,
+    }
 
 
 _RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], Measured]] = {

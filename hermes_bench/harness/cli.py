@@ -17,10 +17,10 @@ from hermes_bench import __version__
 from hermes_bench.errors import ConfigError, HermesBenchError
 from hermes_bench.harness.compare_command import add_compare_arguments, compare_from_args
 from hermes_bench.harness.run_command import add_run_arguments, report_from_args, run_from_args
+from hermes_bench.latency_spec import ACCEPTED_FORMS, DEFAULT_LATENCY
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.results.vocabulary import BACKENDS
 from hermes_bench.sockets import MAX_PORT
-from hermes_bench.upstream.latency import ACCEPTED_FORMS, DEFAULT_LATENCY
 
 log = logging.getLogger("hermes_bench")
 
@@ -227,9 +227,9 @@ def _cmd_target(args: argparse.Namespace) -> int:
 
 
 def _cmd_upstream(args: argparse.Namespace) -> int:
+    from hermes_bench.latency_spec import parse_latency
     from hermes_bench.upstream.config import UpstreamConfig
     from hermes_bench.upstream.faults import FaultConfig
-    from hermes_bench.upstream.latency import parse_latency
     from hermes_bench.upstream.server import run_upstream
 
     config = UpstreamConfig(

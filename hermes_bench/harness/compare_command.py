@@ -27,7 +27,13 @@ COUNT_FORMS = "a whole number of responses like 0 or 3 (an absolute count, not a
 EXIT_REGRESSED = 1
 
 _NUMBER_RE = re.compile(r"(?P<number>\d+(?:\.\d*)?|\.\d+)\s*(?P<percent>%?)")
-_STATUS_STYLE = {"ok": "", "regressed": "bold red", "improved": "green", "missing": "yellow"}
+_STATUS_STYLE = {
+    "ok": "",
+    "regressed": "bold red",
+    "improved": "green",
+    "within noise": "dim",
+    "missing": "yellow",
+}
 
 
 def add_compare_arguments(compare: argparse.ArgumentParser) -> None:
@@ -127,14 +133,23 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
         title="NEW against BASE", box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True
     )
     for name, justify in (("figure", "left"), ("cell", "left"), ("base", "right"),
-                          ("new", "right"), ("change", "right"), ("limit", "right"),
+                          ("new", "right"), ("change", "right"), ("95% CI", "right"),
                           ("status", "left")):  # fmt: skip
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in comparison.rows:
         cells = (row.figure, row.cell, _value(row.base, row), _value(row.new, row),
-                 _change(row), _limit(row), row.status)  # fmt: skip
+                 _change(row), _noise(row), row.status)  # fmt: skip
         table.add_row(*(Text(c) for c in cells), style=_STATUS_STYLE[row.status])
     console.print(table)
+    limits = comparison.limits
+    console.print(
+        Text(
+            f"limits: latency +{limits.latency:.0%}, hit rate -{limits.hit_rate:.0%}, calls "
+            f"avoided -{limits.calls_avoided:.0%}, errors +{limits.errors:g}; a latency "
+            "regresses only when its whole 95% interval is past its limit"
+        ),
+        soft_wrap=True,
+    )
     # Soft wrap: CI logs keep each note and the verdict on one line, whole names greppable.
     for note in comparison.notes:
         console.print(Text(f"note: {note}", style="yellow"), soft_wrap=True)
@@ -146,12 +161,18 @@ def verdict_line(comparison: Comparison) -> Text:
     from rich.text import Text
 
     rows = comparison.rows
-    counts = {s: sum(r.status == s for r in rows) for s in ("regressed", "improved", "missing")}
+    counts = {
+        s: sum(r.status == s for r in rows)
+        for s in ("regressed", "improved", "within noise", "missing")
+    }
     if comparison.regressed:
         named = ", ".join(f"{r.figure} ({r.cell})" for r in rows if r.regressed)
         line = f"REGRESSED: {counts['regressed']} of {len(rows)} figures beyond their limits: "
         return Text(line + named, style="bold red")
-    extra = f"; {counts['improved']} improved, {counts['missing']} in one run only"
+    extra = (
+        f"; {counts['improved']} improved, {counts['within noise']} moved within the runs' "
+        f"noise, {counts['missing']} in one run only"
+    )
     return Text(f"no regression: {len(rows)} figures within their limits{extra}", style="green")
 
 
@@ -176,7 +197,8 @@ def _change(row: Row) -> str:
     return f"{row.change:+.1%}"
 
 
-def _limit(row: Row) -> str:
-    # The direction the limit guards: up for latencies and errors, down for rates.
-    sign = "-" if row.unit == "share" else "+"
-    return f"{sign}{row.limit:g}" if row.unit == "count" else f"{sign}{row.limit * 100:g}%"
+def _noise(row: Row) -> str:
+    if row.noise is None:
+        return "-"
+    low, high = row.noise
+    return f"{low * 100:+.0f}..{high * 100:+.0f}%"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.latency_spec import DEFAULT_LATENCY
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,9 @@ class Profile:
     cache_requests: int  # chat requests per cache cell
     ratelimit_seconds: int
     instances: int  # N of the multi-instance cells
-    upstream_latency: str
+    upstream_latency: str  # the real upstream the run stands for
+    time_scale: float  # the fake upstream sleeps upstream_latency x this, to keep runs short
+    repeat: int  # times each one-instance cache cell and the probe run, for intervals
     catalogue_size: int
     zipf_alpha: float
     one_off_share: float
@@ -27,19 +30,19 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick", users=8, cache_requests=600, ratelimit_seconds=4, instances=2,
-        upstream_latency="lognormal:60ms:0.3",
+        upstream_latency=DEFAULT_LATENCY, time_scale=0.1, repeat=1,
         catalogue_size=200, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
         probe_ops=2000,
     ),
     "standard": Profile(
         name="standard", users=16, cache_requests=4000, ratelimit_seconds=12, instances=3,
-        upstream_latency="lognormal:300ms:0.4",
+        upstream_latency=DEFAULT_LATENCY, time_scale=0.4, repeat=3,
         catalogue_size=1000, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
         probe_ops=10000,
     ),
     "full": Profile(
         name="full", users=32, cache_requests=20000, ratelimit_seconds=30, instances=4,
-        upstream_latency="lognormal:700ms:0.45",
+        upstream_latency=DEFAULT_LATENCY, time_scale=1.0, repeat=3,
         catalogue_size=5000, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
         probe_ops=50000,
     ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,8 +13,8 @@ from hermes_bench.errors import ConfigError
 # The command line imports this module for its options alone: the heavy parts (matplotlib,
 # Locust's helpers, the stack) load only when a run or a report is asked for.
 from hermes_bench.harness.profiles import PROFILES, profile_named
+from hermes_bench.latency_spec import ACCEPTED_FORMS, parse_latency
 from hermes_bench.results.vocabulary import BACKENDS, CELL_KINDS, VERDICTS, CellKind
-from hermes_bench.upstream.latency import ACCEPTED_FORMS, parse_latency
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 
 EXIT_INTERRUPTED = 130
+MAX_REPEAT = 20
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -43,6 +45,26 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--users", type=int, help="Locust users of the cache cells")
     run.add_argument("--requests", type=int, help="chat requests per cache cell")
     run.add_argument("--upstream-latency", help=f"fake upstream latency: {ACCEPTED_FORMS}")
+    run.add_argument(
+        "--hit-header",
+        metavar="NAME[=VALUE]",
+        help="how the --target gateways mark a cache hit, e.g. cf-cache-status=HIT or "
+        "X-From-Cache (present = hit); default X-Cache. Without one, hits and misses come "
+        "from the fake upstream's call log (needs --upstream-url)",
+    )
+    run.add_argument(
+        "--time-scale",
+        type=float,
+        help="the fake upstream sleeps its latency times this (quick 0.1, standard 0.4, full 1); "
+        "verdicts stand for the un-scaled latency whatever it is",
+    )
+    run.add_argument(
+        "--repeat",
+        type=int,
+        metavar="K",
+        help="run each one-instance cache cell and the probe K times, for intervals that "
+        "include the machine's run-to-run spread (quick 1, standard and full 3)",
+    )
     run.add_argument("--seed", type=int, default=0, help="seed of the workload (default 0)")
     run.add_argument("--redis-url", help="use this Redis instead of a private redis-server")
     run.add_argument(
@@ -119,6 +141,14 @@ def run_from_args(args: argparse.Namespace) -> int:
                         ("one_off_share", args.one_off_share)):  # fmt: skip
         if value is not None:
             changes[name] = value
+    if args.time_scale is not None:
+        if not (math.isfinite(args.time_scale) and 0 < args.time_scale <= 10):
+            raise ConfigError(f"--time-scale {args.time_scale:g}: a number above 0, at most 10")
+        changes["time_scale"] = args.time_scale
+    if args.repeat is not None:
+        if not 1 <= args.repeat <= MAX_REPEAT:
+            raise ConfigError(f"--repeat {args.repeat}: a whole number from 1 to {MAX_REPEAT}")
+        changes["repeat"] = args.repeat
     _check_workload(dataclasses.replace(profile, **changes), args.seed)
     if args.upstream_latency:
         parse_latency(args.upstream_latency)  # a bad spec fails now, not inside a cell
@@ -136,6 +166,14 @@ def run_from_args(args: argparse.Namespace) -> int:
         if not sep or not name.strip():
             raise ConfigError(f"--target-env {item!r}: write it as NAME=VALUE")
         target_env.append((name.strip(), value))
+    if args.hit_header is not None:
+        from hermes_bench.scenarios.options import parse_hit_header
+
+        parse_hit_header(args.hit_header)  # a malformed one fails now, not in every cell
+        if not args.target:
+            raise ConfigError(
+                "--hit-header is for --target gateways: the reference app sends X-Cache"
+            )
     fail_on = [_verdict(v) for v in args.fail_on]
     thresholds = [parse_threshold(t) for t in args.threshold]
     options = RunOptions(
@@ -149,6 +187,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         targets=tuple(url.rstrip("/") for url in args.target),
         upstream_url=args.upstream_url.rstrip("/"),
         target_backend=args.target_backend,
+        hit_header=args.hit_header,
     )
     if options.targets:
         from hermes_bench.stack.external import ExternalTargets

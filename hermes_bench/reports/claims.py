@@ -14,8 +14,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from hermes_bench.errors import ConfigError
+from hermes_bench.reports.latency_parts import (
+    PartDraws,
+    PartsMissing,
+    cell_parts,
+    draw_parts,
+    interval,
+)
+from hermes_bench.reports.real_latency import (
+    RealUpstream,
+    at_least_verdict,
+    band_verdict,
+    blended_mean_ms,
+    break_even_hit_rate,
+    repeat_speedup,
+    share_text,
+    upstream_for_speedup,
+)
 from hermes_bench.results.model import (
     BETTER,
+    BORDERLINE,
     FAILS,
     HOLDS,
     INCONCLUSIVE,
@@ -53,13 +72,14 @@ class _Draft:
     conditions: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     cells: list[str] = field(default_factory=list)
+    holds_when: str | None = None
 
 
 Judge = Callable[[Results, _Draft], tuple[Verdict, str]]
 
 
 def evaluate_claims(results: Results) -> list[Claim]:
-    """One verdict per claim, C1 to C13, in order."""
+    """One verdict per claim, C1 to C13 and the Redis/in-memory row, in order."""
     claims = []
     for claim_id, title, guide, reading, judge in _CLAIMS:
         draft = _Draft()
@@ -79,6 +99,7 @@ def evaluate_claims(results: Results) -> list[Claim]:
                 reading=reading,
                 verdict=verdict,
                 summary=summary,
+                holds_when=draft.holds_when,
                 figures=draft.figures,
                 conditions=draft.conditions,
                 notes=draft.notes,
@@ -142,6 +163,7 @@ def _conditions(results: Results, draft: _Draft, *cells: Cell, latency: bool) ->
     draft.conditions.update(
         {
             "upstream latency": options.upstream_latency,
+            "fake upstream ran at": f"x{options.time_scale:g} of it",
             "workload": options.workload,
             "users": options.users,
             "instances": sorted({c.instances for c in cells}),
@@ -204,9 +226,17 @@ def _load_reasons(cell: Cell) -> list[str]:
         )
     other = load.other
     if other is not None and other.busy:
+        cpu = other.cpu
         hog = other.top[0] if other.top else None
-        named = f": {hog.mean_pct:g}% of a core went to pid {hog.pid} {hog.name}" if hog else ""
-        reasons.append(f"the machine was busy with other work during {cell.id}{named}")
+        if hog is not None and hog.mean_pct >= (cpu.mean_pct or 0) / 2:
+            named = f"; most of it pid {hog.pid} {hog.name} ({hog.mean_pct:g}% on average)"
+        else:
+            named = "; mostly processes too short-lived to name"
+        reasons.append(
+            f"the machine was busy with other work during {cell.id} "
+            f"({cpu.above_threshold_share or 0:.0%} of samples above {cpu.threshold_pct:g}% of a "
+            f"core, p90 {cpu.p90_pct:g}%{named})"
+        )
     return reasons
 
 
@@ -256,43 +286,140 @@ def _at_least_verdict(value: float, claimed: float) -> Verdict:
 # --- the claims ----------------------------------------------------------------------------
 
 
+def _parts(results: Results, draft: _Draft, cell: Cell) -> tuple[list[Cell], PartDraws]:
+    """`cell` and its repeats that completed, and bootstrap draws of their latency parts."""
+    cells = [c for c in results.repeats_of(cell) if c.ok]
+    for repeat in cells:
+        if repeat.id not in draft.cells:
+            draft.cells.append(repeat.id)
+    try:
+        parts = [cell_parts(c) for c in cells]
+    except PartsMissing as exc:
+        raise _Inconclusive(str(exc)) from None
+    for outcome in ("hit", "miss"):
+        count = sum(getattr(part, outcome).count for part in parts)
+        if count < MIN_SAMPLES:
+            raise _Inconclusive(
+                f"too few {outcome.upper()} samples in {cell.id} ({count} < {MIN_SAMPLES})"
+            )
+    return cells, draw_parts(parts, seed=results.run.options.seed)
+
+
+def _real_upstream(results: Results) -> RealUpstream:
+    spec = results.run.options.upstream_latency
+    try:
+        return RealUpstream.from_spec(spec)
+    except ConfigError as exc:
+        raise _Inconclusive(f"the run's upstream latency {spec!r} is unreadable: {exc}") from None
+
+
+def _projection_notes(results: Results, draft: _Draft, draws: PartDraws) -> None:
+    scale = results.run.options.time_scale
+    draft.notes.append(
+        "Projected from measured parts onto the real upstream the run stands for: a HIT's "
+        f"time, a MISS's overhead over the upstream (timed by {draws.upstream_source}) and the "
+        f"hit rate. The fake upstream ran at x{scale:g}; the projection does not depend on it."
+    )
+    if scale < 1:
+        draft.notes.append(
+            "With the upstream slower than it ran here, more duplicate prompts are in flight at "
+            "once and each of them misses: at the real latency the hit rate can be lower."
+        )
+    if draws.repeats == 1:
+        draft.notes.append(
+            "Interval: 95% bootstrap over the requests of one run. It leaves out the machine's "
+            "run-to-run spread: --repeat K adds it."
+        )
+    else:
+        draft.notes.append(
+            f"Interval: 95% bootstrap over {draws.repeats} repeats and their requests."
+        )
+
+
+def _ci_text(low: float, high: float, digits: int = 1) -> str:
+    return f"{low:.{digits}f} to {high:.{digits}f}"
+
+
 def _response_time(backend: str, low_ms: float, high_ms: float) -> Judge:
     def judge(results: Results, draft: _Draft) -> tuple[Verdict, str]:
         cell = _cell(results, draft, "cache", backend, "1")
-        _conditions(results, draft, cell, latency=True)
-        blended, hit, miss = _latency(cell, None), _latency(cell, "HIT"), _latency(cell, "MISS")
-        mean = _ms(_stat(blended, "mean_us", cell))
-        p50 = _ms(_stat(blended, "p50_us", cell))
-        hit_p50, miss_p50 = _ms(_stat(hit, "p50_us", cell)), _ms(_stat(miss, "p50_us", cell))
+        cells, draws = _parts(results, draft, cell)
+        _conditions(results, draft, *cells, latency=True)
+        real = _real_upstream(results)
+        pt = draws.point
+        mean = blended_mean_ms(pt["hit_mean"], pt["overhead_mean"], real.mean_ms, pt["hit_rate"])
+        low, high = interval(
+            blended_mean_ms(draws.hit_mean, draws.overhead_mean, real.mean_ms, draws.hit_rate)
+        )
+        # The mean is at most high_ms from this hit rate on, at least low_ms up to the other.
+        needed = [
+            break_even_hit_rate(pt["hit_mean"], pt["overhead_mean"], real.mean_ms, bound)
+            for bound in (high_ms, low_ms)
+        ]
+        needed_ci = interval(
+            break_even_hit_rate(draws.hit_mean, draws.overhead_mean, real.mean_ms, high_ms)
+        )
+        as_run = _latency(cell, None)
         draft.figures = {
-            "blended mean (ms)": mean,
-            "blended p50 (ms)": p50,
-            "blended p95 (ms)": _ms(_stat(blended, "p95_us", cell)),
-            "HIT p50 (ms)": hit_p50,
-            "MISS p50 (ms)": miss_p50,
-            "hit rate": round(_metrics(cell).cache.hit_rate_headers or 0, 3),
-            "requests": blended.count,
+            "mean at the real upstream (ms)": round(mean, 2),
+            "its 95% interval (ms)": _ci_text(low, high),
+            "hit rate": round(pt["hit_rate"], 4),
+            "HIT mean (ms)": round(pt["hit_mean"], 3),
+            "MISS overhead over the upstream, mean (ms)": round(pt["overhead_mean"], 3),
+            "real upstream mean (ms)": round(real.mean_ms, 1),
+            f"hit rate for {high_ms:g} ms": share_text(needed[0]),
+            f"hit rate for {high_ms:g} ms, 95% interval": (
+                f"{share_text(needed_ci[0])} to {share_text(needed_ci[1])}"
+            ),
+            f"hit rate for {low_ms:g} ms": share_text(needed[1]),
+            "as run: mean (ms)": _ms(_stat(as_run, "mean_us", cell)),
+            "as run: p50 (ms)": _ms(_stat(as_run, "p50_us", cell)),
+            "requests": draws.requests,
+            "repeats": draws.repeats,
         }
+        draft.holds_when = _band_condition(low_ms, high_ms, needed, pt, real)
         draft.notes.append(
             "The guide names no statistic. The mean is judged: the distribution has two humps "
             "(hits and misses), and its p50 is a hit's latency whenever the hit rate passes 50%."
         )
-        draft.notes.append(
-            "Blended latency depends on the hit rate and on the upstream's latency: both are "
-            "conditions of this verdict, not properties of Redis."
-        )
+        _projection_notes(results, draft, draws)
         if backend == "memory":
             draft.notes.append(
                 "Without Redis the guide's fallback still caches, in memory: one instance "
                 "answers repeats about as fast as with Redis; C8 shows what N instances lose."
             )
         summary = (
-            f"{backend}: {mean} ms on average (p50 {p50} ms; HIT {hit_p50} ms, MISS "
-            f"{miss_p50} ms at p50) against the guide's {low_ms:g}-{high_ms:g} ms."
+            f"{backend}: {mean:.1f} ms on average (95% interval {_ci_text(low, high)}) at this "
+            f"run's hit rate of {pt['hit_rate']:.1%} with a {real.describe} upstream, against "
+            f"the guide's {low_ms:g}-{high_ms:g} ms."
         )
-        return _range_verdict(mean, low_ms, high_ms, lower_is_better=True), summary
+        return band_verdict((low, high), low_ms, high_ms), summary
 
     return judge
+
+
+def _band_condition(
+    low_ms: float, high_ms: float, needed: list[float], pt: dict[str, float], real: RealUpstream
+) -> str:
+    """Where a band claim holds, in hit rates: "... from 93.8% to 99.6%"."""
+    upstream = f"a {real.describe} upstream (mean {real.mean_ms:.0f} ms)"
+    at_high, at_low = needed
+    if at_high != at_high:  # NaN: a HIT alone is over the band
+        return (
+            f"No hit rate brings the mean to {high_ms:g} ms with {upstream}: a HIT alone takes "
+            f"{pt['hit_mean']:.1f} ms."
+        )
+    window = (
+        f"at any hit rate up to {share_text(at_low)}"
+        if at_high == 0
+        else f"when the hit rate is from {share_text(at_high)} to {share_text(at_low)}"
+    )
+    if at_low != at_low:
+        window = f"when the hit rate is at least {share_text(at_high)}"
+    return (
+        f"{low_ms:g}-{high_ms:g} ms holds {window} with {upstream}; this run's hit rate was "
+        f"{pt['hit_rate']:.1%}."
+    )
 
 
 def _reduction(cell: Cell) -> tuple[float, dict[str, float | int | bool | str]]:
@@ -334,20 +461,96 @@ def _judge_c3(results: Results, draft: _Draft) -> tuple[Verdict, str]:
 
 def _judge_c4(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     cell = _cell(results, draft, "cache", "redis", "1")
-    _conditions(results, draft, cell, latency=True)
+    cells, draws = _parts(results, draft, cell)
+    _conditions(results, draft, *cells, latency=True)
+    real = _real_upstream(results)
+    pt = draws.point
+    faster = repeat_speedup(pt["hit_p50"], pt["overhead_p50"], real.p50_ms)
+    low, high = interval(repeat_speedup(draws.hit_p50, draws.overhead_p50, real.p50_ms))
+    needed = upstream_for_speedup(pt["hit_p50"], pt["overhead_p50"], 0.7)
     hit_us = _stat(_latency(cell, "HIT"), "p50_us", cell)
     miss_us = _stat(_latency(cell, "MISS"), "p50_us", cell)
-    faster = 1 - hit_us / miss_us
     draft.figures = {
-        "repeated (HIT) p50 (ms)": _ms(hit_us),
-        "first seen (MISS) p50 (ms)": _ms(miss_us),
-        "faster by": round(faster, 4),
+        "faster by, at the real upstream": round(faster, 4),
+        "its 95% interval": _ci_text(low, high, 4),
+        "repeated (HIT) p50 (ms)": round(pt["hit_p50"], 3),
+        "MISS overhead over the upstream, p50 (ms)": round(pt["overhead_p50"], 3),
+        "real upstream p50 (ms)": round(real.p50_ms, 1),
+        "upstream p50 for 70% (ms)": round(needed, 2),
+        "as run: faster by": round(1 - hit_us / miss_us, 4),
+        "repeats": draws.repeats,
     }
-    summary = (
-        f"Repeated prompts answered {faster:.1%} faster than first-seen ones at p50 "
-        f"({_ms(hit_us)} vs {_ms(miss_us)} ms; guide: 70%)."
+    draft.holds_when = (
+        f"70% faster holds when the upstream's median is at least {max(needed, 0):.1f} ms; this "
+        f"run stands for {real.p50_ms:g} ms ({real.describe})."
     )
-    return _at_least_verdict(faster, 0.7), summary
+    _projection_notes(results, draft, draws)
+    summary = (
+        f"Repeated prompts answered {faster:.1%} faster than first-seen ones at p50 (95% "
+        f"interval {low:.1%} to {high:.1%}; HIT {pt['hit_p50']:.2f} ms against a MISS of "
+        f"{real.p50_ms + pt['overhead_p50']:.1f} ms at a {real.describe} upstream; guide: 70%)."
+    )
+    return at_least_verdict((low, high), 0.7), summary
+
+
+def _judge_redis_vs_memory(results: Results, draft: _Draft) -> tuple[Verdict, str]:
+    real = _real_upstream(results)
+    ratios: dict[str, tuple[float, tuple[float, float]]] = {}
+    hits: dict[str, float] = {}
+    instances = {}
+    for n in ("1", "N"):
+        means, draws_by_backend = {}, {}
+        for backend in BACKENDS:
+            cell = _cell(results, draft, "cache", backend, n)
+            cells, draws = _parts(results, draft, cell)
+            _conditions(results, draft, *cells, latency=True)
+            instances[n] = cell.instances
+            pt = draws.point
+            means[backend] = blended_mean_ms(
+                pt["hit_mean"], pt["overhead_mean"], real.mean_ms, pt["hit_rate"]
+            )
+            draws_by_backend[backend] = blended_mean_ms(
+                draws.hit_mean, draws.overhead_mean, real.mean_ms, draws.hit_rate
+            )
+            label = f"{backend}, {cell.instances} instance{'s' if cell.instances > 1 else ''}"
+            draft.figures[f"{label}: mean at the real upstream (ms)"] = round(means[backend], 2)
+            draft.figures[f"{label}: hit rate"] = round(pt["hit_rate"], 4)
+            draft.figures[f"{label}: HIT p50 (ms)"] = round(pt["hit_p50"], 3)
+            calls = _metrics(cell).cache.upstream_calls
+            if calls is not None:
+                draft.figures[f"{label}: upstream calls"] = calls
+            if n == "1":
+                hits[backend] = pt["hit_p50"]
+        ratio = means["redis"] / means["memory"]
+        ratio_ci = interval(draws_by_backend["redis"] / draws_by_backend["memory"])
+        ratios[n] = (ratio, ratio_ci)
+        draft.figures[f"redis / memory, {instances[n]} instance(s)"] = round(ratio, 4)
+        draft.figures[f"redis / memory, {instances[n]} instance(s), 95% interval"] = _ci_text(
+            *ratio_ci, 4
+        )
+    one, many = ratios["1"], ratios["N"]
+    hit_gap = hits["redis"] - hits["memory"]
+    single = (
+        f"On one instance a hit costs {hit_gap:.2f} ms more in Redis"
+        if hit_gap > 0
+        else f"On one instance a hit costs {-hit_gap:.2f} ms less in Redis"
+    )
+    draft.holds_when = (
+        f"Redis is faster than in-memory when {instances['N']} instances share it (mean ratio "
+        f"{many[0]:.3f}, interval {_ci_text(*many[1], 3)}): they share one hit rate. {single}, "
+        f"and the mean ratio is {one[0]:.3f} (interval {_ci_text(*one[1], 3)})."
+    )
+    draft.notes.append(
+        "Both backends are projected onto the same real upstream from their own measured "
+        "parts; a ratio below 1 means Redis answers faster on average."
+    )
+    low, high = many[1]
+    verdict: Verdict = HOLDS if high < 1 else FAILS if low > 1 else BORDERLINE
+    summary = (
+        f"With {instances['N']} instances Redis averaged {many[0]:.2f}x the in-memory time at "
+        f"a {real.describe} upstream; on one instance {one[0]:.2f}x."
+    )
+    return verdict, summary
 
 
 def _judge_c5(results: Results, draft: _Draft) -> tuple[Verdict, str]:
@@ -478,17 +681,22 @@ def _judge_c12(results: Results, draft: _Draft) -> tuple[Verdict, str]:
 
 _CLAIMS: list[tuple[str, str, str, str, Judge | None]] = [
     ("C1", "Response time with Redis", "Response time with Redis 10-50 ms",
-     "Mean of every cache-path response (hits and misses blended) on one Redis-backed target, "
-     "with p50 and p95 beside it.",
+     "Mean response time (hits and misses blended) on one Redis-backed target, projected from "
+     "its measured parts onto the real upstream the run stands for.",
      _response_time("redis", 10, 50)),
     ("C2", "Response time without Redis", "Response time without Redis 50-200 ms",
      "The same, on one in-memory target, same workload and seed.",
      _response_time("memory", 50, 200)),
+    ("C1-C2", "Redis against in-memory", "With Redis faster than without (the guide's two "
+     "rows side by side)",
+     "Mean response time projected onto the real upstream, Redis over in-memory, at 1 instance "
+     "and at N, same workload and seed.", _judge_redis_vs_memory),
     ("C3", "Fewer duplicate OpenAI calls", "80% reduction in duplicate OpenAI calls",
      "1 - (upstream calls - distinct prompts) / (requests - distinct prompts), counted at the "
      "fake upstream, N Redis-backed instances.", _judge_c3),
     ("C4", "Repeated queries faster", "70% faster responses for repeated queries",
-     "1 - p50(HIT) / p50(MISS) in the same run on one Redis-backed target.", _judge_c4),
+     "1 - p50(HIT) / p50(MISS) on one Redis-backed target, the MISS at the real upstream's "
+     "median plus its measured overhead.", _judge_c4),
     ("C5", "Redis operation overhead", "~5 ms overhead per Redis operation",
      "p50 round trip of each Redis command as the target times it, beside a direct redis-py "
      "probe of the same server.", _judge_c5),

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from hermes_bench.errors import ConfigError
 from hermes_bench.reports import figure_lookup
+from hermes_bench.reports.latency_parts import histogram_of, interval, percentile_draws
 from hermes_bench.results.model import Cell, Results
 
 # run.options that define the workload: runs differing in any of them measure different things.
@@ -24,6 +25,7 @@ WORKLOAD_FIELDS = (
     "users",
     "requests_per_cache_cell",
     "upstream_latency",
+    "time_scale",
     "rate_limit",
     "seed",
     "workload",
@@ -36,6 +38,7 @@ _RUN_OPTION = {
     "users": "--users",
     "requests_per_cache_cell": "--requests",
     "upstream_latency": "--upstream-latency",
+    "time_scale": "--time-scale",
     "rate_limit": "--profile",
     "seed": "--seed",
     "workload": "--profile/--seed",
@@ -44,7 +47,8 @@ _RUN_OPTION = {
 OUTCOMES = ("HIT", "MISS", "all")  # "all": every outcome of the cell blended
 PERCENTILES = ("p(50)", "p(95)", "p(99)")
 
-Status = Literal["ok", "regressed", "improved", "missing"]
+# "within noise": moved past its limit, but its 95% interval reaches back inside it.
+Status = Literal["ok", "regressed", "improved", "within noise", "missing"]
 Unit = Literal["us", "share", "count"]
 
 
@@ -86,6 +90,9 @@ class Row:
     regressed: bool
     status: Status
     unit: Unit
+    # 95% bootstrap interval of the relative change (latencies): the requests' spread, and the
+    # run-to-run spread where either run has repeats. None where the figure is a count.
+    noise: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,19 +140,24 @@ _SCALAR_KEYS = {"hit_rate": "hit_rate", "calls_avoided": "calls_avoided_share", 
 
 
 def compare_runs(base: Results, new: Results, limits: Limits) -> Comparison:
-    """Compare every figure of the cache cells both runs measured; refuse mismatched runs."""
+    """Compare every figure of the cache cells both runs measured; refuse mismatched runs.
+
+    A latency regresses only when the whole 95% interval of its change lies past the limit:
+    a move the runs' own spread could make is reported "within noise", not failed.
+    """
     _refuse_mismatch(base, new)
     base_cells, new_cells = _cache_cells(base), _cache_cells(new)
     shared = [cell_id for cell_id in base_cells if cell_id in new_cells]
     measured = [c for c in shared if _ok(base_cells[c]) and _ok(new_cells[c])]
     if not measured:
         raise ComparisonError(_nothing_shared(base_cells, new_cells, shared))
-    rows = [
-        row
-        for cell_id in shared
-        for figure in (*_LATENCIES, *_SCALARS)
-        if (row := _row(figure, cell_id, base_cells[cell_id], new_cells[cell_id], limits))
-    ]
+    rows = []
+    for cell_id in shared:
+        noise = _noise(base_cells[cell_id], new_cells[cell_id])
+        for figure in (*_LATENCIES, *_SCALARS):
+            row = _row(figure, cell_id, base_cells[cell_id], new_cells[cell_id], limits, noise)
+            if row is not None:
+                rows.append(row)
     notes = _notes(base, new, base_cells, new_cells, shared)
     return Comparison(rows=tuple(rows), notes=notes, limits=limits)
 
@@ -168,7 +180,7 @@ def _refuse_mismatch(base: Results, new: Results) -> None:
 
 
 def _nothing_shared(
-    base_cells: dict[str, Cell], new_cells: dict[str, Cell], shared: list[str]
+    base_cells: dict[str, list[Cell]], new_cells: dict[str, list[Cell]], shared: list[str]
 ) -> str:
     if not shared:
         return (
@@ -188,9 +200,16 @@ def _nothing_shared(
     )
 
 
-def _row(figure: _Figure, cell: str, base_cell: Cell, new_cell: Cell, limits: Limits) -> Row | None:
+def _row(
+    figure: _Figure,
+    cell: str,
+    base_cells: list[Cell],
+    new_cells: list[Cell],
+    limits: Limits,
+    noise_of: dict[str, tuple[float, float]],
+) -> Row | None:
     """The figure in both runs against its limit; None when neither run measured it."""
-    base, new = _value(base_cell, figure), _value(new_cell, figure)
+    base, new = _value(base_cells, figure), _value(new_cells, figure)
     limit = float(getattr(limits, figure.limit))
     if base is None and new is None:
         return None  # measured in neither run (no HIT at all, say): nothing to report
@@ -198,35 +217,68 @@ def _row(figure: _Figure, cell: str, base_cell: Cell, new_cell: Cell, limits: Li
         return Row(figure.name, cell, base, new, None, limit, False, "missing", figure.unit)
     delta = new - base
     worse = delta if figure.higher_is_worse else -delta  # > 0: moved the wrong way
+    noise = None
     if figure.unit == "count":
         change: float | None = delta
         beyond = abs(worse) > limit
     elif base:
         change = delta / base
         beyond = abs(worse / base) > limit
+        noise = noise_of.get(figure.name)
     else:
         # Relative to nothing: any move is beyond a finite limit.
         change = 0.0 if not delta else None
         beyond = bool(delta)
-    regressed = worse > 0 and beyond
-    status: Status = "regressed" if regressed else "improved" if worse < 0 and beyond else "ok"
-    return Row(figure.name, cell, base, new, change, limit, regressed, status, figure.unit)
+    status: Status = "regressed" if worse > 0 and beyond else "improved" if beyond else "ok"
+    if status != "ok" and noise is not None and not _clear_of(noise, limit, worse > 0):
+        status = "within noise"
+    return Row(figure.name, cell, base, new, change, limit, status == "regressed", status,
+               figure.unit, noise)  # fmt: skip
 
 
-def _value(cell: Cell, figure: _Figure) -> float | None:
-    if not _ok(cell):
+def _noise(base_cells: list[Cell], new_cells: list[Cell]) -> dict[str, tuple[float, float]]:
+    """95% interval of new / base - 1 for every latency figure of one cell, by bootstrap of
+    both runs' histograms (and their repeats)."""
+    percentiles = tuple(float(p.removeprefix("p(").removesuffix(")")) for p in PERCENTILES)
+    noise = {}
+    for outcome in OUTCOMES:
+        draws = []
+        for seed, cells in enumerate((base_cells, new_cells)):
+            hists = [
+                histogram_of(hist)
+                for cell in cells
+                if _measured(cell) and (hist := figure_lookup.pooled_histogram([cell], outcome))
+            ]
+            if hists:
+                draws.append(percentile_draws(hists, percentiles, seed=seed))
+        if len(draws) == 2:
+            for aggregate, percentile in zip(PERCENTILES, percentiles, strict=True):
+                change = draws[1][percentile] / draws[0][percentile] - 1
+                noise[f"{outcome} {aggregate}"] = interval(change)
+    return noise
+
+
+def _clear_of(noise: tuple[float, float], limit: float, higher: bool) -> bool:
+    """True when the whole interval of the change lies past the limit, on the side it moved."""
+    low, high = noise
+    return low > limit if higher else high < -limit
+
+
+def _value(cells: list[Cell], figure: _Figure) -> float | None:
+    measured = [cell for cell in cells if _measured(cell)]
+    if not measured:
         return None
     if figure.unit == "us":
         outcome, _, aggregate = figure.name.partition(" ")
-        return figure_lookup.cell_latency_us(cell, outcome, aggregate)
-    return figure_lookup.cell_scalar(cell, _SCALAR_KEYS[figure.name])
+        return figure_lookup.cells_latency_us(measured, outcome, aggregate)
+    return figure_lookup.cell_scalar(measured[0], _SCALAR_KEYS[figure.name])
 
 
 def _notes(
     base: Results,
     new: Results,
-    base_cells: dict[str, Cell],
-    new_cells: dict[str, Cell],
+    base_cells: dict[str, list[Cell]],
+    new_cells: dict[str, list[Cell]],
     shared: list[str],
 ) -> tuple[str, ...]:
     notes = []
@@ -245,9 +297,18 @@ def _notes(
         if only:
             notes.append(f"cache cells only in {side}, not compared: {', '.join(only)}")
         for cell_id in shared:
+            first, *repeats = cells[cell_id]
             if not _ok(cells[cell_id]):
-                error = cells[cell_id].error or "no error recorded"
+                error = first.error or "no error recorded"
                 notes.append(f"{cell_id} failed in {side} ({error}): its figures are missing")
+            for repeat in repeats:
+                if not _measured(repeat):
+                    notes.append(f"{repeat.id} failed in {side}: left out of {cell_id}'s figures")
+    if not any(len(cells) > 1 for group in (base_cells, new_cells) for cells in group.values()):
+        notes.append(
+            "no repeats in either run: the intervals hold the spread of the requests, not the "
+            "machine's from run to run (hermes-bench run --repeat K adds it)"
+        )
     notes += _machine_notes(base, new)
     return tuple(notes)
 
@@ -275,12 +336,22 @@ def _machine_notes(base: Results, new: Results) -> list[str]:
     return notes
 
 
-def _cache_cells(results: Results) -> dict[str, Cell]:
-    return {cell.id: cell for cell in results.cells if cell.kind == "cache"}
+def _cache_cells(results: Results) -> dict[str, list[Cell]]:
+    """Each cache cell by id, with its repeats: they are compared pooled, as one figure."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in results.cells:
+        if cell.kind == "cache" and cell.repeat == 1:
+            groups[cell.id] = results.repeats_of(cell)
+    return groups
 
 
-def _ok(cell: Cell) -> bool:
+def _measured(cell: Cell) -> bool:
     return cell.ok and cell.metrics is not None
+
+
+def _ok(cells: list[Cell]) -> bool:
+    """True when the cell (its first measurement) completed; failed repeats are left out."""
+    return _measured(cells[0])
 
 
 def _options(results: Results) -> dict[str, Any]:

@@ -8,7 +8,9 @@ of that backend's cells). None means the run did not measure it.
 
 from __future__ import annotations
 
-from hermes_bench.histograms import add_into, decode_histogram, new_histogram
+from hdrh.histogram import HdrHistogram
+
+from hermes_bench.histograms import add_into, decode_histogram, latency_summary, new_histogram
 from hermes_bench.reports.thresholds import summary_key
 from hermes_bench.results.model import Cell, Results
 from hermes_bench.results.vocabulary import CACHE_SCENARIO, ERROR, SERVICE, WRONG_ANSWER
@@ -19,24 +21,48 @@ ALL_OUTCOMES = "all"
 
 def cell_latency_us(cell: Cell, outcome: str, aggregate: str) -> float | None:
     """µs of `aggregate` (p(95), avg, max...) of one outcome (or "all") of a cache cell."""
-    if not cell.ok or cell.metrics is None:
-        return None
-    snapshot = cell.metrics.metrics
-    summary = snapshot.outcome_summary(CACHE_SCENARIO, None if outcome == ALL_OUTCOMES else outcome)
-    if summary is None or not summary.count:
-        return None
-    value = summary.statistic(summary_key(aggregate))
-    if value is not None:
-        return value
-    # A percentile the summary does not carry: read it off the exact histogram.
-    encoded = snapshot.histograms.of(SERVICE).get(CACHE_SCENARIO, {})
-    chosen = list(encoded.values()) if outcome == ALL_OUTCOMES else [encoded.get(outcome, "")]
-    merged = new_histogram()
-    for text in chosen:
-        if text:
-            add_into(merged, decode_histogram(text))
+    return cells_latency_us([cell], outcome, aggregate)
+
+
+def cells_latency_us(cells: list[Cell], outcome: str, aggregate: str) -> float | None:
+    """The same over a cell and its repeats, their histograms pooled; None if none measured."""
+    cells = [c for c in cells if c.ok and c.metrics is not None]
+    only = cells[0].metrics if len(cells) == 1 else None
+    if only is not None:
+        summary = only.metrics.outcome_summary(
+            CACHE_SCENARIO, None if outcome == ALL_OUTCOMES else outcome
+        )
+        if summary is None or not summary.count:
+            return None
+        value = summary.statistic(summary_key(aggregate))
+        if value is not None:
+            return value
+    # Pooled, or a percentile the summary does not carry: read it off the exact histograms.
+    merged = pooled_histogram(cells, outcome)
+    if merged is None or not aggregate.startswith("p("):
+        return None if merged is None else _from_histogram(merged, aggregate)
     percentile = float(aggregate.removeprefix("p(").removesuffix(")"))
     return float(merged.get_value_at_percentile(percentile))
+
+
+def pooled_histogram(cells: list[Cell], outcome: str) -> HdrHistogram | None:
+    """One outcome's (or "all") service histogram of the cache scenario over `cells`."""
+    merged = new_histogram()
+    for cell in cells:
+        if cell.metrics is None:
+            continue
+        encoded = cell.metrics.metrics.histograms.of(SERVICE).get(CACHE_SCENARIO, {})
+        chosen = list(encoded.values()) if outcome == ALL_OUTCOMES else [encoded.get(outcome, "")]
+        for text in chosen:
+            if text:
+                add_into(merged, decode_histogram(text))
+    return merged if merged.get_total_count() else None
+
+
+def _from_histogram(hist: HdrHistogram, aggregate: str) -> float | None:
+    summary = latency_summary(hist)
+    value = summary.get(summary_key(aggregate))
+    return None if value is None else float(value)
 
 
 def cell_scalar(cell: Cell, figure: str) -> float | None:
@@ -51,12 +77,13 @@ def cell_scalar(cell: Cell, figure: str) -> float | None:
 
 
 def latency_us(results: Results, subject: str, aggregate: str) -> float | None:
-    """µs of `aggregate` for `backend.OUTCOME` in the backend's one-instance cache cell."""
+    """µs of `aggregate` for `backend.OUTCOME` in the backend's one-instance cache cell, its
+    repeats pooled."""
     backend, _, outcome = subject.partition(".")
     cell = _cache_cell(results, backend)
     if cell is None or not outcome:
         return None
-    return cell_latency_us(cell, outcome, aggregate)
+    return cells_latency_us(results.repeats_of(cell), outcome, aggregate)
 
 
 def scalar(results: Results, name: str) -> float | None:

@@ -6,7 +6,14 @@ import zlib
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from hermes_bench.results.model import BETTER, FAILS, HOLDS, INCONCLUSIVE, NOT_MEASURED
+from hermes_bench.results.model import (
+    BETTER,
+    BORDERLINE,
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    NOT_MEASURED,
+)
 
 # Redis red and a contrasting blue: the two backends every claim compares.
 BACKEND_COLOURS = MappingProxyType({"redis": "#c0392b", "memory": "#1f6fb2"})
@@ -18,6 +25,7 @@ VERDICT_COLOURS: Mapping[str, str] = MappingProxyType(
         HOLDS: "#1a7f37",
         BETTER: "#0b6e99",
         FAILS: "#c62828",
+        BORDERLINE: "#7b5ea7",
         INCONCLUSIVE: "#b26a00",
         NOT_MEASURED: "#6b7280",
     }

@@ -13,6 +13,9 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from hermes_bench import histograms
+from hermes_bench.errors import ConfigError
+from hermes_bench.reports.latency_parts import PartsMissing, cell_parts, draw_parts
+from hermes_bench.reports.real_latency import RealUpstream
 from hermes_bench.results.model import Cell, RestartFigures, Results
 from hermes_bench.results.vocabulary import (
     ADMITTED_OUTCOME,
@@ -313,3 +316,45 @@ def achieved_hit_rates(results: Results) -> list[tuple[Cell, float]]:
         for cell in results.ok_cells("cache")
         if cell.metrics is not None and cell.metrics.cache.hit_rate_headers is not None
     ]
+
+
+@dataclass(frozen=True)
+class BlendedCurve:
+    """The measured parts of one backend's cache cells (repeats pooled) at the real upstream."""
+
+    backend: str
+    instances: int
+    hit_ms: float
+    overhead_ms: float
+    hit_rate: float
+    upstream: RealUpstream
+
+
+def blended_curves(results: Results) -> list[BlendedCurve]:
+    """Per backend and instance count, what mean response time each hit rate would give."""
+    try:
+        upstream = RealUpstream.from_spec(results.run.options.upstream_latency)
+    except ConfigError:
+        return []
+    curves, seen = [], set()
+    for cell in results.ok_cells("cache"):
+        key = (str(cell.backend), cell.instances)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            parts = [cell_parts(c) for c in results.repeats_of(cell) if c.ok]
+        except PartsMissing:
+            continue
+        point = draw_parts(parts, draws=1).point
+        curves.append(
+            BlendedCurve(
+                backend=key[0],
+                instances=key[1],
+                hit_ms=point["hit_mean"],
+                overhead_ms=point["overhead_mean"],
+                hit_rate=point["hit_rate"],
+                upstream=upstream,
+            )
+        )
+    return curves

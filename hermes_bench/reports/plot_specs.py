@@ -47,6 +47,17 @@ PLOTS = (
         ("cache",),
     ),
     PlotSpec(
+        "latency-vs-hit-rate",
+        "Mean response time against hit rate",
+        plots.latency_vs_hit_rate,
+        "Mean response time at the real upstream as a function of the hit rate, per backend, "
+        "with the guide's 10-50 ms and 50-200 ms bands",
+        "Each line is h x HIT + (1 - h) x (upstream + MISS overhead), from the parts each "
+        "backend measured, at the un-scaled upstream the run stands for; dots: the hit rate "
+        "each cell reached; dotted verticals: the hit rate a single instance needs for 50 ms.",
+        ("cache",),
+    ),
+    PlotSpec(
         "hit-rate",
         "Hit rate over time",
         plots.hit_rate_over_time,

@@ -19,6 +19,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from hermes_bench.reports import plot_data
 from hermes_bench.reports.palette import backend_colour
+from hermes_bench.reports.real_latency import blended_mean_ms, break_even_hit_rate
 from hermes_bench.results.model import Results
 from hermes_bench.results.vocabulary import BACKENDS
 
@@ -377,4 +378,55 @@ def lru_bound(results: Results) -> bytes | None:
     ax.set_title(f"Upper bounds for the {bounds.requests}-request sequence of a cell")
     _style_axes(ax)
     ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)
+
+
+# The guide's two bands: 10-50 ms with Redis, 50-200 ms without.
+_GUIDE_BANDS = (("redis", 10.0, 50.0), ("memory", 50.0, 200.0))
+
+
+def latency_vs_hit_rate(results: Results) -> bytes | None:
+    """Mean response time at the real upstream against the hit rate, with the guide's bands."""
+    curves = plot_data.blended_curves(results)
+    if not curves:
+        return None
+    fig = _figure(4.8)
+    ax = fig.add_subplot()
+    rates = np.linspace(0.0, 1.0, 201)
+    for backend, low, high in _GUIDE_BANDS:
+        ax.axhspan(low, high, color=backend_colour(backend), alpha=0.08, linewidth=0)
+        ax.annotate(f"guide, {'with' if backend == 'redis' else 'without'} Redis: "
+                    f"{low:g}-{high:g} ms", (0.01, high), textcoords="offset points",
+                    xytext=(2, -11), fontsize=8, color=backend_colour(backend))  # fmt: skip
+    for index, curve in enumerate(curves):
+        colour = backend_colour(curve.backend)
+        style = _INSTANCE_STYLES[(curve.instances - 1) % len(_INSTANCE_STYLES)]
+        hit, overhead = np.full_like(rates, curve.hit_ms), np.full_like(rates, curve.overhead_ms)
+        means = blended_mean_ms(hit, overhead, curve.upstream.mean_ms, rates)
+        label = f"{curve.backend}, {curve.instances} instance{'s' if curve.instances > 1 else ''}"
+        ax.plot(rates, means, color=colour, linestyle=style, linewidth=1.6, label=label)
+        here = blended_mean_ms(
+            curve.hit_ms, curve.overhead_ms, curve.upstream.mean_ms, curve.hit_rate
+        )
+        ax.plot([curve.hit_rate], [here], marker="o", color=colour, markersize=6)
+        ax.annotate(f"{curve.hit_rate:.0%}: {here:.0f} ms", (curve.hit_rate, here),
+                    textcoords="offset points", xytext=(6, 4 + 11 * index), fontsize=8,
+                    color=colour)  # fmt: skip
+        if curve.instances == 1:
+            bound = 50.0
+            even = break_even_hit_rate(
+                curve.hit_ms, curve.overhead_ms, curve.upstream.mean_ms, bound
+            )
+            if np.isfinite(even) and even > 0:
+                ax.axvline(even, color=colour, linestyle=":", linewidth=1)
+    upstream = curves[0].upstream
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(_ms_label))
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("hit rate")
+    ax.set_ylabel("mean response time (ms, log scale)")
+    ax.set_title(f"Mean response time at a {upstream.describe} upstream")
+    _style_axes(ax)
+    ax.legend(loc="lower left", fontsize=8)
     return _png(fig)

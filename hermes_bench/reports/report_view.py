@@ -60,6 +60,7 @@ class ClaimRow:
     guide: str
     verdict: Verdict
     summary: str
+    holds_when: str | None
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class ClaimSection:
     guide: str
     reading: str
     summary: str
+    holds_when: str | None
     figures: KeyValues
     conditions: KeyValues
     notes: tuple[str, ...]
@@ -204,6 +206,7 @@ def _claim_row(claim: Claim) -> ClaimRow:
         guide=_text(claim.guide),
         verdict=_verdict(claim.verdict),
         summary=_text(claim.summary),
+        holds_when=None if claim.holds_when is None else _text(claim.holds_when),
     )
 
 
@@ -228,6 +231,7 @@ def _claim_section(claim: Claim, kinds_by_cell: Mapping[str, str]) -> ClaimSecti
         guide=_text(claim.guide),
         reading=_text(claim.reading),
         summary=_text(claim.summary),
+        holds_when=None if claim.holds_when is None else _text(claim.holds_when),
         figures=_key_values(claim.figures),
         conditions=_key_values(claim.conditions),
         notes=tuple(_text(n) for n in claim.notes),

@@ -26,6 +26,14 @@ def _plain(value: Any) -> Text:
     return Text(redact_text(str(value)))
 
 
+def _measured(summary: str, holds_when: str | None) -> Text:
+    text = _plain(summary)
+    if holds_when:
+        text.append("\n")
+        text.append(redact_text(holds_when), style="dim")
+    return text
+
+
 def print_claims(results: Results, console: Console) -> None:
     """A table of claims with coloured verdicts, then one line per failed cell."""
     if results.run.status == "interrupted":
@@ -41,7 +49,7 @@ def print_claims(results: Results, console: Console) -> None:
                 _plain(claim.id),
                 _plain(claim.guide),
                 Text(claim.verdict, style=f"bold {verdict_colour(claim.verdict)}"),
-                _plain(claim.summary),
+                _measured(claim.summary, claim.holds_when),
             )
         console.print(table)
         counts = ", ".join(f"{verdict}: {n}" for verdict, n in verdict_counts(results).items())

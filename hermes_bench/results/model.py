@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler
 from hermes_bench.results.vocabulary import (
     BACKENDS,
     BETTER,
+    BORDERLINE,
     CACHE_OUTCOMES,
     CACHE_SCENARIO,
     CELL_KINDS,
@@ -119,7 +120,8 @@ class MetricsSnapshot(Record):
 
 
 class CacheAccounting(Record):
-    """Hit rate from X-Cache headers; calls avoided from the upstream's ground truth, if read."""
+    """Hit rate from the cache headers (or the upstream's call log where there were none);
+    calls avoided from the upstream's ground truth, if read."""
 
     chat_outcomes: dict[str, int] = {}
     cache_requests: int = 0
@@ -137,6 +139,21 @@ class CacheAccounting(Record):
     # a MISS's time less this is what the target adds to a call.
     upstream_served: LatencySummary | None = None
     upstream_served_histogram: str | None = None
+    # Where the cache path's HIT/MISS came from: the targets' header (hit_header), the fake
+    # upstream's call log for answers that had none, or both; None when neither told. The
+    # outcome counts above, hit_rate_headers included, are of the outcomes so recorded.
+    outcome_source: Literal["header", "upstream log", "header and upstream log"] | None = None
+    hit_header: str | None = None  # --hermes-hit-header: how the targets mark a hit
+    # From the call log: a request is a MISS when a call of its hash arrived while it was in
+    # flight. Its hit rate over every request it told, and how far the headers agree with it.
+    hit_rate_upstream_log: float | None = None
+    log_attributed: int | None = None
+    log_compared: int | None = None
+    log_agreement: float | None = None
+    log_mismatches: dict[str, int] = {}  # "header HIT, log MISS" -> requests
+    # Answers of the cache path the log did not tell: past a cap, or no log to read.
+    not_attributed: int = 0
+    calls_log_dropped: int | None = None  # calls the upstream left out of its log (its cap)
 
 
 class CpuSummary(Record):
@@ -340,6 +357,7 @@ class RunOptionsRecord(Record):
     cells: list[str]
     target_env: dict[str, str] = {}
     external_targets: list[str] = []
+    hit_header: str | None = None
 
 
 class Machine(Record):
@@ -375,6 +393,8 @@ class Claim(Record):
     reading: str
     verdict: Verdict
     summary: str
+    # Where the verdict flips, in the reader's terms: "holds when the hit rate is at least ...".
+    holds_when: str | None = None
     figures: dict[str, float | int | bool | str] = {}
     conditions: dict[str, Any] = {}
     notes: list[str] = []
@@ -436,6 +456,7 @@ class Results(Record):
 __all__ = [
     "BACKENDS",
     "BETTER",
+    "BORDERLINE",
     "CELL_KINDS",
     "FAILS",
     "HOLDS",

@@ -42,11 +42,18 @@ CellKind = Literal["cache", "ratelimit", "restart", "probe", "fallback"]
 CELL_KINDS: tuple[CellKind, ...] = get_args(CellKind)
 BACKENDS = ("redis", "memory")
 Verdict = Literal[
-    "holds", "better than claimed", "does not hold", "inconclusive", "not measured yet"
+    "holds",
+    "better than claimed",
+    "does not hold",
+    "borderline",
+    "inconclusive",
+    "not measured yet",
 ]
 HOLDS: Final = "holds"
 BETTER: Final = "better than claimed"
 FAILS: Final = "does not hold"
+# The interval of the judged figure straddles the guide's bound: more repeats would tell.
+BORDERLINE: Final = "borderline"
 INCONCLUSIVE: Final = "inconclusive"
 NOT_MEASURED: Final = "not measured yet"
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)

@@ -1,12 +1,15 @@
 """What Locust users record (µs latencies per scenario and outcome, counters, per-second series).
 
-Workers ship deltas with `to_wire()`, the master adds them with `merge_wire()`. Latencies are
+Workers ship deltas with `to_wire()`, the master adds them with `merge_wire()`; the cache
+path's answered requests (lookups) travel with them, to be told HIT or MISS from the upstream's
+call log at the end (see attribution.py). Latencies are
 integers in microseconds; percentiles are on the 0-100 scale and named pNN (p50, p99, p99_9 for
 the 99.9th), as in hermes_bench.histograms.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -15,15 +18,21 @@ from hermes_bench.errors import HermesBenchError
 from hermes_bench.histograms import add_into, decode_histogram, latency_summary, new_histogram
 from hermes_bench.results.vocabulary import (
     CACHE_OUTCOMES,
+    CACHE_SCENARIO,
     COUNT_PREFIX,
     FAMILIES,
     INTENDED,
     METRICS_WIRE_VERSION,
     SERVICE,
 )
+from hermes_bench.scenarios.attribution import HEADER, NO_OUTCOME, Lookup
 
 # Counter bumped when a latency above the histogram's 60 s ceiling is clamped to it.
 LATENCY_OVER_RANGE = "latency_over_range"
+# Lookups one RunMetrics holds for attribution (~200 bytes each); past it they are counted in
+# ATTRIBUTION_DROPPED and those without a header outcome recorded as NO_OUTCOME at once.
+MAX_LOOKUPS = 500_000
+ATTRIBUTION_DROPPED = "attribution_dropped"
 
 _Key = tuple[str, str]  # (scenario, outcome)
 _Table = dict[_Key, HdrHistogram]
@@ -44,15 +53,18 @@ class RunMetrics:
     """Latencies, outcome counts, counters and a per-second series of one process or a whole run.
 
     Outcomes should be a small fixed set ("HIT", "429", "error"...): each (scenario, outcome)
-    costs two fixed-size histograms (~140 kB each), whatever the request count.
+    costs two fixed-size histograms (~140 kB each), whatever the request count. Lookups (see
+    lookup()) are the one part that grows with requests, up to `max_lookups`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_lookups: int = MAX_LOOKUPS) -> None:
+        self._max_lookups = max_lookups
         self._highest_us: int = new_histogram().highest_trackable_value
         self._service: _Table = {}
         self._intended: _Table = {}
         self._counters: dict[str, int] = {}
         self._series: dict[int, dict[str, int]] = {}  # second -> outcome -> responses
+        self._lookups: list[Lookup] = []
 
     def record(
         self,
@@ -88,6 +100,58 @@ class RunMetrics:
             value = self._highest_us
             self.count(LATENCY_OVER_RANGE)
         hist.record_value(value)
+
+    def lookup(
+        self,
+        request_hash: str,
+        sent_s: float,
+        answered_s: float,
+        latency_us: int,
+        intended_latency_us: int | None,
+        header: str | None,
+    ) -> None:
+        """Record one right answer of the cache path, kept for attribution from the call log.
+
+        With a header outcome it is recorded now, under that outcome; without one (None) it waits
+        for settle_lookups(), which records it as the log tells.
+        """
+        if header is not None:
+            self.record(
+                CACHE_SCENARIO,
+                header,
+                latency_us,
+                intended_latency_us=intended_latency_us,
+                at_s=answered_s,
+            )
+        self._keep((request_hash, sent_s, answered_s, latency_us, intended_latency_us, header))
+
+    def _keep(self, lookup: Lookup) -> None:
+        if len(self._lookups) < self._max_lookups:
+            self._lookups.append(lookup)
+            return
+        self.count(ATTRIBUTION_DROPPED)
+        if lookup[HEADER] is None:  # it would otherwise be in no histogram at all
+            self._record_lookup(lookup, NO_OUTCOME)
+
+    def _record_lookup(self, lookup: Lookup, outcome: str) -> None:
+        _, _, answered_s, latency_us, intended_us, _ = lookup
+        self.record(
+            CACHE_SCENARIO, outcome, latency_us, intended_latency_us=intended_us, at_s=answered_s
+        )
+
+    @property
+    def lookups(self) -> list[Lookup]:
+        """The lookups held for attribution, in the order they were kept (do not modify)."""
+        return self._lookups
+
+    def settle_lookups(self, outcomes: Sequence[str | None] | None) -> None:
+        """Record each lookup still waiting for an outcome under the log's (attribution order),
+        or as NO_OUTCOME where the log could not tell or was not read (None); then drop them."""
+        for i, lookup in enumerate(self._lookups):
+            if lookup[HEADER] is None:
+                outcome = outcomes[i] if outcomes is not None else None
+                self._record_lookup(lookup, outcome or NO_OUTCOME)
+        self._lookups = []
 
     def count(self, name: str, n: int = 1) -> None:
         """Add `n` to the free counter `name` (wrong_answers, sessions_verified, ...)."""
@@ -132,10 +196,12 @@ class RunMetrics:
             "histograms": self._encoded_histograms(),
             "counters": dict(sorted(self._counters.items())),
             "series": self._series_rows(),
+            "lookups": self._lookups,
         }
         # Fresh tables: histograms come back lazily, only for keys that are recorded again.
         self._service, self._intended = {}, {}
         self._counters, self._series = {}, {}
+        self._lookups = []
         return wire
 
     def merge_wire(self, data: dict[str, Any]) -> None:
@@ -159,6 +225,7 @@ class RunMetrics:
             for scenario, outcomes in histograms.get(family, {}).items()
             for outcome, encoded in outcomes.items()
         ]
+        lookups = [_lookup(row) for row in data.get("lookups", [])]
         for table, key, hist in decoded:
             _add_into(table, key, hist)
         for name, n in data.get("counters", {}).items():
@@ -167,6 +234,9 @@ class RunMetrics:
             per_second = self._series.setdefault(int(row["t"]), {})
             for outcome, n in row["outcomes"].items():
                 per_second[outcome] = per_second.get(outcome, 0) + int(n)
+        # Their header outcomes are in the histograms above already: kept, not recorded again.
+        for lookup in lookups:
+            self._keep(lookup)
 
     def snapshot(self) -> dict[str, Any]:
         """Summaries per scenario, outcome and family, totals, counters, series, histograms."""
@@ -226,6 +296,25 @@ class RunMetrics:
             }
             for second, outcomes in sorted(self._series.items())
         ]
+
+
+def _lookup(row: Any) -> Lookup:
+    """A lookup back from the wire (msgpack and JSON turn the tuple into a list)."""
+    try:
+        digest, sent_s, answered_s, latency_us, intended_us, header = row
+        return (
+            str(digest),
+            float(sent_s),
+            float(answered_s),
+            int(latency_us),
+            None if intended_us is None else int(intended_us),
+            None if header is None else str(header),
+        )
+    except (TypeError, ValueError) as exc:
+        raise WireFormatError(
+            f"lookup {str(row)[:120]}: {exc}; expected [hash, sent_s, answered_s, latency_us, "
+            "intended_us or null, header outcome or null] as to_wire() makes it"
+        ) from exc
 
 
 def _decode(encoded: str, scenario: str, outcome: str) -> HdrHistogram:

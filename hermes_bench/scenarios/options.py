@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hermes_bench.errors import ConfigError
-from hermes_bench.results.vocabulary import BACKENDS
-from hermes_bench.upstream.latency import ACCEPTED_FORMS
+from hermes_bench.latency_spec import ACCEPTED_FORMS
+from hermes_bench.results.vocabulary import BACKENDS, HIT, MISS
 
 DEFAULT_METRICS_PATH = "reports/hermes-metrics.json"
 _FLAG_PREFIX = "--hermes-"
 _DEST_PREFIX = "hermes_"
 _SPEC = "hermes_option"
+# The reference app's header, whose value is the outcome itself (HIT, MISS or BYPASS).
+DEFAULT_HIT_HEADER = "X-Cache"
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110 token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,44 @@ def _url_list(value: str) -> tuple[str, ...]:
 
 def _url(value: str) -> str:
     return str(value).rstrip("/")
+
+
+@dataclass(frozen=True, slots=True)
+class HitHeader:
+    """How a target marks its cache outcome on a chat answer: a header, and what it says.
+
+    X-Cache alone (the default): its value is the outcome. NAME=VALUE: VALUE (any case) is a
+    HIT, another value a MISS. NAME alone: present is a HIT, absent a MISS. In the first two an
+    answer without the header has no outcome (None): the upstream's call log tells.
+    """
+
+    name: str  # lower case, as the response headers are looked up
+    value: str | None  # lower case; None: the header's presence, or its own value, tells
+    value_is_outcome: bool  # X-Cache alone: HIT, MISS, BYPASS as sent
+
+    def outcome(self, sent: str | None) -> str | None:
+        """The outcome an answer's header value `sent` (None: no such header) gives."""
+        if self.value_is_outcome:
+            return sent or None
+        if self.value is None:
+            return HIT if sent is not None else MISS
+        if sent is None:
+            return None
+        return HIT if sent.strip().lower() == self.value else MISS
+
+
+def parse_hit_header(spec: str) -> HitHeader:
+    """HitHeader of --hermes-hit-header NAME[=VALUE]; ConfigError for a malformed one."""
+    name, equals, value = str(spec).partition("=")
+    name, value = name.strip(), value.strip()
+    if not _TOKEN.fullmatch(name) or (equals and not value):
+        raise ConfigError(
+            f"--hermes-hit-header {spec!r} is not NAME or NAME=VALUE: give the header that marks "
+            "a hit, e.g. X-From-Cache (present = hit) or cf-cache-status=HIT (that value = hit)"
+        )
+    if not equals:
+        return HitHeader(name.lower(), None, name.lower() == DEFAULT_HIT_HEADER.lower())
+    return HitHeader(name.lower(), value.lower(), False)
 
 
 @dataclass(frozen=True)
@@ -133,6 +175,13 @@ class ScenarioOptions:
         "global target rate in requests/s for cache users; latency is then also counted "
         "from the intended send time (coordinated-omission correction). 0 = closed loop",
     )
+    hit_header: str = _option(
+        DEFAULT_HIT_HEADER,
+        "HERMES_HIT_HEADER",
+        "how the targets mark a cache hit: NAME=VALUE (that value is a HIT, another a MISS, "
+        "none: the upstream's call log decides) or NAME (present = HIT, absent = MISS); "
+        "X-Cache alone reads HIT, MISS or BYPASS from its value",
+    )
     metrics_json: str = _option(
         DEFAULT_METRICS_PATH,
         "HERMES_METRICS_JSON",
@@ -164,6 +213,7 @@ class ScenarioOptions:
             raise ConfigError(f"--hermes-arrival-rate must be >= 0, got {self.arrival_rate}")
         if self.workload == "trace" and not self.trace:
             raise ConfigError("--hermes-workload trace needs --hermes-trace PATH")
+        parse_hit_header(self.hit_header)
 
 
 def _spec(option: dataclasses.Field[Any]) -> OptionSpec:

@@ -31,6 +31,7 @@ from hermes_bench.errors import HermesBenchError
 from hermes_bench.http_json import HttpJsonError, get_json, post_json
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.results.model import MetricsDocument
+from hermes_bench.scenarios.attribution import attribute
 from hermes_bench.scenarios.generator_cpu import summarize_cpu
 from hermes_bench.scenarios.options import ScenarioOptions, add_options
 from hermes_bench.scenarios.run_context import HermesRun, run_of
@@ -43,6 +44,8 @@ log = logging.getLogger("hermes_bench")
 CPU_SAMPLE_INTERVAL_S = 1.0
 LOCAL = "local"
 STOP_TIMEOUT_S = 10.0
+# The call log of a long run is tens of MB of JSON: more time than a counter read.
+LOG_TIMEOUT_S = 120.0
 
 
 @events.init_command_line_parser.add_listener
@@ -180,11 +183,23 @@ def _metrics_json(document: dict[str, Any]) -> str:
 def _document(environment: Environment, run: HermesRun) -> dict[str, Any]:
     upstream = run.upstream_url(environment)
     ground_truth = None
+    # Cache-path answers kept (by this process, or shipped by the workers) for attribution.
+    lookups = run.metrics.lookups
     if upstream:
+        # The call log only when there is something to attribute: it holds every call.
+        query = "?log=1" if lookups else ""
         try:
-            ground_truth = get_json(upstream + "/ground-truth")
+            ground_truth = get_json(upstream + "/ground-truth" + query, timeout_s=LOG_TIMEOUT_S)
         except HttpJsonError as exc:
             log.warning("could not read the upstream's ground truth at %s: %s", upstream, exc)
+    attribution = None
+    if lookups:
+        calls_log = ground_truth.pop("calls_log", None) if ground_truth is not None else None
+        dropped = int(ground_truth.get("calls_log_dropped", 0)) if ground_truth else 0
+        found = attribute(lookups, calls_log, calls_log_dropped=dropped)
+        # Answers without a header outcome get the log's now, before the snapshot is taken.
+        run.metrics.settle_lookups(found.outcomes)
+        attribution = found.summary()
     run.cpu_by_process.setdefault(LOCAL, []).extend(run.cpu.drain())
     per_process = {name: summarize_cpu(samples) for name, samples in run.cpu_by_process.items()}
     saturated = any(summary.get("saturated") for summary in per_process.values())
@@ -205,6 +220,8 @@ def _document(environment: Environment, run: HermesRun) -> dict[str, Any]:
             "arrival_rate": run.options.arrival_rate or None,
             "workload": workload,
         },
+        attribution=attribution,
+        hit_header=run.options.hit_header,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from hermes_bench.hit_rate import ideal_hit_rate
 from hermes_bench.results.vocabulary import (
     CACHE_OUTCOMES,
+    CACHE_SCENARIO,
     CHAT_SCENARIOS,
     COUNT_PREFIX,
     METRICS_SCHEMA,
@@ -15,6 +16,8 @@ from hermes_bench.results.vocabulary import (
     STEP_PREFIX,
     TOTAL_STEP,
 )
+from hermes_bench.scenarios.attribution import FROM_BOTH, FROM_HEADER, FROM_LOG, outcome_source
+from hermes_bench.scenarios.metrics import ATTRIBUTION_DROPPED
 
 _INFORMATIONAL = frozenset(
     {
@@ -29,9 +32,13 @@ _INFORMATIONAL = frozenset(
 
 
 def cache_accounting(
-    snapshot: dict[str, Any], ground_truth: dict[str, Any] | None
+    snapshot: dict[str, Any],
+    ground_truth: dict[str, Any] | None,
+    attribution: dict[str, Any] | None = None,
+    hit_header: str | None = None,
 ) -> dict[str, Any]:
-    """Hit rate from the X-Cache headers, and OpenAI calls avoided from the upstream's count.
+    """Hit rate from the cache headers, and OpenAI calls avoided from the upstream's count;
+    with `attribution` (Attribution.summary()), the call log's outcomes and their agreement.
 
     Chat requests refused by the rate limiter never reach the cache, so they are left out:
     cache_requests - upstream_calls is exactly the calls the cache avoided when nothing else
@@ -56,7 +63,9 @@ def cache_accounting(
         "ground_truth": ground_truth is not None,
         # Requests sent but never answered: cut off when the run stopped (see --stop-timeout).
         "cut_at_stop": max(0, started - sum(outcomes.values())),
+        "hit_header": hit_header,
     }
+    result.update(_log_figures(snapshot, attribution))
     if ground_truth is not None:
         calls = int(ground_truth["calls"])
         distinct = int(ground_truth["distinct_requests"])
@@ -74,8 +83,29 @@ def cache_accounting(
             ),
             upstream_served=ground_truth.get("served_us"),
             upstream_served_histogram=ground_truth.get("served_histogram"),
+            calls_log_dropped=ground_truth.get("calls_log_dropped"),
         )
     return result
+
+
+def _log_figures(snapshot: dict[str, Any], attribution: dict[str, Any] | None) -> dict[str, Any]:
+    """CacheAccounting's outcome_source and log_* fields."""
+    dropped = int(snapshot.get("counters", {}).get(ATTRIBUTION_DROPPED, 0))
+    if attribution is None:  # nothing kept for attribution: the headers, if any, told
+        cache = snapshot["scenarios"].get(CACHE_SCENARIO, {}).get("outcomes", {})
+        told = any(outcome in cache for outcome in CACHE_OUTCOMES)
+        return {"outcome_source": FROM_HEADER if told else None, "not_attributed": dropped}
+    return {
+        "outcome_source": outcome_source(
+            attribution["header_outcomes"], attribution["log_outcomes"]
+        ),
+        "hit_rate_upstream_log": attribution["hit_rate"],
+        "log_attributed": attribution["hits"] + attribution["misses"],
+        "log_compared": attribution["compared"],
+        "log_agreement": attribution["agreement"],
+        "log_mismatches": attribution["mismatches"],
+        "not_attributed": attribution["unattributed"] + dropped,
+    }
 
 
 def build_document(
@@ -84,12 +114,14 @@ def build_document(
     ground_truth: dict[str, Any] | None,
     cpu: dict[str, Any],
     run: dict[str, Any],
+    attribution: dict[str, Any] | None = None,
+    hit_header: str | None = None,
 ) -> dict[str, Any]:
     """The metrics JSON written at the end of a run."""
     return {
         "schema": METRICS_SCHEMA,
         "run": run,
-        "cache": cache_accounting(snapshot, ground_truth),
+        "cache": cache_accounting(snapshot, ground_truth, attribution, hit_header),
         "load_generator": cpu,
         "metrics": snapshot,
     }
@@ -120,7 +152,16 @@ def console_summary(document: dict[str, Any]) -> str:
     lines += step_lines(document["metrics"]["scenarios"])
     cache = document["cache"]
     if cache["hit_rate_headers"] is not None:
-        lines.append(f"hit rate (X-Cache headers): {cache['hit_rate_headers']:.1%}")
+        source = cache.get("outcome_source")
+        label = f"{cache.get('hit_header') or 'X-Cache'} headers"
+        if source == FROM_LOG:
+            label = "upstream call log"
+        elif source == FROM_BOTH:
+            label += " and upstream call log"
+        lines.append(f"hit rate ({label}): {cache['hit_rate_headers']:.1%}")
+    line = attribution_line(cache)
+    if line:
+        lines.append(line)
     if cache["ground_truth"]:
         lines.append(
             f"OpenAI calls (ground truth): {cache['upstream_calls']} for "
@@ -153,6 +194,26 @@ def console_summary(document: dict[str, Any]) -> str:
     if cpu.get("saturated"):
         lines.append("WARNING: the load generator was saturated (CPU > 90%): latencies are suspect")
     return "\n".join(lines)
+
+
+def attribution_line(cache: dict[str, Any]) -> str | None:
+    """One line on HIT/MISS told from the upstream's call log, None when it was not read."""
+    if cache.get("log_attributed") is None:
+        return None
+    parts = [f"{cache['log_attributed']} answers told HIT or MISS from the upstream call log"]
+    if cache.get("hit_rate_upstream_log") is not None:
+        parts[0] += f" ({cache['hit_rate_upstream_log']:.1%} hits)"
+    if cache.get("log_compared"):
+        agreement = f"header agrees on {cache['log_agreement']:.1%} of {cache['log_compared']}"
+        mismatches = cache.get("log_mismatches") or {}
+        if mismatches:
+            agreement += " (" + ", ".join(f"{k}: {n}" for k, n in mismatches.items()) + ")"
+        parts.append(agreement)
+    if cache.get("not_attributed"):
+        parts.append(f"{cache['not_attributed']} not attributed")
+    if cache.get("calls_log_dropped"):
+        parts.append(f"the upstream left {cache['calls_log_dropped']} calls out of its log")
+    return "; ".join(parts)
 
 
 def step_lines(scenarios: dict[str, Any]) -> list[str]:

@@ -24,20 +24,27 @@ from hermes_bench.results.vocabulary import (
     ADMITTED_OUTCOME,
     BURST_SCENARIO,
     CACHE_OUTCOMES,
+    CACHE_SCENARIO,
     ERROR,
     REFUSED,
     STEP_PREFIX,
+    WRONG_ANSWER,
 )
+from hermes_bench.scenarios.attribution import NO_OUTCOME
+from hermes_bench.scenarios.options import parse_hit_header
 from hermes_bench.scenarios.rate_windows import RateResponse, count_windows, header_int
 from hermes_bench.scenarios.run_context import HermesRun, run_of
 from hermes_bench.scenarios.workload import WorkItem
 from hermes_bench.wire.answer import answer_text
+from hermes_bench.wire.chat import request_hash
 
 CHAT_PATH = "/v1/chat/completions"
 _UNTIL_STOPPED_S = 60.0
 SESSION_PATH = "/v1/sessions"
 # Distinct Server-Timing names one user records: each costs two fixed-size histograms.
 MAX_STEP_NAMES = 16
+# Outcomes of a chat that got no right answer: not a cache lookup, nothing to attribute.
+_NOT_ANSWERED = frozenset({WRONG_ANSWER, REFUSED, ERROR})
 
 
 class HermesUser(FastHttpUser):
@@ -59,6 +66,9 @@ class HermesUser(FastHttpUser):
         self._intended: float | None = None
         # Server-Timing name -> its "_step:" scenario, built once per name.
         self._step_scenarios: dict[str, str] = {}
+        self.hit_header = parse_hit_header(self.hermes.options.hit_header)
+        # Cache-path answers are kept for attribution only when there is a call log to read.
+        self.attributing = bool(self.hermes.upstream_url(self.environment))
         if self._is_paced():
             self._intended = self.hermes.next_slot(self.environment)
             gevent.sleep(max(0.0, self._intended - time.monotonic()))
@@ -118,6 +128,7 @@ class HermesUser(FastHttpUser):
         intended = self.intended_start()
         self.hermes.metrics.count("chat_started")
         started = time.perf_counter_ns()
+        sent_s = time.time()
         with self.client.post(
             self.target() + CHAT_PATH,
             json=body,
@@ -126,12 +137,29 @@ class HermesUser(FastHttpUser):
             catch_response=True,
         ) as response:
             outcome = self._check_chat(response, item, expect_429)
-        self.record(scenario, outcome, started, intended)
+        if self.attributing and scenario == CACHE_SCENARIO and outcome not in _NOT_ANSWERED:
+            self._record_lookup(item, outcome, started, sent_s, intended)
+        else:
+            self.record(scenario, outcome, started, intended)
         if outcome in CACHE_OUTCOMES:
             timing = _header(response, "server-timing")
             if timing is not None:
                 self._record_steps(timing, outcome)
         return outcome, response
+
+    def _record_lookup(
+        self, item: WorkItem, outcome: str, started_ns: int, sent_s: float, intended: float | None
+    ) -> None:
+        """Record a right answer of the cache path with what attribution needs: its request
+        hash and wall-clock window; without a header outcome it waits for the call log."""
+        latency_us = (time.perf_counter_ns() - started_ns) // 1000
+        intended_us = None
+        if intended is not None:
+            intended_us = int((time.monotonic() - intended) * 1_000_000)
+        header = None if outcome == NO_OUTCOME else outcome
+        self.hermes.metrics.lookup(
+            item_hash(item), sent_s, time.time(), latency_us, intended_us, header
+        )
 
     def _record_steps(self, timing: str, outcome: str) -> None:
         """Each step the target timed itself (Server-Timing) into "_step:NAME", per outcome."""
@@ -164,7 +192,8 @@ class HermesUser(FastHttpUser):
                 response.failure(f"wrong answer for the prompt: {str(content)[:80]!r}")
                 return "wrong_answer"
             response.success()
-            return _header(response, "x-cache") or "OK"
+            hit_header = self.hit_header
+            return hit_header.outcome(_header(response, hit_header.name)) or NO_OUTCOME
         if status == 429:
             return self._check_429(response, expect_429)
         self.hermes.metrics.count(f"status_{status}")
@@ -353,6 +382,13 @@ class MixedUser(SessionCalls):
 def expected_answer(item: WorkItem) -> str:
     """The fake upstream's answer to `item`; memoised, as popular prompts repeat by design."""
     return answer_text(item.body())
+
+
+@functools.lru_cache(maxsize=8192)
+def item_hash(item: WorkItem) -> str:
+    """The request hash the upstream logs for `item` (the target forwards its body); memoised,
+    and one string shared by a popular prompt's lookups."""
+    return request_hash(item.body())
 
 
 def _check_session(

@@ -21,11 +21,11 @@ from redis.retry import Retry
 
 from hermes_bench.errors import ConfigError, HermesBenchError, ProcessStartError
 from hermes_bench.http_json import get_json
+from hermes_bench.latency_spec import DEFAULT_LATENCY
 from hermes_bench.redaction import redact_url
 from hermes_bench.results.vocabulary import BACKENDS
 from hermes_bench.stack.embedded_redis import EmbeddedRedis
 from hermes_bench.stack.processes import ManagedProcess, ProcessGroup
-from hermes_bench.upstream.latency import DEFAULT_LATENCY
 
 log = logging.getLogger("hermes_bench")
 

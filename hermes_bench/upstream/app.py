@@ -15,11 +15,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.latency_spec import LatencyModel, parse_latency
 from hermes_bench.upstream.completion import completion_response
 from hermes_bench.upstream.config import UpstreamConfig
 from hermes_bench.upstream.faults import FaultConfig, draw_fault
 from hermes_bench.upstream.ground_truth import GroundTruth
-from hermes_bench.upstream.latency import LatencyModel, parse_latency
 from hermes_bench.wire.chat import request_hash
 from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
 from hermes_bench.wire.openai_error import error_body
@@ -144,17 +144,18 @@ def create_upstream_app(config: UpstreamConfig) -> Starlette:
         except InvalidRequest as exc:
             return openai_error(400, exc.message, param=exc.param, code=exc.code)
 
+        digest = request_hash(body)
         fault = draw_fault(state.faults, state.rng)
         if fault is not None and fault.kind == "error":
-            state.truth.record(request_hash(body), fault.status)
+            state.truth.record(digest, fault.status, at_s=time.time())
             message, type_, code = _FAULT_ERRORS[fault.status]
             headers = None
             if fault.retry_after_s is not None:
                 headers = {"Retry-After": str(fault.retry_after_s)}
             return openai_error(fault.status, message, type_=type_, code=code, headers=headers)
 
-        # Counted on arrival, so in-flight calls show in the ground truth too.
-        state.truth.record(request_hash(body), 200)
+        # Counted and logged on arrival, so in-flight calls show in the ground truth too.
+        state.truth.record(digest, 200, at_s=time.time())
         arrived = time.perf_counter()
         delay_s = state.latency.sample_s(state.rng)
         if fault is not None:
@@ -185,8 +186,8 @@ def create_upstream_app(config: UpstreamConfig) -> Starlette:
         )
 
     async def ground_truth(request: Request) -> JSONResponse:
-        per_hash = request.query_params.get("per_hash", "0").lower() in {"1", "true", "yes"}
-        return JSONResponse(state.truth.snapshot(per_hash=per_hash))
+        per_hash = _flag(request, "per_hash")
+        return JSONResponse(state.truth.snapshot(per_hash=per_hash, log=_flag(request, "log")))
 
     async def reset_ground_truth(request: Request) -> JSONResponse:
         before = state.truth.snapshot(per_hash=False)
@@ -245,6 +246,11 @@ def create_upstream_app(config: UpstreamConfig) -> Starlette:
     app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
     app.state.upstream = state
     return app
+
+
+def _flag(request: Request, name: str) -> bool:
+    """A yes/no query parameter: ?name=1 (or true, yes)."""
+    return request.query_params.get(name, "0").lower() in {"1", "true", "yes"}
 
 
 def _latency_dict(latency: LatencyModel) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hermes_bench.latency_spec import DEFAULT_LATENCY, LatencyModel, parse_latency
 from hermes_bench.upstream.faults import FaultConfig
-from hermes_bench.upstream.latency import DEFAULT_LATENCY, LatencyModel, parse_latency
 
 DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o")
 

@@ -1,41 +1,61 @@
-"""Ground truth of the fake upstream: how many chat-completion calls really arrived, and how
-long it took to answer them."""
+"""Ground truth of the fake upstream: how many chat-completion calls really arrived, when, and
+how long it took to answer them."""
 
 from __future__ import annotations
 
+import sys
+import time
+from array import array
 from collections import Counter
 from typing import Any
 
 from hermes_bench.histograms import clamp_us, latency_summary, new_histogram
 
+# Calls kept in the call log (~16 bytes each: a shared hash string and a double). Past it the
+# log stops and counts what it left out, so an attribution from it knows it is incomplete.
+MAX_CALLS_LOG = 1_000_000
+
 
 class GroundTruth:
-    """Counts calls by request hash and by status, and times the answered ones; O(1) per
-    record, no I/O."""
+    """Counts calls by request hash and by status, logs their arrival, and times the answered
+    ones; O(1) per record, no I/O."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_calls_log: int = MAX_CALLS_LOG) -> None:
         self._served = new_histogram()
         self._calls = 0
         self._ok_calls = 0
         self._errors_by_status: Counter[int] = Counter()
         self._calls_by_hash: Counter[str] = Counter()
+        self._max_calls_log = max_calls_log
+        # Two columns rather than a list of pairs: an eighth of the memory at a million calls.
+        self._log_hashes: list[str] = []
+        self._log_times = array("d")
+        self._log_dropped = 0
 
-    def record(self, request_hash: str, status: int) -> None:
-        """Count one call that reached the endpoint with a valid body, answered with `status`."""
+    def record(self, request_hash: str, status: int, at_s: float | None = None) -> None:
+        """Count one call that reached the endpoint with a valid body, answered with `status`,
+        arrived at wall-clock `at_s` (time.time(); now when None)."""
         self._calls += 1
         self._calls_by_hash[request_hash] += 1
         if 200 <= status < 300:
             self._ok_calls += 1
         else:
             self._errors_by_status[status] += 1
+        if len(self._log_hashes) < self._max_calls_log:
+            # Interned: a popular request's thousand calls share one string.
+            self._log_hashes.append(sys.intern(request_hash))
+            self._log_times.append(time.time() if at_s is None else at_s)
+        else:
+            self._log_dropped += 1
 
     def served(self, duration_us: float) -> None:
         """Time one answered call from its arrival to its answer: what the upstream itself cost,
         so that a MISS's overhead over it can be told apart."""
         self._served.record_value(clamp_us(round(duration_us)))
 
-    def snapshot(self, per_hash: bool = False) -> dict[str, Any]:
-        """The counters as JSON-ready data; `per_hash` adds calls per request hash."""
+    def snapshot(self, per_hash: bool = False, log: bool = False) -> dict[str, Any]:
+        """The counters as JSON-ready data; `per_hash` adds calls per request hash, `log` the
+        call log ([hash, arrival time.time()] in arrival order) and the calls it left out."""
         distinct = len(self._calls_by_hash)
         data: dict[str, Any] = {
             "calls": self._calls,
@@ -53,6 +73,12 @@ class GroundTruth:
             data["served_histogram"] = self._served.encode().decode("ascii")
         if per_hash:
             data["calls_per_hash"] = dict(self._calls_by_hash)
+        if log:
+            data["calls_log"] = [
+                [digest, at_s]
+                for digest, at_s in zip(self._log_hashes, self._log_times, strict=True)
+            ]
+            data["calls_log_dropped"] = self._log_dropped
         return data
 
     def reset(self) -> None:
@@ -62,3 +88,6 @@ class GroundTruth:
         self._ok_calls = 0
         self._errors_by_status.clear()
         self._calls_by_hash.clear()
+        self._log_hashes = []
+        self._log_times = array("d")
+        self._log_dropped = 0

@@ -1,4 +1,5 @@
-"""Latency model of the fake upstream: zero, fixed, or lognormal around a median."""
+"""The fake upstream's latency model: zero, fixed, or lognormal around a median; a leaf, so that
+the reports can project a run onto the real upstream it stands for."""
 
 from __future__ import annotations
 
@@ -59,6 +60,30 @@ class LatencyModel:
         draw_ms = rng.lognormvariate(math.log(self.median_ms), self.sigma)
         return min(draw_ms / 1000, MAX_LATENCY_S) * self.time_scale
 
+    def mean_ms(self) -> float:
+        """Expected latency of one call in ms, time_scale and the MAX_LATENCY_S cap applied."""
+        if self.kind == "zero" or self.median_ms == 0:
+            return 0.0
+        cap_ms = MAX_LATENCY_S * 1000
+        if self.kind == "fixed" or self.sigma == 0:
+            return min(self.median_ms, cap_ms) * self.time_scale
+        # E[min(X, c)] of a lognormal X: its mean below the cap plus c times P(X > c).
+        mu, sigma = math.log(self.median_ms), self.sigma
+        log_cap = math.log(cap_ms)
+        below = math.exp(mu + sigma**2 / 2) * _normal_cdf((log_cap - mu - sigma**2) / sigma)
+        above = cap_ms * (1 - _normal_cdf((log_cap - mu) / sigma))
+        return (below + above) * self.time_scale
+
+    def p50_ms(self) -> float:
+        """Median latency of one call in ms, time_scale applied."""
+        if self.kind == "zero":
+            return 0.0
+        return min(self.median_ms, MAX_LATENCY_S * 1000) * self.time_scale
+
+    def unscaled(self) -> LatencyModel:
+        """The same model at time_scale 1: the real upstream a scaled run stands for."""
+        return LatencyModel(self.kind, self.median_ms, self.sigma)
+
     def describe(self) -> str:
         """A short human description, e.g. "lognormal median 700 ms sigma 0.45 (x0.1)"."""
         if self.kind == "zero":
@@ -68,6 +93,10 @@ class LatencyModel:
         else:
             text = f"lognormal median {self.median_ms:g} ms sigma {self.sigma:g}"
         return text if self.time_scale == 1 else f"{text} (x{self.time_scale:g})"
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
 
 
 def _parse_duration_ms(text: str, spec: str) -> float:
