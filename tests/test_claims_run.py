@@ -138,6 +138,8 @@ def test_bad_run_options_are_rejected_before_anything_starts(tmp_path: Path) -> 
         (["--upstream-latency", "soon"], "accepted forms"),
         (["--time-scale", "0"], "--time-scale 0"),
         (["--repeat", "0"], "--repeat 0"),
+        (["--hit-header", "X-From-Cache"], "--hit-header is for --target gateways"),
+        (["--hit-header", "bad header=1"], "--hit-header 'bad header=1' is not NAME"),
     ):
         result = subprocess.run([*COMMAND, "run", "--output", str(tmp_path), *args],
                                 capture_output=True, text=True, timeout=60)  # fmt: skip

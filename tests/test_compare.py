@@ -234,6 +234,7 @@ def test_better_figures_are_improved_and_one_sided_figures_missing() -> None:
     comparison = _compare_runs(_results(), new, Limits())
     hit_p95 = _row(comparison.rows, "HIT p(95)")
     assert (hit_p95.status, hit_p95.new, hit_p95.regressed) == ("missing", None, False)
+    assert hit_p95 in comparison.unmeasured  # NEW lost a figure: not a pass
     assert _row(comparison.rows, "hit_rate").status == "regressed"  # 45% → 0%
     assert _row(comparison.rows, "hit_rate", "cache-memory-2").status == "improved"
     failed = _results()
@@ -242,6 +243,8 @@ def test_better_figures_are_improved_and_one_sided_figures_missing() -> None:
     assert {r.status for r in comparison.rows if r.cell == "cache-memory-2"} == {"missing"}
     assert any("cache-memory-2 failed in NEW (target died)" in n for n in comparison.notes)
     assert not comparison.regressed
+    assert {r.cell for r in comparison.unmeasured} == {"cache-memory-2"}
+    assert _compare_runs(failed, _results(), Limits()).unmeasured == ()  # gained, not lost
 
 
 @pytest.mark.parametrize(
@@ -309,6 +312,12 @@ def test_command_prints_the_table_writes_json_and_exits_1_on_regression(
     argv = ["compare", str(base), str(base)]
     assert compare_from_args(build_parser().parse_args(argv)) == 0
     assert "no regression: 24 figures within their limits" in capsys.readouterr().out
+    failed = _results()
+    failed["cells"][1].update(status="failed", metrics=None, error="target died")
+    write_results(new, results_from_data(failed))
+    argv = ["compare", str(base), str(new)]
+    assert compare_from_args(build_parser().parse_args(argv)) == 2
+    assert "INCOMPLETE: 12 of 24 figures measured in BASE and not in NEW" in capsys.readouterr().out
 
 
 # End to end: real runs of the stack. A quick run's figures move from run to run on a shared

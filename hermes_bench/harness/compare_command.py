@@ -25,8 +25,12 @@ RELATIVE_FORMS = "a percentage like 50% or a fraction like 0.5"
 _HELP_FORMS = RELATIVE_FORMS.replace("%", "%%")  # argparse reads % in help as a format
 COUNT_FORMS = "a whole number of responses like 0 or 3 (an absolute count, not a percentage)"
 EXIT_REGRESSED = 1
+# NEW did not measure a figure BASE did (a failed cell, no HIT at all): not a pass.
+EXIT_UNMEASURED = 2
 
 _NUMBER_RE = re.compile(r"(?P<number>\d+(?:\.\d*)?|\.\d+)\s*(?P<percent>%?)")
+# Short enough for an 80-column log; the JSON and the verdict line spell "within noise" out.
+_SHOWN_STATUS = {"within noise": "noise"}
 _STATUS_STYLE = {
     "ok": "",
     "regressed": "bold red",
@@ -119,7 +123,9 @@ def compare_from_args(args: argparse.Namespace) -> int:
     console = Console()
     console.print(Text(f"BASE {base}\nNEW  {new}"))
     print_comparison(comparison, console)
-    return EXIT_REGRESSED if comparison.regressed else 0
+    if comparison.regressed:
+        return EXIT_REGRESSED
+    return EXIT_UNMEASURED if comparison.unmeasured else 0
 
 
 def print_comparison(comparison: Comparison, console: Console) -> None:
@@ -132,13 +138,13 @@ def print_comparison(comparison: Comparison, console: Console) -> None:
     table = Table(
         title="NEW against BASE", box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True
     )
-    for name, justify in (("figure", "left"), ("cell", "left"), ("base", "right"),
-                          ("new", "right"), ("change", "right"), ("95% CI", "right"),
+    for name, justify in (("figure", "left"), ("cell", "left"), ("base ms", "right"),
+                          ("new ms", "right"), ("change", "right"), ("95% CI", "right"),
                           ("status", "left")):  # fmt: skip
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for row in comparison.rows:
         cells = (row.figure, row.cell, _value(row.base, row), _value(row.new, row),
-                 _change(row), _noise(row), row.status)  # fmt: skip
+                 _change(row), _noise(row), _SHOWN_STATUS.get(row.status, row.status))  # fmt: skip
         table.add_row(*(Text(c) for c in cells), style=_STATUS_STYLE[row.status])
     console.print(table)
     limits = comparison.limits
@@ -169,6 +175,13 @@ def verdict_line(comparison: Comparison) -> Text:
         named = ", ".join(f"{r.figure} ({r.cell})" for r in rows if r.regressed)
         line = f"REGRESSED: {counts['regressed']} of {len(rows)} figures beyond their limits: "
         return Text(line + named, style="bold red")
+    if comparison.unmeasured:
+        named = ", ".join(f"{r.figure} ({r.cell})" for r in comparison.unmeasured)
+        line = (
+            f"INCOMPLETE: {len(comparison.unmeasured)} of {len(rows)} figures measured in BASE "
+            f"and not in NEW, so not checked: {named}"
+        )
+        return Text(line, style="bold red")
     extra = (
         f"; {counts['improved']} improved, {counts['within noise']} moved within the runs' "
         f"noise, {counts['missing']} in one run only"
@@ -179,9 +192,9 @@ def verdict_line(comparison: Comparison) -> Text:
 def _value(value: float | None, row: Row) -> str:
     if value is None:
         return "-"
-    if row.unit == "us":
+    if row.unit == "us":  # in ms, as the column headers say: the unit would crowd 80 columns
         ms = value / 1000
-        return f"{ms:.1f} ms" if ms >= 10 else f"{ms:.2f} ms"
+        return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 10 else f"{ms:.2f}"
     if row.unit == "share":
         return f"{value:.1%}"
     return f"{value:g}"
@@ -194,7 +207,7 @@ def _change(row: Row) -> str:
         return "from 0"
     if row.unit == "count":
         return f"{row.change:+g}"
-    return f"{row.change:+.1%}"
+    return f"{row.change:+.0%}"
 
 
 def _noise(row: Row) -> str:

@@ -169,7 +169,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.hit_header is not None:
         from hermes_bench.scenarios.options import parse_hit_header
 
-        parse_hit_header(args.hit_header)  # a malformed one fails now, not in every cell
+        try:
+            parse_hit_header(args.hit_header)  # a malformed one fails now, not in every cell
+        except ConfigError as exc:  # said in the words of this command's option
+            raise ConfigError(str(exc).replace("--hermes-hit-header", "--hit-header", 1)) from None
         if not args.target:
             raise ConfigError(
                 "--hit-header is for --target gateways: the reference app sends X-Cache"

@@ -480,10 +480,17 @@ def _judge_c4(results: Results, draft: _Draft) -> tuple[Verdict, str]:
         "as run: faster by": round(1 - hit_us / miss_us, 4),
         "repeats": draws.repeats,
     }
-    draft.holds_when = (
-        f"70% faster holds when the upstream's median is at least {max(needed, 0):.1f} ms; this "
-        f"run stands for {real.p50_ms:g} ms ({real.describe})."
-    )
+    if needed > 0:
+        draft.holds_when = (
+            f"70% faster holds when the upstream's median is at least {needed:.1f} ms; this "
+            f"run stands for {real.p50_ms:g} ms ({real.describe})."
+        )
+    else:
+        draft.holds_when = (
+            f"70% faster holds at any upstream latency here: a MISS's own overhead "
+            f"({pt['overhead_p50']:.2f} ms at p50) is already more than 3.3 times a HIT "
+            f"({pt['hit_p50']:.2f} ms)."
+        )
     _projection_notes(results, draft, draws)
     summary = (
         f"Repeated prompts answered {faster:.1%} faster than first-seen ones at p50 (95% "

@@ -108,10 +108,16 @@ class Comparison:
         """True when any figure moved the wrong way beyond its limit."""
         return any(row.regressed for row in self.rows)
 
+    @property
+    def unmeasured(self) -> tuple[Row, ...]:
+        """Figures BASE measured and NEW did not: a check that cannot pass them (fail closed)."""
+        return tuple(row for row in self.rows if row.base is not None and row.new is None)
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready document, for CI to keep or to read back."""
         return {
             "regressed": self.regressed,
+            "unmeasured": [f"{row.figure} ({row.cell})" for row in self.unmeasured],
             "limits": asdict(self.limits),
             "rows": [asdict(row) for row in self.rows],
             "notes": list(self.notes),
