@@ -152,6 +152,37 @@ def test_appendonly_data_survives_in_a_workdir_the_caller_gave(tmp_path: Path) -
         client.close()
 
 
+@pytest.mark.redis
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("persistence", "after_restart", "after_crash"),
+    [
+        ({}, None, None),  # nothing on disk: a restart empties it
+        ({"appendonly": True}, b"first", b"second"),  # in the AOF before each answer
+        # A snapshot at SHUTDOWN, none at a crash: the write since the snapshot is lost.
+        ({"rdb_save": "3600 1"}, b"first", b"first"),
+    ],
+    ids=["none", "aof", "rdb"],
+)
+def test_what_survives_a_restart_and_a_crash_is_what_the_persistence_keeps(
+    persistence: dict[str, object], after_restart: bytes | None, after_crash: bytes | None
+) -> None:
+    with EmbeddedRedis(**persistence) as server:  # type: ignore[arg-type]
+        port = server.port
+        for value, end, expected in (
+            ("first", server.restart, after_restart),
+            ("second", server.kill, after_crash),
+        ):
+            with redis.Redis.from_url(server.url) as client:
+                client.set("survivor", value)
+            end()
+            if not server.running:
+                server.start()
+            assert server.port == port
+            with redis.Redis.from_url(server.url) as client:
+                assert client.get("survivor") == expected, (persistence, value)
+
+
 def test_missing_configured_binary_is_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

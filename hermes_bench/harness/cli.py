@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
@@ -160,6 +161,17 @@ def _add_redis_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     redis.add_argument("--maxmemory-policy", help="e.g. allkeys-lru")
     redis.add_argument("--password", help="require this password (AUTH)")
     redis.add_argument("--appendonly", action="store_true", help="persist to an append-only file")
+    redis.add_argument(
+        "--save",
+        metavar="'SECONDS CHANGES'",
+        help="RDB snapshots as redis.conf spells them, e.g. '60 1000' (default: none)",
+    )
+    redis.add_argument(
+        "--data-dir",
+        type=Path,
+        help="keep Redis's files (AOF, RDB) in this folder, so a later start finds the data "
+        "(default: a temporary folder removed on exit)",
+    )
 
 
 def port_number(text: str) -> int:
@@ -255,12 +267,27 @@ def _cmd_redis(args: argparse.Namespace) -> int:
         maxmemory_policy=args.maxmemory_policy,
         password=args.password,
         appendonly=args.appendonly,
+        rdb_save=args.save,
+        workdir=_data_dir(args.data_dir),
     )
     with server:
         print(f"redis-server {server.version} ({server.binary}) at {redact_url(server.url)}")
         print("Press Ctrl-C to stop it.", flush=True)
         _wait_forever()
     return 0
+
+
+def _data_dir(path: Path | None) -> Path | None:
+    """--data-dir made ready for redis-server, or a ConfigError saying why it cannot be."""
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--data-dir {path}: cannot create it ({exc.strerror})") from None
+    if not os.access(path, os.W_OK):
+        raise ConfigError(f"--data-dir {path}: not writable")
+    return path.resolve()
 
 
 def _cmd_stack(args: argparse.Namespace) -> int:

@@ -106,6 +106,7 @@ class EmbeddedRedis:
         maxmemory_policy: str | None = None,
         password: str | None = None,
         appendonly: bool = False,
+        rdb_save: str | None = None,
         unix_socket: bool = False,
         binary: str | None = None,
         workdir: Path | None = None,
@@ -115,6 +116,8 @@ class EmbeddedRedis:
         self.host, self.password, self.start_timeout_s = host, password, start_timeout_s
         self.maxmemory, self.maxmemory_policy = maxmemory, maxmemory_policy
         self.appendonly, self.unix_socket = appendonly, unix_socket
+        # RDB snapshots, as redis.conf's `save` spells them ("60 1000"); None: no snapshots.
+        self.rdb_save = rdb_save
         self._requested_port = self._port = port
         self._binary = binary
         self._version: str | None = None
@@ -189,7 +192,7 @@ class EmbeddedRedis:
 
     def _argv(self) -> list[str]:
         argv = [self.binary, "--port", str(self._port), "--bind", self.host]
-        argv += ["--save", "", "--appendonly", "yes" if self.appendonly else "no"]
+        argv += ["--save", self.rdb_save or "", "--appendonly", "yes" if self.appendonly else "no"]
         # --logfile "" sends the log to stdout, i.e. to the ManagedProcess log file.
         argv += ["--dir", str(self.workdir), "--daemonize", "no", "--logfile", ""]
         if self.host.startswith("127.") or self.host in _LOOPBACK_HOSTS:
@@ -265,14 +268,28 @@ class EmbeddedRedis:
         if self._process is None:
             return None
         if self._process.running:
-            # SHUTDOWN flushes the AOF when appendonly is on, so a server started later on
-            # the same workdir finds the data.
+            # SHUTDOWN flushes the AOF when appendonly is on, and with RDB snapshots on it
+            # saves one: a server started later on the same workdir finds the data.
             with self._client() as client, contextlib.suppress(redis.RedisError):
-                client.shutdown(nosave=True)
+                client.shutdown(save=bool(self.rdb_save), nosave=not self.rdb_save)
             self._process.wait(timeout_s)
         code = self._process.stop(timeout_s)
         self._process = None
         return code
+
+    def restart(self, timeout_s: float = 5) -> EmbeddedRedis:
+        """Shut Redis down as an operator would (SHUTDOWN, persisting what its configuration
+        persists) and start it again on the same port and workdir."""
+        self._stop_server(timeout_s)
+        self._requested_port = self._port
+        return self.start()
+
+    def kill(self) -> None:
+        """Kill redis-server at once (SIGKILL): a crash, nothing flushed that was not already."""
+        if self._process is not None:
+            self._process.kill()
+            self._process = None
+            self._requested_port = self._port  # start() brings it back where it was
 
     def stop(self, timeout_s: float = 5) -> int | None:
         """Shut Redis down and remove its temporary workdir. Idempotent; returns the exit code."""

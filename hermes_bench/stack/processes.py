@@ -253,6 +253,14 @@ class ManagedProcess:
         except PermissionError:
             self._popen.send_signal(sig)
 
+    def kill(self) -> int | None:
+        """SIGKILL to the process and its group at once, as a crash would end it."""
+        if self._popen is None:
+            return None
+        self._signal_group(signal.SIGKILL)
+        self._group_cleared = True
+        return self._popen.wait()
+
     def stop(self, timeout_s: float = 5) -> int | None:
         """SIGTERM, wait up to `timeout_s`, then SIGKILL. Idempotent; returns the exit code."""
         if self._popen is None:
