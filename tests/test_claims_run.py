@@ -61,7 +61,7 @@ def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_pat
         else:
             assert "load" not in cell
     verdicts = {c["id"]: c["verdict"] for c in results["claims"]}
-    assert all(verdicts[c] == "not measured yet" for c in ("C10", "C11", "C13"))
+    assert verdicts["C10"] == "not measured yet"
     # Backends that behave differently by design must show it, whatever the machine.
     assert verdicts["C7"] == verdicts["C8"] == verdicts["C12"] == "holds"
     for claim in results["claims"]:

@@ -8,6 +8,7 @@ Kinds and what they measure (results.model names the figures):
 - restart: sessions and cached answers, then every target restarted (RestartFigures).
 - probe: direct Redis round trips per command (ProbeFigures).
 - fallback: a target started without REDIS_URL, and its log line (FallbackFigures).
+The memory (C11) and pool (C13) cells are in failure_cells.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ from hermes_bench.results.model import (
     MetricsDocument,
     NoFigures,
     ProbeFigures,
+    RedisRestartFigures,
     RestartFigures,
     TargetStats,
 )
+from hermes_bench.results.vocabulary import PERSISTENCE_MODES
 from hermes_bench.scenarios.workload import catalogue_prompt
 from hermes_bench.stack.processes import ManagedProcess
 from hermes_bench.wire.answer import answer_text
@@ -77,6 +80,8 @@ class TargetSet(Protocol):
     def process_pids(self) -> dict[str, int]: ...  # the processes it started, by role
 
     def restart_targets(self) -> None: ...
+
+    def restart_redis(self, persistence: str) -> None: ...  # HermesBenchError if not ours
 
 
 @dataclass(frozen=True)
@@ -256,14 +261,26 @@ def run_restart_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured
             sessions[response.json()["id"]] = data
         # Read back through another instance, as a non-sticky balancer would.
         intact_before = _intact(client, targets, sessions, offset=1)
-        for response in _ask_all(client, targets, prompts, shift=0):
+        for response in ask_all(client, targets, prompts, shift=0):
             _expect(response, 200, "warm the cache")
         stack.restart_targets()
         intact_after = _intact(client, targets, sessions, offset=0)
         hits = 0
-        for response in _ask_all(client, targets, prompts, shift=1):
+        for response in ask_all(client, targets, prompts, shift=1):
             _expect(response, 200, "ask again after the restart")
             hits += response.headers.get("x-cache") == "HIT"
+        redis_restart: dict[str, RedisRestartFigures] = {}
+        skipped = None
+        if plan.backend == "redis":
+            try:
+                for persistence in PERSISTENCE_MODES:
+                    redis_restart[persistence] = _across_redis_restart(
+                        client, targets, stack, persistence, warm
+                    )
+            except HermesBenchError as exc:
+                skipped = str(exc)
+            finally:
+                _restore_no_persistence(stack, redis_restart)
     return Measured(
         conditions={"targets": len(targets), "sessions": RESTART_SESSIONS},
         figures=RestartFigures(
@@ -273,14 +290,58 @@ def run_restart_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured
             warm_prompts=warm,
             hits_after_restart=hits,
             hit_rate_after_restart=hits / warm,
+            redis_restart=redis_restart,
+            redis_restart_skipped=skipped,
         ),
     )
 
 
-def _ask_all(
+def _across_redis_restart(
+    client: httpx.Client, targets: list[str], stack: TargetSet, persistence: str, warm: int
+) -> RedisRestartFigures:
+    """Fresh sessions and prompts, Redis restarted with `persistence`: what is still there."""
+    sessions = {}
+    for i in range(RESTART_SESSIONS):
+        data = {"n": i, "persistence": persistence}
+        response = client.post(targets[i % len(targets)] + "/v1/sessions", json={"data": data})
+        _expect(response, 201, f"create a session before a Redis restart ({persistence})")
+        sessions[response.json()["id"]] = data
+    prompts = [f"[redis restart, {persistence}] {catalogue_prompt(r)}" for r in range(1, warm + 1)]
+    for response in ask_all(client, targets, prompts, shift=0):
+        _expect(response, 200, "warm the cache")
+    stack.restart_redis(persistence)
+    errors, intact = 0, 0
+    for i, (session_id, data) in enumerate(sessions.items()):
+        response = client.get(f"{targets[i % len(targets)]}/v1/sessions/{session_id}")
+        errors += response.status_code >= 500
+        intact += response.status_code == 200 and response.json().get("data") == data
+    hits = 0
+    for response in ask_all(client, targets, prompts, shift=1):
+        errors += response.status_code >= 500
+        hits += response.status_code == 200 and response.headers.get("x-cache") == "HIT"
+    return RedisRestartFigures(
+        sessions=len(sessions),
+        intact_after=intact,
+        warm_prompts=warm,
+        hits_after_restart=hits,
+        errors_after_restart=errors,
+    )
+
+
+def _restore_no_persistence(stack: TargetSet, measured: dict[str, RedisRestartFigures]) -> None:
+    """The later cells run on a Redis that persists nothing, as before this cell."""
+    if measured and list(measured)[-1] != "none":
+        try:
+            stack.restart_redis("none")
+        except HermesBenchError as exc:
+            raise CellError(f"could not put Redis back without persistence: {exc}") from exc
+
+
+def ask_all(
     client: httpx.Client, targets: list[str], prompts: list[str], shift: int
 ) -> list[httpx.Response]:
-    """Ask every prompt, a few at a time (misses wait for the upstream), spread over targets."""
+    """Ask every prompt, a few at a time (misses wait for the upstream), spread over targets;
+    CellError on a wrong answer."""
     with ThreadPoolExecutor(max_workers=ASK_CONCURRENCY) as pool:
         return list(
             pool.map(

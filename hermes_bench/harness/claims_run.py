@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from hermes_bench import __version__
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness import cells as cell_runners
+from hermes_bench.harness import failure_cells
 from hermes_bench.harness.cells import CellEnv, CellPlan, Measured, TargetSet
 from hermes_bench.harness.profiles import Profile
 from hermes_bench.redaction import redact_text, redact_url
@@ -36,6 +37,8 @@ from hermes_bench.results.model import (
     Cell,
     CellKind,
     Machine,
+    MemoryFigures,
+    PoolFigures,
     Results,
     Run,
     RunOptionsRecord,
@@ -78,7 +81,11 @@ def plan_cells(options: RunOptions) -> list[CellPlan]:
             CellPlan(f"restart-{backend}-{n}", "restart", backend, n),
         ]
         if backend == "redis":
-            plans.append(CellPlan(f"probe-redis-{n}", "probe", "redis", n))
+            plans += [
+                CellPlan(f"probe-redis-{n}", "probe", "redis", n),
+                CellPlan("memory-redis-1", "memory", "redis", 1),  # C11
+                CellPlan("pool-redis-1", "pool", "redis", 1),  # C13: targets of its own
+            ]
         plans += _repeats(plans, backend, options.profile.repeat)
     plans.append(CellPlan("fallback", "fallback", None, 1))
     return [plan for plan in plans if plan.kind in options.kinds]
@@ -329,6 +336,8 @@ _RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], Measured]] = {
     "ratelimit": cell_runners.run_ratelimit_cell,
     "restart": cell_runners.run_restart_cell,
     "probe": cell_runners.run_probe_cell,
+    "memory": failure_cells.run_memory_cell,
+    "pool": failure_cells.run_pool_cell,
 }
 
 
@@ -351,6 +360,20 @@ def _cell_line(cell: Cell) -> str:
             figures += f" hit rate {rate:.1%}"
         if total is not None and total.p99_us:
             figures += f", p99 {total.p99_us / 1000:.1f} ms, {total.count} requests"
+    elif isinstance(cell.extra, MemoryFigures) and "typical" in cell.extra.sessions:
+        typical = cell.extra.sessions["typical"]
+        figures = (
+            f" typical session {typical.hash_bytes:.0f} B as hash, {typical.json_bytes:.0f} B "
+            f"as JSON; cache entry {cell.extra.cache_entry.entry_bytes:.0f} B"
+        )
+    elif isinstance(cell.extra, PoolFigures):
+        worst = {
+            mode: max((step.lost_redis_share for step in steps), default=0.0)
+            for mode, steps in cell.extra.modes.items()
+        }
+        figures = " most requests that lost Redis: " + ", ".join(
+            f"{share:.0%} {mode}" for mode, share in worst.items()
+        )
     return f"[green]✓ {cell.id}[/]{figures} ({cell.ended_at - cell.started_at:.1f} s)"
 
 

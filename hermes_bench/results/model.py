@@ -269,8 +269,20 @@ class LocustFigures(Record):
     locust_exit_code: int | None = None
 
 
+class RedisRestartFigures(Record):
+    """Fresh sessions and cached answers, then a restart of Redis itself with one persistence."""
+
+    sessions: int = Field(ge=0)
+    intact_after: int = Field(ge=0)
+    warm_prompts: int = Field(ge=0)
+    hits_after_restart: int = Field(ge=0)
+    # Requests answered with an error right after the restart (a stale pooled connection).
+    errors_after_restart: int = Field(0, ge=0)
+
+
 class RestartFigures(Record):
-    """Sessions and cached answers before and after every target restarted."""
+    """Sessions and cached answers before and after every target restarted, and after Redis
+    itself restarted, per persistence (none, aof, rdb), when the Redis was ours to restart."""
 
     sessions: int = Field(ge=0)
     intact_before: int = Field(ge=0)
@@ -278,6 +290,8 @@ class RestartFigures(Record):
     warm_prompts: int = Field(ge=0)
     hits_after_restart: int = Field(ge=0)
     hit_rate_after_restart: float
+    redis_restart: dict[str, RedisRestartFigures] = {}
+    redis_restart_skipped: str | None = None  # why Redis was not restarted, when it was not
 
 
 class ProbeFigures(Record):
@@ -294,12 +308,101 @@ class FallbackFigures(Record):
     log: str
 
 
+class MemoryRecord(Record):
+    """Records of one kind and size stored both ways: mean MEMORY USAGE per record, in bytes.
+
+    The hash is what the app wrote (HSET); the JSON string is the same record as the guide's
+    `json.dumps(record)` (SET), under a key of the same length.
+    """
+
+    records: int = Field(ge=1)
+    fields: int = Field(ge=0)
+    longest_value_bytes: int = Field(ge=0)  # the longest field value as the hash holds it
+    json_length_bytes: float = Field(ge=0)  # mean length of the JSON string itself
+    hash_bytes: float = Field(ge=0)
+    json_bytes: float = Field(ge=0)
+    hash_encoding: str  # OBJECT ENCODING: listpack or ziplist (compact), hashtable past them
+    json_encoding: str  # embstr or raw
+
+
+class CacheEntryBytes(Record):
+    """The app's cache entries as Redis holds them: mean bytes of key, value and overhead."""
+
+    entries: int = Field(ge=1)
+    entry_bytes: float = Field(ge=0)  # MEMORY USAGE of the app's key
+    value_bytes: float = Field(ge=0)  # STRLEN: the completion as the app stored it
+    key_bytes: float = Field(ge=0)
+    encoding: str
+
+
+class MemoryFigures(Record):
+    """MEMORY USAGE of sessions as hash and as JSON per size, and of the app's cache entries.
+
+    `max_entries` and `max_value_bytes` are the server's compact-hash limits, read from
+    `limits_config` (hash-max-listpack-*, or hash-max-ziplist-* before Redis 7).
+    """
+
+    redis_version: str
+    allocator: str
+    limits_config: str
+    max_entries: int
+    max_value_bytes: int
+    sessions: dict[str, MemoryRecord]  # by size: small, typical, long value, many fields
+    cache_entry: CacheEntryBytes
+
+
+class PoolStep(Record):
+    """One step of the pool sweep: a fixed number of chat requests, `in_flight` at a time.
+
+    A request is served by Redis when it got a 200 with the right answer, a cache HIT (every
+    prompt was cached before) and the rate limiter's headers (it counted the request);
+    otherwise Redis failed it (e.g. "Too many connections") and the app failed open.
+    """
+
+    in_flight: int = Field(ge=1)
+    requests: int = Field(ge=0)
+    wall_s: float = Field(ge=0)
+    throughput_rps: float = Field(ge=0)
+    served_by_redis: int = Field(ge=0)
+    cache_failed_open: int = Field(ge=0)  # 200 without a HIT
+    limiter_failed_open: int = Field(ge=0)  # 200 without rate-limit headers
+    wrong_answers: int = Field(0, ge=0)
+    statuses: dict[str, int] = {}  # HTTP status, or the transport error's name, by count
+    lost_redis_share: float = Field(ge=0, le=1)  # requests not served by Redis / requests
+    latency: LatencySummary  # response time at the client
+    # The app's rate-limit and cache-read steps (Server-Timing): Redis round trips plus any
+    # wait for a pooled connection; the app times no wait of its own.
+    redis_steps: LatencySummary
+    app_counters: dict[str, int] = {}  # what changed in the target's /stats over the step
+    # The target's warnings over the step by their last clause ("Too many connections": n).
+    app_warnings: dict[str, int] = {}
+    cpu_pct: dict[str, float] = {}  # % of one core over the step, by process, and the machine
+
+
+class PoolFigures(Record):
+    """Concurrency swept past a pool of `max_connections`, per REDIS_POOL_MODE."""
+
+    max_connections: int = Field(ge=1)
+    timeout_s: float = Field(gt=0)
+    warm_prompts: int = Field(ge=0)
+    modes: dict[str, list[PoolStep]]  # nonblocking (the guide's), blocking: steps by in-flight
+
+
 class NoFigures(Record):
     """A failed cell: nothing measured."""
 
 
-# NoFigures first: an empty {} is a failed cell's, not a Locust cell with no exit code.
-CellFigures = NoFigures | LocustFigures | RestartFigures | ProbeFigures | FallbackFigures
+# NoFigures first: an empty {} is a failed cell's, not a Locust cell with no exit code. The
+# others have required fields of their own, and unknown fields are errors, so one fits each.
+CellFigures = (
+    NoFigures
+    | LocustFigures
+    | RestartFigures
+    | ProbeFigures
+    | FallbackFigures
+    | MemoryFigures
+    | PoolFigures
+)
 
 
 class Cell(Record):

@@ -38,9 +38,12 @@ STEP_PREFIX = COUNT_PREFIX + "step:"
 TOTAL_STEP = "total"
 STEP_ORDER = ("ratelimit", "cache-read", "upstream", "cache-write", TOTAL_STEP)
 
-CellKind = Literal["cache", "ratelimit", "restart", "probe", "fallback"]
+CellKind = Literal["cache", "ratelimit", "restart", "probe", "memory", "pool", "fallback"]
 CELL_KINDS: tuple[CellKind, ...] = get_args(CellKind)
 BACKENDS = ("redis", "memory")
+# How Redis keeps its data over its own restart: not at all, an append-only file, snapshots.
+PERSISTENCE_MODES = ("none", "aof", "rdb")
+RDB_SAVE = "3600 1"  # the snapshot rule of the "rdb" mode: at least at SHUTDOWN
 Verdict = Literal[
     "holds",
     "better than claimed",

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -276,6 +277,28 @@ class EmbeddedRedis:
         code = self._process.stop(timeout_s)
         self._process = None
         return code
+
+    def set_persistence(
+        self, appendonly: bool, rdb_save: str | None, timeout_s: float = 10
+    ) -> None:
+        """Turn AOF and RDB snapshots on or off while Redis runs (CONFIG SET), and for its next
+        start; returns once a new AOF holds what is already there."""
+        with self._client() as client:
+            client.config_set("save", rdb_save or "")
+            client.config_set("appendonly", "yes" if appendonly else "no")
+            deadline = time.monotonic() + timeout_s
+            # Turning AOF on rewrites the file in the background: data before it is only safe
+            # once the rewrite is done.
+            while appendonly:
+                info = client.info("persistence")
+                if info.get("aof_enabled") and not info.get("aof_rewrite_in_progress"):
+                    break
+                if time.monotonic() > deadline:
+                    raise HermesBenchError(
+                        f"redis-server did not finish its AOF rewrite within {timeout_s:g} s"
+                    )
+                time.sleep(0.02)
+        self.appendonly, self.rdb_save = appendonly, rdb_save
 
     def restart(self, timeout_s: float = 5) -> EmbeddedRedis:
         """Shut Redis down as an operator would (SHUTDOWN, persisting what its configuration

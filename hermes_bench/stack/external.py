@@ -47,5 +47,9 @@ class ExternalTargets:
         """None of their processes are ours: nothing to sample (their load is unknown)."""
         return {}
 
+    def restart_redis(self, persistence: str) -> None:
+        """Their Redis is not ours to restart."""
+        raise HermesBenchError("the Redis of external targets is not ours to restart")
+
     def restart_targets(self) -> None:
         """External targets are not ours to restart: cells must not rely on a reset."""

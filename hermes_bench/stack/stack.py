@@ -23,7 +23,7 @@ from hermes_bench.errors import ConfigError, HermesBenchError, ProcessStartError
 from hermes_bench.http_json import get_json
 from hermes_bench.latency_spec import DEFAULT_LATENCY
 from hermes_bench.redaction import redact_url
-from hermes_bench.results.vocabulary import BACKENDS
+from hermes_bench.results.vocabulary import BACKENDS, PERSISTENCE_MODES, RDB_SAVE
 from hermes_bench.stack.embedded_redis import EmbeddedRedis
 from hermes_bench.stack.processes import ManagedProcess, ProcessGroup
 
@@ -274,6 +274,20 @@ class Stack:
                     f":{port}'` shows what). Free the port, or stop this stack and start a new "
                     f"one.\n{exc}"
                 ) from exc
+
+    def restart_redis(self, persistence: str) -> None:
+        """Restart the private Redis as an operator would, with `persistence` (none, aof, rdb)
+        set first; HermesBenchError when the Redis is not one this stack started."""
+        if self.redis is None:
+            raise HermesBenchError(
+                "this stack's Redis was not started by it (--redis-url): it cannot restart it"
+            )
+        if persistence not in PERSISTENCE_MODES:
+            raise ConfigError(f"persistence {persistence!r}: use one of {PERSISTENCE_MODES}")
+        self.redis.set_persistence(
+            appendonly=persistence == "aof", rdb_save=RDB_SAVE if persistence == "rdb" else None
+        )
+        self.redis.restart()
 
     def process_pids(self) -> dict[str, int]:
         """The pid of each process this stack started and runs now: redis, upstream, target-N."""
