@@ -6,11 +6,12 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis
 
 from hermes_bench.app.backends import Backends, backends_from_settings
 from hermes_bench.app.cache import MemoryCache
 from hermes_bench.app.counters import OpTimings
-from hermes_bench.app.redis_client import RedisCommandError, ping_us
+from hermes_bench.app.redis_client import RedisCommandError, RedisConfigError, ping_us
 from hermes_bench.app.sessions import MemorySessionStore
 from hermes_bench.app.settings import MEMORY_URL, TargetSettings
 from hermes_bench.errors import BackendUnavailableError, UnknownSchemeError
@@ -261,6 +262,44 @@ async def test_unreachable_redis_raises_a_clear_error(key_prefix: str) -> None:
                 await operation
             assert not isinstance(info.value, RedisCommandError)
             assert "127.0.0.1:1" in str(info.value) and "hunter2" not in str(info.value)
+    finally:
+        await built.close()
+
+
+@pytest.mark.redis
+async def test_a_pooled_connection_redis_closed_is_retried_once(
+    redis_url: str, key_prefix: str
+) -> None:
+    built = backends_from_settings(_settings(redis_url, key_prefix), OpTimings())
+    assert built.redis is not None
+    try:
+        await built.cache.set("k", b"v")
+        connection_id = await built.redis.client_id()  # the pool's one idle connection
+        # Closed under the app, as a Redis restart does; no await in between, so asyncio has
+        # not seen the EOF yet and the pool hands the dead connection out.
+        with redis.Redis.from_url(redis_url) as direct:
+            assert direct.client_kill_filter(_id=connection_id) == 1
+        assert await built.cache.get("k") == b"v"
+    finally:
+        await built.close()
+
+
+@pytest.mark.redis
+@pytest.mark.e2e
+async def test_a_wrong_password_is_a_configuration_error(
+    unix_redis: EmbeddedRedis, key_prefix: str
+) -> None:
+    url = f"redis://:wrong-{secrets.token_hex(4)}@127.0.0.1:{unix_redis.port}/0"
+    built = backends_from_settings(_settings(url, key_prefix), OpTimings())
+    try:
+        for operation in (
+            built.cache.get("k"),
+            built.sessions.create("o", {}),
+            built.limiter.hit("o"),  # type: ignore[union-attr]
+        ):
+            with pytest.raises(RedisConfigError) as info:
+                await operation
+            assert "wrong-" not in str(info.value)
     finally:
         await built.close()
 

@@ -288,7 +288,7 @@ def test_a_busy_machine_makes_latency_claims_inconclusive_naming_the_hog() -> No
     claims = _by_id({"cells": [_with_load(cell, _load(busy=True))]})
     said = (
         "the machine was busy with other work during cache-redis-1 (30% of samples above 25% of "
-        "a core, p90 97%; most of it pid 1234 python (41% on average))"
+        "a core, p90 97%; the largest: pid 1234 python (41% on average))"
     )
     for claim_id in ("C1", "C4", "C5"):
         assert claims[claim_id]["verdict"] == INCONCLUSIVE
@@ -328,7 +328,7 @@ def test_counting_claims_keep_their_verdict_and_note_the_load() -> None:
     assert claim["notes"][0] == (
         "The load generator was saturated in cache-redis-2; target-0 was saturated in "
         "cache-redis-2 (30% of samples above 90% of a core); the machine was busy with other "
-        "work during cache-redis-2 (30% of samples above 25% of a core, p90 97%; most of it pid "
+        "work during cache-redis-2 (30% of samples above 25% of a core, p90 97%; the largest: pid "
         "1234 python (41% on average)). The counts are exact whatever the load: the verdict "
         "stands."
     )

@@ -12,12 +12,15 @@ from pydantic import SecretStr
 from hermes_bench.app.settings import MEMORY_URL, TargetSettings
 from hermes_bench.errors import ConfigError
 
-# The variables the guide names, as a user sets them.
+# The variables the guide names, as a user sets them (and the app's own, beside them).
 GUIDE_VARIABLES = {
     "REDIS_URL",
     "REDIS_MAX_CONNECTIONS",
     "REDIS_TIMEOUT",
     "REDIS_POOL_MODE",
+    "REDIS_BREAKER_FAILURES",
+    "REDIS_BREAKER_COOLDOWN_S",
+    "RATE_LIMIT_ON_REDIS_ERROR",
     "OPENAI_BASE_URL",
     "OPENAI_API_KEY",
     "OPENAI_TIMEOUT",
@@ -41,6 +44,9 @@ READ_VALUES: list[tuple[str, str, str, Any]] = [
     ("REDIS_MAX_CONNECTIONS", "3", "redis_max_connections", 3),
     ("REDIS_TIMEOUT", "0.5", "redis_timeout_s", 0.5),
     ("REDIS_POOL_MODE", "nonblocking", "redis_pool_mode", "nonblocking"),
+    ("REDIS_BREAKER_FAILURES", "0", "redis_breaker_failures", 0),
+    ("REDIS_BREAKER_COOLDOWN_S", "0.25", "redis_breaker_cooldown_s", 0.25),
+    ("RATE_LIMIT_ON_REDIS_ERROR", "closed", "rate_limit_on_redis_error", "closed"),
     ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1", "openai_base_url", "http://127.0.0.1:9/v1"),
     ("OPENAI_API_KEY", "sk-other", "openai_api_key", SecretStr("sk-other")),
     ("OPENAI_TIMEOUT", " 2.5 ", "openai_timeout_s", 2.5),
@@ -170,6 +176,9 @@ def test_a_look_alike_host_is_not_refused() -> None:
         ({"REDIS_TIMEOUT": "nan"}, "REDIS_TIMEOUT='nan' is not a finite number"),
         ({"OPENAI_TIMEOUT": "inf"}, "OPENAI_TIMEOUT='inf' is not a finite number"),
         ({"REDIS_POOL_MODE": "eager"}, "REDIS_POOL_MODE='eager' must be one of blocking, nonb"),
+        ({"REDIS_BREAKER_FAILURES": "-1"}, "REDIS_BREAKER_FAILURES='-1' is below the minimum of 0"),
+        ({"REDIS_BREAKER_COOLDOWN_S": "0"}, "REDIS_BREAKER_COOLDOWN_S='0' must be above 0"),
+        ({"RATE_LIMIT_ON_REDIS_ERROR": "shut"}, "_ON_REDIS_ERROR='shut' must be one of open, clo"),
         ({"OPENAI_MAX_RETRIES": "-1"}, "OPENAI_MAX_RETRIES='-1' is below the minimum of 0"),
         ({"CACHE_TTL_S": "1.5"}, "CACHE_TTL_S='1.5' is not a whole number"),
         ({"MAX_BODY_BYTES": "10"}, "MAX_BODY_BYTES='10' is below the minimum of 1024"),

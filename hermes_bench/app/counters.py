@@ -46,7 +46,11 @@ class OpTimings:
 
 @dataclass
 class Counters:
-    """Event counts of one target instance since start or the last reset."""
+    """Event counts of one target instance since start or the last reset.
+
+    `*_errors` count Redis calls made that failed; skips count calls not made (breaker open,
+    or an earlier call of the same request failed): `redis_errors` is the sum of the former.
+    """
 
     requests: int = 0
     hits: int = 0
@@ -56,10 +60,19 @@ class Counters:
     upstream_errors: int = 0
     rate_limited: int = 0
     cache_errors: int = 0
+    cache_write_errors: int = 0  # of cache_errors: answers sent with X-Cache-Write: failed
+    cache_write_skips: int = 0  # writes not tried (X-Cache-Write: skipped)
     rate_limit_errors: int = 0
+    rate_limit_fail_open: int = 0  # admitted without a limiter decision (X-RateLimit-Status)
+    rate_limit_fail_closed: int = 0  # refused with 503 for want of one
+    breaker_open_skips: int = 0
+    breaker_opens: int = 0
+    redis_budget_skips: int = 0
     sessions_created: int = 0
     session_errors: int = 0
     bad_requests: int = 0
+    # The last Redis failure, for operators (names the Redis, password redacted); None if none.
+    redis_last_error: str | None = None
     op_timings: OpTimings = field(default_factory=OpTimings)
 
     def snapshot(self) -> dict[str, Any]:
@@ -67,6 +80,7 @@ class Counters:
         counts: dict[str, Any] = {name: getattr(self, name) for name in self._count_names()}
         # Every backend failure is a Redis failure: the memory backend cannot fail.
         counts["redis_errors"] = self.cache_errors + self.rate_limit_errors + self.session_errors
+        counts["redis_last_error"] = self.redis_last_error
         counts["redis_op_latency_us"] = self.op_timings.snapshot()
         return counts
 
@@ -74,7 +88,11 @@ class Counters:
         """Zero every count and histogram."""
         for name in self._count_names():
             setattr(self, name, 0)
+        self.redis_last_error = None
         self.op_timings.reset()
 
     def _count_names(self) -> list[str]:
-        return [f.name for f in fields(self) if f.name != "op_timings"]
+        return [f.name for f in fields(self) if f.name not in _NOT_COUNTS]
+
+
+_NOT_COUNTS = ("op_timings", "redis_last_error")

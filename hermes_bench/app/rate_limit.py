@@ -1,8 +1,10 @@
 """Per-API-key rate limiting with the `limits` library, on its memory or Redis storage.
 
-When Redis fails, the limiter fails open: the request is admitted and the error counted.
+When Redis fails, the limiter fails open by default (RATE_LIMIT_ON_REDIS_ERROR=open): the
+request is admitted, counted (`rate_limit_fail_open`) and marked `X-RateLimit-Status: fail-open`.
 Refusing every request because the limiter's store is down would turn a cache outage into a
-full outage; the guide's HERMES treats Redis as optional, so availability wins here.
+full outage; the guide's HERMES treats Redis as optional, so availability wins by default. A
+team whose limit protects a budget sets `closed`: 503 until Redis answers (see web.py).
 """
 
 from __future__ import annotations

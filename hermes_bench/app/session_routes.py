@@ -1,4 +1,12 @@
-"""HTTP endpoints for sessions: create, read, replace (PUT), merge (PATCH), delete."""
+"""HTTP endpoints for sessions: create, read, replace (PUT), merge (PATCH), delete.
+
+Sessions cannot fail open. Each operation is one guarded Redis call (redis_guard.py): while the
+breaker is open it answers 503 at once. A client never sees where Redis is, only a generic
+reason: 503 `session_store_unavailable` with Retry-After (the breaker's remaining cool-down, at
+least 1 s) when Redis is unreachable or slow; 500 `session_store_error` when Redis refused the
+command (the Redis error code, e.g. OOM); 500 `session_store_misconfigured` without
+Retry-After for a bad password or TLS failure, which no retry will cure.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from hermes_bench.app.redis_client import RedisCommandError
+from hermes_bench.app.redis_guard import RedisSkippedError, failure_answer
 from hermes_bench.app.request_body import ApiError, SessionBody, read_json, validate
 from hermes_bench.app.sessions import (
     MAX_SESSION_FIELDS,
@@ -31,7 +39,9 @@ def add_session_routes(app: FastAPI) -> None:
         owner = state.authenticate(request)
         data = await _read_data(request, state.settings.max_body_bytes)
         try:
-            session = await state.backends.sessions.create(owner, data)
+            session = await state.guard.run(
+                state.guard.budget(), lambda: state.backends.sessions.create(owner, data)
+            )
         except BackendUnavailableError as exc:
             return _unavailable(state, exc)
         state.counters.sessions_created += 1
@@ -64,7 +74,9 @@ def add_session_routes(app: FastAPI) -> None:
         if not is_session_id(session_id):
             return _not_found(session_id)
         try:
-            deleted = await state.backends.sessions.delete(owner, session_id)
+            deleted = await state.guard.run(
+                state.guard.budget(), lambda: state.backends.sessions.delete(owner, session_id)
+            )
         except BackendUnavailableError as exc:
             return _unavailable(state, exc)
         return Response(status_code=204) if deleted else _not_found(session_id)
@@ -88,7 +100,9 @@ async def _answer(state: Any, session_id: str, operation: Any) -> Response:
     if not is_session_id(session_id):
         return _not_found(session_id)
     try:
-        session = await operation(state.backends.sessions)
+        session = await state.guard.run(
+            state.guard.budget(), lambda: operation(state.backends.sessions)
+        )
     except BackendUnavailableError as exc:
         return _unavailable(state, exc)
     if session is None:
@@ -112,16 +126,11 @@ def _not_found(session_id: str) -> Response:
 
 
 def _unavailable(state: Any, exc: BackendUnavailableError) -> Response:
-    # Both kinds count as Redis errors; only an unreachable Redis is worth retrying soon.
-    state.counters.session_errors += 1
-    log.warning("session store failed: %s", exc)
-    if isinstance(exc, RedisCommandError):
-        message = (
-            f"session store error: {exc}. Redis is up but refused the command; retrying will "
-            "not help until what it names (memory, key type, script) is fixed."
-        )
-        body = ApiError(500, message, "session_store_error")
-        return JSONResponse(body.body(), status_code=500)
-    message = f"session store unavailable: {exc}. Sessions need Redis; retry once it answers."
-    body = ApiError(503, message, "session_store_unavailable")
-    return JSONResponse(body.body(), status_code=503, headers={"Retry-After": "1"})
+    # The details (which Redis, what it said) go to the log and /stats, not to the client.
+    if not isinstance(exc, RedisSkippedError):
+        state.counters.session_errors += 1
+        log.warning("session store failed: %s", exc)
+    answer = failure_answer(exc, "session store", "session_store", retry_after=True)
+    body = ApiError(answer.status, answer.message, answer.kind)
+    headers = {} if answer.retry_after_s is None else {"Retry-After": str(answer.retry_after_s)}
+    return JSONResponse(body.body(), status_code=answer.status, headers=headers)

@@ -29,6 +29,8 @@ DEFAULT_UPSTREAM_URL = "http://127.0.0.1:8900/v1"
 # Any host of this domain is the real OpenAI (api., eu.api., ...).
 _FORBIDDEN_UPSTREAM_DOMAIN = "openai.com"
 _POOL_MODES = ("blocking", "nonblocking")
+# What the rate limiter does when Redis cannot decide: admit (open) or refuse with 503 (closed).
+_ON_REDIS_ERROR = ("open", "closed")
 _RATE_LIMIT_OFF = ("", "none", "off")
 _RATE_LIMIT_FORM = (
     "is not a rate limit; write it like '60/minute' or '5/second', or 'none' to turn it off"
@@ -110,6 +112,7 @@ _Seconds = Annotated[float, _Unset, Field(gt=0, allow_inf_nan=False)]
 _Text = Annotated[str, _Unset]
 _PoolMode = Annotated[_Text, AfterValidator(_one_of(_POOL_MODES))]
 _Strategy = Annotated[_Text, AfterValidator(_one_of(sorted(STRATEGIES)))]
+_OnRedisError = Annotated[_Text, AfterValidator(_one_of(_ON_REDIS_ERROR))]
 
 
 class TargetSettings(BaseSettings):
@@ -123,6 +126,9 @@ class TargetSettings(BaseSettings):
     redis_max_connections: _Int = _env("REDIS_MAX_CONNECTIONS", 10, ge=1)
     redis_timeout_s: _Seconds = _env("REDIS_TIMEOUT", 5.0)
     redis_pool_mode: _PoolMode = _env("REDIS_POOL_MODE", "blocking")
+    # Consecutive Redis failures that open the breaker (0: never), and how long it stays open.
+    redis_breaker_failures: _Int = _env("REDIS_BREAKER_FAILURES", 3, ge=0)
+    redis_breaker_cooldown_s: _Seconds = _env("REDIS_BREAKER_COOLDOWN_S", 2.0)
     openai_base_url: Annotated[_Text, AfterValidator(_not_the_real_openai)] = _env(
         "OPENAI_BASE_URL", DEFAULT_UPSTREAM_URL
     )
@@ -136,6 +142,7 @@ class TargetSettings(BaseSettings):
     # Not blank-is-unset: RATE_LIMIT="" turns the limiter off.
     rate_limit: Annotated[str, AfterValidator(_rate_limit)] = _env("RATE_LIMIT", "60/minute")
     rate_limit_strategy: _Strategy = _env("RATE_LIMIT_STRATEGY", "fixed-window")
+    rate_limit_on_redis_error: _OnRedisError = _env("RATE_LIMIT_ON_REDIS_ERROR", "open")
     session_ttl_s: _Int = _env("SESSION_TTL_S", 1800, ge=1)
     session_max_entries: _Int = _env("SESSION_MAX_ENTRIES", 100_000, ge=1)
     max_body_bytes: _Int = _env("MAX_BODY_BYTES", 1_048_576, ge=1024)

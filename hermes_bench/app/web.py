@@ -2,6 +2,18 @@
 
 Request path: API key (401) -> rate limit per key (429) -> body (413/400/422) -> response cache
 -> upstream through the official OpenAI SDK. Upstream errors are passed on and never cached.
+
+When Redis fails (see redis_guard.py for the budget and the breaker), an answer says so:
+- the limiter fails open by default (RATE_LIMIT_ON_REDIS_ERROR=open: admitted, counted in
+  `rate_limit_fail_open`, `X-RateLimit-Status: fail-open`, no X-RateLimit-* figures it does not
+  have); `closed` answers 503 `rate_limiter_unavailable` (`X-RateLimit-Status: fail-closed`)
+  without Retry-After, since it is not a rate limit the client could wait out;
+- a failed cache read answers from the upstream as `X-Cache: BYPASS`; a failed cache write
+  keeps `X-Cache: MISS` (the answer is a miss, and the harness reads only HIT/MISS/BYPASS
+  there) and adds `X-Cache-Write: failed` (Redis failed or refused, `cache_write_errors`) or
+  `skipped` (not tried: the breaker is open or this request's Redis budget is gone);
+- `/healthz` is 200 `ok`, or 503 `degraded` when Redis does not answer PING within
+  min(REDIS_TIMEOUT, 0.5 s) or the breaker is open.
 """
 
 from __future__ import annotations
@@ -25,8 +37,13 @@ from starlette.responses import JSONResponse, Response
 from hermes_bench import __version__
 from hermes_bench.app.backends import Backends, backends_from_settings
 from hermes_bench.app.counters import Counters
-from hermes_bench.app.rate_limit import RateDecision, now_s
-from hermes_bench.app.redis_client import REDIS_FAILURES, ping_us
+from hermes_bench.app.rate_limit import now_s
+from hermes_bench.app.redis_guard import (
+    HEALTH_TIMEOUT_S,
+    RedisGuard,
+    RedisSkippedError,
+    failure_answer,
+)
 from hermes_bench.app.request_body import ApiError, ChatRequest, bearer_key, read_json, validate
 from hermes_bench.app.server_timing import (
     CACHE_READ,
@@ -49,6 +66,9 @@ log = logging.getLogger("hermes_bench.app")
 JSON = "application/json"
 _NO_CACHE = ("no-cache", "no-store")
 _ROUTE_ERROR_KINDS = {404: "not_found", 405: "method_not_allowed"}
+# Set only when Redis failed: absent means the limiter decided, or the cache write landed.
+RATE_LIMIT_STATUS = "X-RateLimit-Status"
+CACHE_WRITE_STATUS = "X-Cache-Write"
 
 
 @dataclass
@@ -59,6 +79,7 @@ class TargetState:
     backends: Backends
     counters: Counters
     upstream: openai.AsyncOpenAI
+    guard: RedisGuard
 
     def authenticate(self, request: Request) -> str:
         """The caller's owner id; 401 for a missing key or one outside HERMES_API_KEYS."""
@@ -87,8 +108,9 @@ def create_app(settings: TargetSettings) -> FastAPI:
             timeout=settings.openai_timeout_s,
             max_retries=settings.openai_max_retries,
         )
-        app.state.target = TargetState(settings, backends, counters, upstream)
-        await _warn_if_redis_down(backends)
+        guard = RedisGuard.from_settings(settings, backends.redis, counters)
+        app.state.target = TargetState(settings, backends, counters, upstream, guard)
+        await _warn_if_redis_down(guard)
         try:
             yield
         finally:
@@ -115,8 +137,9 @@ def create_app(settings: TargetSettings) -> FastAPI:
         return await _chat(request.app.state.target, request)
 
     @app.get("/healthz")
-    async def healthz(request: Request) -> dict[str, Any]:
-        return await _health(request.app.state.target)
+    async def healthz(request: Request) -> Response:
+        healthy, report = await _health(request.app.state.target)
+        return JSONResponse(report, status_code=200 if healthy else 503)
 
     @app.get("/stats")
     async def stats(request: Request) -> dict[str, Any]:
@@ -153,16 +176,29 @@ async def _chat(state: TargetState, request: Request) -> Response:
     owner = state.authenticate(request)
     headers = {"X-Instance": state.settings.instance_id}
     timing = ""
-    if state.backends.limiter is not None:
+    guard = state.guard
+    budget = guard.budget()
+    limiter = state.backends.limiter
+    if limiter is not None:
         before = perf_counter_ns()
+        failure: BackendUnavailableError | None = None
         try:
-            decision: RateDecision | None = await state.backends.limiter.hit(owner)
+            decision = await guard.run(budget, lambda: limiter.hit(owner))
         except BackendUnavailableError as exc:
-            decision = None
-            counters.rate_limit_errors += 1
-            log.warning("rate limiter failed open: %s", exc)
+            failure = exc
+            if not isinstance(exc, RedisSkippedError):
+                counters.rate_limit_errors += 1
+                log.warning("rate limiter failed: %s", exc)
         timing = timing_entry(RATELIMIT, perf_counter_ns() - before) + ", "
-        if decision is not None:
+        if failure is not None:
+            if state.settings.rate_limit_on_redis_error == "closed":
+                counters.rate_limit_fail_closed += 1
+                headers[RATE_LIMIT_STATUS] = "fail-closed"
+                headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
+                return _store_failure(failure, "rate limiter", "rate_limiter", headers)
+            counters.rate_limit_fail_open += 1
+            headers[RATE_LIMIT_STATUS] = "fail-open"
+        else:
             now = now_s()
             headers.update(decision.headers(now))
             if not decision.allowed:
@@ -181,11 +217,12 @@ async def _chat(state: TargetState, request: Request) -> Response:
     if use_cache:
         before = perf_counter_ns()
         try:
-            cached = await state.backends.cache.get(key)
+            cached = await guard.run(budget, lambda: state.backends.cache.get(key))
         except BackendUnavailableError as exc:
-            counters.cache_errors += 1
             cache_state = "BYPASS"
-            log.warning("cache failed open: %s", exc)
+            if not isinstance(exc, RedisSkippedError):
+                counters.cache_errors += 1
+                log.warning("cache failed open: %s", exc)
             after = perf_counter_ns()
         else:
             after = perf_counter_ns()
@@ -212,9 +249,14 @@ async def _chat(state: TargetState, request: Request) -> Response:
     if status == 200 and cache_state == "MISS":
         before = perf_counter_ns()
         try:
-            await state.backends.cache.set(key, content)
+            await guard.run(budget, lambda: state.backends.cache.set(key, content))
+        except RedisSkippedError:
+            counters.cache_write_skips += 1
+            headers[CACHE_WRITE_STATUS] = "skipped"
         except BackendUnavailableError as exc:
             counters.cache_errors += 1
+            counters.cache_write_errors += 1
+            headers[CACHE_WRITE_STATUS] = "failed"
             log.warning("cache write failed: %s", exc)
         timing += timing_entry(CACHE_WRITE, perf_counter_ns() - before) + ", "
     headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
@@ -261,36 +303,34 @@ def _client_refuses_cache(request: Request) -> bool:
     return any(word in control for word in _NO_CACHE)
 
 
-async def _health(state: TargetState) -> dict[str, Any]:
-    backends = state.backends
+def _store_failure(
+    exc: BackendUnavailableError, store: str, kind_prefix: str, headers: dict[str, str]
+) -> Response:
+    """The OpenAI-shaped error for a store that failed; no Retry-After (see failure_answer)."""
+    answer = failure_answer(exc, store, kind_prefix, retry_after=False)
+    body = ApiError(answer.status, answer.message, answer.kind)
+    return JSONResponse(body.body(), status_code=answer.status, headers=headers)
+
+
+async def _health(state: TargetState) -> tuple[bool, dict[str, Any]]:
+    healthy, redis_report = await state.guard.health()
     report: dict[str, Any] = {
-        "status": "ok",
+        "status": "ok" if healthy else "degraded",
         "instance": state.settings.instance_id,
-        "backend": backends.name,
+        "backend": state.backends.name,
         "version": __version__,
-        "redis": None,
+        "redis": redis_report,
     }
-    if backends.redis is not None:
-        redis_report: dict[str, Any] = {"url": redact_url(state.settings.backend_url)}
-        try:
-            redis_report["ping_us"] = await ping_us(backends.redis)
-            redis_report["reachable"] = True
-        except REDIS_FAILURES as exc:
-            redis_report["reachable"] = False
-            redis_report["error"] = redact_text(str(exc) or type(exc).__name__)
-            report["status"] = "degraded"
-        report["redis"] = redis_report
-    return report
+    return healthy, report
 
 
-async def _warn_if_redis_down(backends: Backends) -> None:
-    if backends.redis is None:
-        return
-    try:
-        await ping_us(backends.redis)
-    except REDIS_FAILURES as exc:
+async def _warn_if_redis_down(guard: RedisGuard) -> None:
+    # Bounded like /healthz, so a hung Redis cannot hold up the start; not a breaker probe.
+    healthy, report = await guard.health()
+    if not healthy and report is not None:
         log.warning(
-            "Redis did not answer PING (%s): the cache and rate limiter fail open and sessions "
-            "answer 503 until it does",
-            exc,
+            "Redis did not answer PING within %g s (%s): the cache and rate limiter fail open "
+            "and sessions answer 503 until it does",
+            min(guard.timeout_s, HEALTH_TIMEOUT_S),
+            report.get("error"),
         )

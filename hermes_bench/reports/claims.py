@@ -232,8 +232,10 @@ def _load_reasons(cell: Cell) -> list[str]:
     if other is not None and other.busy:
         cpu = other.cpu
         hog = other.top[0] if other.top else None
-        if hog is not None and hog.mean_pct >= (cpu.mean_pct or 0) / 2:
-            named = f"; most of it pid {hog.pid} {hog.name} ({hog.mean_pct:g}% on average)"
+        # A process busy enough alone to make a machine busy is named; small ones are not,
+        # as the load then came from processes too short-lived to be sampled.
+        if hog is not None and hog.mean_pct >= cpu.threshold_pct:
+            named = f"; the largest: pid {hog.pid} {hog.name} ({hog.mean_pct:g}% on average)"
         else:
             named = "; mostly processes too short-lived to name"
         reasons.append(
@@ -808,7 +810,7 @@ def _compact_condition(figures: MemoryFigures) -> str:
     )
     span = f"(hash / JSON {min(ratios):.2f} to {max(ratios):.2f})" if ratios else ""
     smaller = "smaller than JSON" if ratios and max(ratios) < 1 else "not always smaller than JSON"
-    text = f"A hash is {smaller} {span} {limits}".replace("  ", " ")
+    text = f"A compact hash is {smaller} {span} {limits}".replace("  ", " ")
     if past:
         text += "; past that it is " + "; ".join(
             f"{r.hash_bytes:.0f} B vs {r.json_bytes:.0f} B for the {size} session ({r.fields} "
