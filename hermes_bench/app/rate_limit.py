@@ -96,7 +96,10 @@ class PttlRedisStorage(limits_storage.RedisStorage):
     """limits' RedisStorage with a window's expiry read to the millisecond (PTTL, not TTL).
 
     limits reads it with TTL, in whole seconds rounded: X-RateLimit-Reset of one 1-second window
-    then takes two values, and a client cannot tell which window a response belongs to.
+    then takes two values, and a client cannot tell which window a response belongs to. The
+    expiry is Redis's own clock plus the PTTL, read together in one MULTI: adding the app's
+    clock instead would shift it by the reply's latency, and a loaded machine would then give
+    the requests of one window two different Reset seconds.
     """
 
     def __init__(self, client: aioredis.Redis, prefix: str) -> None:
@@ -109,8 +112,13 @@ class PttlRedisStorage(limits_storage.RedisStorage):
         self._client = client
 
     async def get_expiry(self, key: str) -> float:
-        pttl_ms = await self._client.pttl(self.bridge.prefixed_key(key))
-        return max(int(pttl_ms), 0) / 1000 + time.time()
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.time()
+            pipe.pttl(self.bridge.prefixed_key(key))
+            (seconds, micros), pttl_ms = await pipe.execute()
+        # Whole milliseconds on Redis's clock: every request of a window reads the same end.
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        return (now_ms + max(int(pttl_ms), 0)) / 1000
 
 
 def memory_rate_limiter(spec: str, strategy: str) -> KeyRateLimiter:
