@@ -176,7 +176,7 @@ def test_a_cpu_hog_beside_the_run_makes_latency_verdicts_inconclusive_naming_it(
     loop = f"import time\nend = time.time() + {HOG_S}\nwhile time.time() < end: pass"
     hog = subprocess.Popen([sys.executable, "-c", loop])
     try:
-        results, ours = _run(tmp_path, "redis,memory")
+        results, ours = _run(tmp_path, "redis")  # one backend shows it: half the time
     finally:
         hog.kill()
         hog.wait()
@@ -189,13 +189,13 @@ def test_a_cpu_hog_beside_the_run_makes_latency_verdicts_inconclusive_naming_it(
         assert {"target-0", "upstream", "locust"} <= set(load.processes), cell_id
         tops[cell_id] = load.other.top[0]  # the hog, unless someone else's work beat a full core
     claims = {c["id"]: c for c in results["claims"]}
-    for claim_id, cell_id in (("C1", "cache-redis-1"), ("C2", "cache-memory-1")):
+    for claim_id, cell_id in (("C1", "cache-redis-1"), ("C4", "cache-redis-1")):
         claim, top = claims[claim_id], tops[cell_id]
         assert claim["verdict"] == "inconclusive", claim
         assert claim["summary"].startswith(f"the machine was busy with other work during {cell_id}")
         assert f"the largest: pid {top.pid} {top.name}" in claim["summary"], claim
     # Counting claims keep their verdict, and say what the machine was doing.
-    for claim_id in ("C3", "C8"):
+    for claim_id in ("C3",):
         claim = claims[claim_id]
         assert claim["verdict"] != "inconclusive", claim
         assert any("busy with other work" in note for note in claim["notes"]), claim

@@ -86,11 +86,11 @@ def test_header_int(value: str | None, expected: int | None) -> None:
 
 
 def _run(tmp_path: Path, backend: str) -> tuple[str, dict[str, Any]]:
-    """RateLimitUser through 3 instances of `backend`, master and 2 workers, 15 s."""
+    """RateLimitUser through 3 instances of `backend`, master and 2 workers, 9 s."""
     metrics = tmp_path / "metrics.json"
     command = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless",
-        "--only-summary", "--processes", "2", "-u", "6", "-r", "6", "-t", "15s",
+        "--only-summary", "--processes", "2", "-u", "6", "-r", "6", "-t", "9s",
         "--hermes-backend", backend, "--hermes-instances", "3",
         "--hermes-rate-limit", f"{LIMIT}/second", "--hermes-metrics-json", str(metrics),
         "RateLimitUser",
