@@ -61,7 +61,7 @@ def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_pat
         else:
             assert "load" not in cell
     verdicts = {c["id"]: c["verdict"] for c in results["claims"]}
-    assert verdicts["C10"] == "not measured yet"
+    assert verdicts["C10"] not in ("not measured yet", "inconclusive")  # the eviction cell
     # Backends that behave differently by design must show it, whatever the machine.
     assert verdicts["C7"] == verdicts["C8"] == verdicts["C12"] == "holds"
     for claim in results["claims"]:

@@ -19,6 +19,7 @@ def test_repeats_add_the_one_instance_cache_cells_and_the_probe_after_the_rest()
         ("probe-redis-2", 1),
         ("memory-redis-1", 1),
         ("pool-redis-1", 1),
+        ("eviction-redis-1", 1),
         ("cache-redis-1-r2", 2),
         ("probe-redis-2-r2", 2),
         ("cache-redis-1-r3", 3),
@@ -33,3 +34,10 @@ def test_the_run_records_the_upstream_it_stands_for_and_its_time_scale() -> None
         assert options.upstream_latency == "lognormal:700ms:0.45", name
         assert options.time_scale == profile.time_scale and options.repeat == profile.repeat
     assert PROFILES["standard"].repeat >= 3
+
+
+def test_a_redis_given_by_url_gets_no_eviction_cell() -> None:
+    # C10 sets maxmemory and its policy: only on the Redis the run starts itself.
+    plans = plan_cells(RunOptions(profile=PROFILES["quick"], redis_url="redis://cache:6379/0"))
+    kinds = {plan.kind for plan in plans}
+    assert "eviction" not in kinds and {"memory", "pool"} <= kinds

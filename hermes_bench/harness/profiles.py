@@ -29,6 +29,8 @@ class Profile:
     # per step (at least 2 per connection, so that every connection is reused).
     pool_in_flight: tuple[int, ...]
     pool_requests: int
+    # The eviction cell: chat requests of its workload per maxmemory-policy.
+    eviction_requests: int
 
 
 PROFILES: dict[str, Profile] = {
@@ -37,18 +39,21 @@ PROFILES: dict[str, Profile] = {
         upstream_latency=DEFAULT_LATENCY, time_scale=0.1, repeat=1,
         catalogue_size=200, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
         probe_ops=2000, pool_in_flight=(5, 10, 20, 50, 100), pool_requests=200,
+        eviction_requests=800,
     ),
     "standard": Profile(
         name="standard", users=16, cache_requests=4000, ratelimit_seconds=12, instances=3,
         upstream_latency=DEFAULT_LATENCY, time_scale=0.4, repeat=3,
         catalogue_size=1000, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
         probe_ops=10000, pool_in_flight=(5, 10, 20, 50, 100, 200), pool_requests=1000,
+        eviction_requests=3000,
     ),
     "full": Profile(
         name="full", users=32, cache_requests=20000, ratelimit_seconds=30, instances=4,
         upstream_latency=DEFAULT_LATENCY, time_scale=1.0, repeat=3,
         catalogue_size=5000, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
         probe_ops=50000, pool_in_flight=(5, 10, 20, 50, 100, 200, 500), pool_requests=3000,
+        eviction_requests=10000,
     ),
 }  # fmt: skip
 

@@ -43,6 +43,8 @@ from hermes_bench.results.model import (
     CellKind,
     CellLoad,
     Claim,
+    EvictionFigures,
+    EvictionPolicyFigures,
     FallbackFigures,
     LatencySummary,
     MemoryFigures,
@@ -745,6 +747,271 @@ def _judge_c9(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     return (HOLDS if rates["redis"] >= 0.9 and rates["memory"] <= 0.1 else FAILS), summary
 
 
+# C10: the guide's policy holds when its hit rate is the best of the policies tried, within
+# 3 points (Redis's LRU and LFU sample keys and its LRU clock ticks once a second, so one
+# policy's hit rate moves by about that much from run to run), and it lost no session or
+# limiter count and refused no new session. Another policy as good that loses less, or one
+# better by more, is named.
+_C10_POLICY = "allkeys-lru"
+_C10_TOLERANCE = 0.03
+_KEY_KINDS = {"cache entry": "cache entries", "session": "sessions", "limiter key": "limiter keys"}
+_TOLERANCE_TEXT = f"{_C10_TOLERANCE * 100:g} points"
+
+
+def _judge_c10(results: Results, draft: _Draft) -> tuple[Verdict, str]:
+    if results.find_cell("eviction", "redis") is None and results.run.options.redis != "embedded":
+        raise _Inconclusive(
+            "not measured: the run's Redis was given by --redis-url, and setting its maxmemory "
+            "and policy is not the run's to do (the eviction cell runs on the Redis it starts)"
+        )
+    cell = _cell(results, draft, "eviction", "redis", "1")
+    figures = _figures(cell, EvictionFigures)
+    policies = _eviction_policies(figures, cell)
+    guide = policies[_C10_POLICY]
+    best_name, best = max(policies.items(), key=lambda item: item[1].hit_rate)
+    lru_is_best = guide.hit_rate >= best.hit_rate - _C10_TOLERANCE
+    lost, over, refused = guide.sessions_lost, guide.over_admitted, guide.new_sessions_refused
+    _eviction_figures(draft, figures, policies)
+    draft.conditions.update(
+        {
+            "redis": f"{figures.redis_version}, {figures.allocator}, maxmemory-samples "
+            f"{figures.maxmemory_samples}",
+            "maxmemory": f"used_memory with {guide.sessions} sessions + {figures.cache_entries} "
+            f"cache entries x {figures.entry_bytes:g} B ({figures.cache_share:.0%} of "
+            f"{figures.distinct_prompts} distinct prompts)",
+            "workload": f"{figures.requests} requests per policy, " + results.run.options.workload,
+            "rate limit": f"{figures.rate_limit}, {guide.burst_requests} requests on one key",
+            "TTLs the app sets": _ttls_text(figures.ttl_s),
+        }
+    )
+    rivals = [
+        name
+        for name, other in policies.items()
+        if name != _C10_POLICY
+        and other.hit_rate >= guide.hit_rate - _C10_TOLERANCE
+        and other.sessions_lost <= lost
+        and other.over_admitted <= over
+        and other.new_sessions_refused <= refused
+        and (other.sessions_lost, other.over_admitted, other.new_sessions_refused)
+        != (lost, over, refused)
+    ]
+    draft.holds_when = _eviction_condition(figures, policies, lru_is_best, best_name, rivals)
+    draft.notes += _eviction_notes(figures, policies)
+    ranking = (
+        f"the best of the {len(policies)} policies"
+        if best_name == _C10_POLICY
+        else f"best: {best_name}, {best.hit_rate:.1%}"
+    )
+    summary = (
+        f"allkeys-lru: hit rate {guide.hit_rate:.1%} ({ranking}; exact LRU at the "
+        f"{guide.cache_entries_held} entries it held: {guide.lru_hit_rate_held:.1%}); it evicted "
+        f"{lost} of {guide.sessions} sessions and admitted {guide.burst_admitted} requests at a "
+        f"limit of {guide.burst_limit}."
+    )
+    if not lru_is_best:
+        summary += (
+            f" {best_name} did better by {(best.hit_rate - guide.hit_rate) * 100:.1f} points, "
+            f"more than the {_TOLERANCE_TEXT} of tolerance."
+        )
+    elif rivals:
+        summary += " As good and losing less: " + ", ".join(rivals) + "."
+    verdict: Verdict = HOLDS if lru_is_best and not (lost or over or refused) else FAILS
+    return verdict, summary
+
+
+def _eviction_policies(figures: EvictionFigures, cell: Cell) -> dict[str, EvictionPolicyFigures]:
+    """The policies measured; inconclusive when the guide's is missing, one measured too
+    little or wrongly, or Redis never got full."""
+    policies = figures.policies
+    if _C10_POLICY not in policies or "noeviction" not in policies:
+        raise _Inconclusive(f"cell {cell.id} measured no allkeys-lru or no noeviction")
+    for name, policy in policies.items():
+        if policy.requests < MIN_SAMPLES or policy.sessions < 1:
+            raise _Inconclusive(
+                f"too few requests or sessions under {name} in {cell.id} ({policy.requests} "
+                f"requests, {policy.sessions} sessions)"
+            )
+        if policy.wrong_answers:
+            raise _Inconclusive(
+                f"cell {cell.id} got {policy.wrong_answers} wrong answers under {name}: its "
+                "figures cannot carry a verdict"
+            )
+    if not policies[_C10_POLICY].evicted_keys or not policies["noeviction"].cache_write_failed:
+        raise _Inconclusive(
+            f"Redis never got full in {cell.id}: nothing was evicted under allkeys-lru or no "
+            "cache write was refused under noeviction"
+        )
+    return policies
+
+
+def _eviction_figures(
+    draft: _Draft, figures: EvictionFigures, policies: dict[str, EvictionPolicyFigures]
+) -> None:
+    draft.figures = {
+        "cache sized for (entries)": figures.cache_entries,
+        "share of the distinct prompts": figures.cache_share,
+        "used_memory per cache entry (B)": figures.entry_bytes,
+        "MEMORY USAGE per cache entry (B)": figures.entry_memory_usage_bytes,
+        "used_memory per session (B)": figures.session_bytes,
+        "exact LRU hit rate at that size": figures.lru_hit_rate,
+        "ideal hit rate of the sequence": figures.ideal_hit_rate,
+    }
+    for name, policy in policies.items():
+        draft.figures[f"{name}: hit rate"] = policy.hit_rate
+        draft.figures[f"{name}: sessions lost"] = policy.sessions_lost
+        draft.figures[f"{name}: admitted past the limit"] = policy.over_admitted
+        draft.figures[f"{name}"] = _policy_text(policy)
+
+
+def _policy_text(policy: EvictionPolicyFigures) -> str:
+    failed_open = f", {policy.burst_failed_open} failed open" if policy.burst_failed_open else ""
+    return (
+        f"{policy.cache_entries_held} cache entries held (exact LRU at that size "
+        f"{policy.lru_hit_rate_held:.1%}); {policy.evicted_keys} keys evicted; "
+        f"{policy.cache_write_failed} cache writes refused; sessions {policy.sessions_intact} "
+        f"of {policy.sessions} intact, {policy.sessions_lost} lost, "
+        f"{policy.new_sessions_refused} of {policy.new_sessions} new ones refused; limiter "
+        f"{policy.burst_admitted} admitted at a limit of {policy.burst_limit}{failed_open}; "
+        f"{policy.server_errors} server errors"
+    )
+
+
+def _ttls_text(ttl_s: dict[str, float | None]) -> str:
+    return ", ".join(f"{kind} {_ttl_text(ttl_s[kind])}" for kind in _KEY_KINDS if kind in ttl_s)
+
+
+def _ttl_text(ttl_s: float | None) -> str:
+    # Read just after the write: 3599.9 s left of the app's 3600.
+    return "none" if ttl_s is None else f"{round(ttl_s)} s"
+
+
+def _eviction_condition(
+    figures: EvictionFigures,
+    policies: dict[str, EvictionPolicyFigures],
+    lru_is_best: bool,
+    best_name: str,
+    rivals: list[str],
+) -> str:
+    """Where allkeys-lru is right, and what serves better when the data say so."""
+    guide = policies[_C10_POLICY]
+    if lru_is_best and not (
+        guide.sessions_lost or guide.over_admitted or guide.new_sessions_refused
+    ):
+        return (
+            f"allkeys-lru gave the best hit rate (within {_TOLERANCE_TEXT}) and lost no "
+            "session or limiter count, nor refused a new session: every key the app writes "
+            "could stay."
+        )
+    if not lru_is_best:
+        better = policies[best_name]
+        text = (
+            f"{best_name} gave a better hit rate ({better.hit_rate:.1%} against "
+            f"{guide.hit_rate:.1%}) on the same sequence and memory."
+        )
+    else:
+        text = (
+            f"allkeys-lru gives the best hit rate (within {_TOLERANCE_TEXT}) at a cost: "
+            + "; ".join(_eviction_costs(guide, figures))
+            + "."
+        )
+    if rivals:
+        text += (
+            " As good and losing less: "
+            + "; ".join(
+                f"{name} ({policies[name].hit_rate:.1%}, {policies[name].sessions_lost} sessions "
+                f"lost, {policies[name].over_admitted} admitted past the limit)"
+                for name in rivals
+            )
+            + "."
+        )
+    keeper_name, keeper = min(
+        policies.items(), key=lambda item: (item[1].sessions_lost, -item[1].hit_rate)
+    )
+    if keeper.sessions_lost < guide.sessions_lost:
+        text += (
+            f" {keeper_name} kept the most sessions ({keeper.sessions_intact} of "
+            f"{keeper.sessions}) at a hit rate of {keeper.hit_rate:.1%}, with "
+            f"{keeper.cache_write_failed} cache writes refused, {keeper.new_sessions_refused} of "
+            f"{keeper.new_sessions} new sessions refused and {keeper.over_admitted} requests "
+            "admitted past the limit"
+            + (
+                " (Redis refused its counts: the limiter failed open)."
+                if keeper.burst_failed_open
+                else "."
+            )
+        )
+    ttl = figures.ttl_s
+    with_ttl = sorted(
+        (kind for kind in _KEY_KINDS if ttl.get(kind) is not None), key=lambda kind: ttl[kind] or 0
+    )
+    if "session" in with_ttl:
+        text += (
+            " volatile-* evict only keys with a TTL, and the app gives one to "
+            + ", ".join(f"{_KEY_KINDS[kind]} ({_ttl_text(ttl[kind])})" for kind in with_ttl)
+            + ": they keep sessions only if sessions have none (volatile-ttl takes the shortest "
+            "first: " + ", then ".join(_KEY_KINDS[kind] for kind in with_ttl) + "). What keeps "
+            "sessions and limiter counts is a Redis of their own that the cache does not fill "
+            "(maxmemory and the policy are per instance: another database number does not "
+            "help)."
+        )
+    return text
+
+
+def _eviction_costs(policy: EvictionPolicyFigures, figures: EvictionFigures) -> list[str]:
+    """What a policy lost or refused, in words; only what it did."""
+    costs = []
+    if policy.sessions_lost:
+        more = policy.cache_entries_held - figures.cache_entries
+        room = f" (their memory held {more} more cache entries than sized)" if more > 0 else ""
+        costs.append(
+            f"it evicted {policy.sessions_lost} of {policy.sessions} sessions, the oldest "
+            f"keys{room}"
+        )
+    if policy.new_sessions_refused:
+        costs.append(f"{policy.new_sessions_refused} of {policy.new_sessions} new sessions refused")
+    if policy.over_admitted:
+        costs.append(f"the limiter admitted {policy.over_admitted} past its limit")
+    return costs
+
+
+def _eviction_notes(
+    figures: EvictionFigures, policies: dict[str, EvictionPolicyFigures]
+) -> list[str]:
+    load_s = max(policy.load_s for policy in policies.values())
+    notes = [
+        f"The verdict: holds when allkeys-lru's hit rate is within {_TOLERANCE_TEXT} of the "
+        "best policy's and it lost no session, refused no new one and admitted nothing past "
+        "the limit; does not hold otherwise, naming a policy as good that lost less (fewer "
+        "sessions, and no more new sessions refused or requests past the limit), or a better "
+        "one.",
+        "Per policy, from an empty cache: sessions first, maxmemory set at their used_memory "
+        f"plus {figures.cache_entries} cache entries at the bytes measured per entry; then the "
+        "Zipf sequence, one API key pushed past its limit (each request a new prompt, so "
+        "writes evict between its limiter checks), new sessions, and the first sessions read "
+        "back with no limit (404: evicted).",
+        f"The workload took up to {load_s:.1f} s per policy. Redis's LRU and LFU are "
+        f"approximations ({figures.maxmemory_samples} keys sampled per eviction) and its LRU "
+        "clock ticks once a second: within a second it cannot tell recent from old, which a "
+        "slower, longer workload would let it do.",
+    ]
+    same = policies.get("volatile-lru")
+    ttl = figures.ttl_s
+    if same is not None and all(ttl.get(kind) is not None for kind in _KEY_KINDS if kind in ttl):
+        spread = abs(same.hit_rate - policies[_C10_POLICY].hit_rate)
+        notes.append(
+            "Every key the app writes has a TTL, so volatile-lru evicts from the same keys as "
+            f"allkeys-lru: their hit rates differ by {spread * 100:.1f} points on the same "
+            "sequence, the run's own noise"
+            + (
+                f", more than the {_TOLERANCE_TEXT} of tolerance: the hit-rate ranking is "
+                "within noise; sessions and limiter counts are counts and stand."
+                if spread > _C10_TOLERANCE
+                else "."
+            )
+        )
+    return notes
+
+
 # The guide's ~200 B against ~500 B is a ratio of 0.4; "~" read as 25% either way.
 _C11_RATIO, _C11_SPREAD = 0.4, 0.25
 _COMPACT_ENCODINGS = frozenset({"listpack", "ziplist"})
@@ -1113,7 +1380,11 @@ _CLAIMS: list[tuple[str, str, str, str, Judge | None]] = [
      "persistence), asked right after it.",
      _judge_c9),
     ("C10", "allkeys-lru under memory pressure", "allkeys-lru is the right policy when memory "
-     "is full", "Hit rate and errors under maxmemory, per eviction policy.", None),
+     "is full", "Per maxmemory-policy (allkeys-lru, allkeys-lfu, volatile-lru, volatile-ttl, "
+     "noeviction), maxmemory sized from measured bytes per entry to hold a share of the workload's "
+     "distinct prompts beside the app's sessions: hit rate against the exact-LRU bound of the "
+     "same sequence, cache writes refused, evictions, sessions lost and requests admitted past "
+     "the rate limit.", _judge_c10),
     ("C11", "Hash smaller than JSON", "Redis hash ~200 B vs JSON string ~500 B",
      "MEMORY USAGE of the same sessions stored both ways, the app's hash and the guide's JSON "
      "string, small, typical and past the server's compact-hash limits (too many fields, a "

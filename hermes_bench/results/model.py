@@ -388,6 +388,79 @@ class PoolFigures(Record):
     modes: dict[str, list[PoolStep]]  # nonblocking (the guide's), blocking: steps by in-flight
 
 
+class EvictionPolicyFigures(Record):
+    """One maxmemory-policy with Redis full: the cache workload, then one API key pushed past
+    its limit and a few new sessions, then the sessions created before the workload read back.
+
+    Requests of the workload and of the burst are counted together in `statuses`,
+    `server_errors`, `cache_write_failed` and `limiter_failed_open`; hits are of the workload.
+    """
+
+    # used_memory with the sessions, nothing cached and one client's query buffer (the
+    # target's: a quiet client's is freed, a busy one's is there whenever it sends a command).
+    baseline_bytes: int = Field(ge=0)
+    maxmemory_bytes: int = Field(ge=1)
+    used_memory_bytes: int = Field(ge=0)  # the same way, after the burst
+    requests: int = Field(ge=0)  # of the workload
+    hits: int = Field(ge=0)
+    hit_rate: float = Field(ge=0, le=1)  # hits / requests, from X-Cache
+    statuses: dict[str, int] = {}  # HTTP status, or the transport error's name, by count
+    server_errors: int = Field(ge=0)  # 5xx and transport errors
+    wrong_answers: int = Field(0, ge=0)
+    cache_write_failed: int = Field(ge=0)  # answers with X-Cache-Write: failed (OOM)
+    cache_write_errors: int = Field(ge=0)  # the target's /stats over the same requests
+    limiter_failed_open: int = Field(ge=0)  # answers with X-RateLimit-Status: fail-open
+    load_s: float = Field(ge=0)  # wall time of the workload and the burst
+    evicted_keys: int = Field(ge=0)  # Redis INFO stats, over the workload and the burst
+    cache_entries_held: int = Field(ge=0)  # the app's cache keys left at the end
+    # An exact LRU cache of that many entries over the same sequence: the bound at the room
+    # this policy left the cache (more than sized when it evicted sessions to make it).
+    lru_hit_rate_held: float = Field(ge=0, le=1)
+    sessions: int = Field(ge=0)
+    sessions_intact: int = Field(ge=0)  # read back with the data they were created with
+    sessions_lost: int = Field(ge=0)  # read back as 404: evicted
+    session_errors: int = Field(ge=0)  # read back with anything else
+    new_sessions: int = Field(ge=0)  # created after the burst, Redis still full
+    new_sessions_refused: int = Field(ge=0)  # of those, not created (500: OOM)
+    burst_limit: int = Field(ge=1)  # the one key's limit per window
+    burst_requests: int = Field(ge=0)  # limit + a few, all in one window, each a new prompt
+    burst_admitted: int = Field(ge=0)  # answered 200: the rest got 429
+    burst_failed_open: int = Field(ge=0)  # of those, admitted with no limiter decision
+
+    @property
+    def over_admitted(self) -> int:
+        """Requests admitted past the limit: the limiter lost its count (evicted or refused)."""
+        return max(0, self.burst_admitted - self.burst_limit)
+
+
+class EvictionFigures(Record):
+    """Redis full under each maxmemory-policy (C10), sized from measured bytes per entry.
+
+    maxmemory = the used_memory with the sessions + `cache_entries` x `entry_bytes`, so the
+    cache holds `cache_share` of the workload's distinct prompts beside the sessions.
+    `lru_hit_rate` is an exact LRU cache of `cache_entries` over the very sequence sent.
+    """
+
+    redis_version: str
+    allocator: str
+    maxmemory_samples: int = Field(ge=1)
+    cache_share: float = Field(gt=0, le=1)
+    requests: int = Field(ge=1)  # of the workload, per policy
+    distinct_prompts: int = Field(ge=1)
+    cache_entries: int = Field(ge=1)
+    entry_bytes: float = Field(gt=0)  # used_memory per cache entry written through the app
+    entry_memory_usage_bytes: float = Field(ge=0)  # MEMORY USAGE of one: the key and value
+    session_bytes: float = Field(ge=0)  # used_memory per session created through the app
+    lru_hit_rate: float = Field(ge=0, le=1)
+    ideal_hit_rate: float = Field(ge=0, le=1)
+    rate_limit: str  # the limit of the cell's target: one window holds the whole burst
+    # Remaining TTL in seconds of each kind of key the app writes, read right after it wrote
+    # one ("cache entry", "session", "limiter key"); None: no TTL. volatile-* evict only keys
+    # with one.
+    ttl_s: dict[str, float | None]
+    policies: dict[str, EvictionPolicyFigures]  # allkeys-lru, allkeys-lfu, volatile-*, ...
+
+
 class NoFigures(Record):
     """A failed cell: nothing measured."""
 
@@ -402,6 +475,7 @@ CellFigures = (
     | FallbackFigures
     | MemoryFigures
     | PoolFigures
+    | EvictionFigures
 )
 
 

@@ -38,7 +38,9 @@ STEP_PREFIX = COUNT_PREFIX + "step:"
 TOTAL_STEP = "total"
 STEP_ORDER = ("ratelimit", "cache-read", "upstream", "cache-write", TOTAL_STEP)
 
-CellKind = Literal["cache", "ratelimit", "restart", "probe", "memory", "pool", "fallback"]
+CellKind = Literal[
+    "cache", "ratelimit", "restart", "probe", "memory", "pool", "eviction", "fallback"
+]
 CELL_KINDS: tuple[CellKind, ...] = get_args(CellKind)
 BACKENDS = ("redis", "memory")
 # How Redis keeps its data over its own restart: not at all, an append-only file, snapshots.
