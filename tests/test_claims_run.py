@@ -12,6 +12,8 @@ from typing import Any
 
 import psutil
 import pytest
+from test_eviction_cell import check_eviction_cell
+from test_failure_cells import check_memory_and_pool_cells
 
 from hermes_bench.results.files import read_results, results_json
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
@@ -71,6 +73,10 @@ def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_pat
     report = path.with_name("report.html")
     page = report.read_text()
     assert all(f'id="claim-{claim_id}"' in page for claim_id in CLAIM_IDS)
+    # The failure half's cells, checked on this same run rather than on runs of their own.
+    typed = read_results(path)
+    check_memory_and_pool_cells(typed, page)
+    check_eviction_cell(typed, page)
     assert "threshold redis.HIT p(99)" in output and "wall time" in output
     # The report renders again from the results alone.
     again = tmp_path / "again.html"

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
 from hermes_bench.harness.eviction_cell import POLICIES, Reply, cache_sizing, policy_figures
 from hermes_bench.reports.bounds import lru_hit_rate_curve
-from hermes_bench.results.files import read_results
-from hermes_bench.results.model import EvictionFigures
+from hermes_bench.results.model import EvictionFigures, Results
 from hermes_bench.results.vocabulary import INCONCLUSIVE, NOT_MEASURED
 
 
@@ -52,21 +45,11 @@ def test_a_policy_counts_hits_losses_and_what_the_limiter_let_through() -> None:
     assert (figures.lru_hit_rate_held, figures.load_s) == (0.4123, 1.235)
 
 
-@pytest.mark.e2e
-@pytest.mark.redis
-def test_the_eviction_cell_gives_c10_a_verdict_with_figures_per_policy(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "hermes_bench", "run", "--cells", "eviction",
-         "--backends", "redis", "--output", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    (path,) = tmp_path.glob("run-*/results.json")
-    results = read_results(path)
-    assert [(c.id, c.status) for c in results.cells] == [("eviction-redis-1", "ok")], [
-        c.error for c in results.cells
-    ]
-    figures = results.cells[0].extra
+def check_eviction_cell(results: Results, page: str) -> None:
+    """What the quick profile's eviction cell must show (tests/test_claims_run.py runs it)."""
+    (cell,) = [c for c in results.cells if c.id == "eviction-redis-1"]
+    assert cell.status == "ok", cell.error
+    figures = cell.extra
     assert isinstance(figures, EvictionFigures)
     assert tuple(figures.policies) == POLICIES
     assert figures.entry_bytes > figures.entry_memory_usage_bytes > 0
@@ -82,5 +65,4 @@ def test_the_eviction_cell_gives_c10_a_verdict_with_figures_per_policy(tmp_path:
     claim = next(claim for claim in results.claims if claim.id == "C10")
     assert claim.verdict not in (NOT_MEASURED, INCONCLUSIVE), claim.summary
     assert claim.holds_when and "allkeys-lru: hit rate" in claim.figures
-    page = path.with_name("report.html").read_text()
     assert 'id="cell-eviction-redis-1"' in page and 'id="claim-C10"' in page

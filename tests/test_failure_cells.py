@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +17,7 @@ from hermes_bench.harness.failure_cells import (
     session_data,
     warnings_by_cause,
 )
-from hermes_bench.results.files import read_results
-from hermes_bench.results.model import MemoryFigures, PoolFigures
+from hermes_bench.results.model import MemoryFigures, PoolFigures, Results
 from hermes_bench.results.vocabulary import BETTER, FAILS, HOLDS
 
 
@@ -77,24 +73,12 @@ def test_counter_changes_and_warnings_are_read_whatever_the_app_counts() -> None
     assert pool_in_flight((5, 10, 20), users=10) == [5, 10, 20]
 
 
-@pytest.mark.e2e
-@pytest.mark.redis
-def test_memory_and_pool_cells_give_c11_and_c13_verdicts_with_their_figures(
-    tmp_path: Path,
-) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "hermes_bench", "run", "--cells", "memory,pool",
-         "--backends", "redis", "--output", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    (path,) = tmp_path.glob("run-*/results.json")
-    results = read_results(path)
-    assert [(c.id, c.status) for c in results.cells] == [
-        ("memory-redis-1", "ok"),
-        ("pool-redis-1", "ok"),
-    ], [c.error for c in results.cells]
-    memory, pool = (cell.extra for cell in results.cells)
+def check_memory_and_pool_cells(results: Results, page: str) -> None:
+    """What the quick profile's memory and pool cells must show (tests/test_claims_run.py)."""
+    cells = {cell.id: cell for cell in results.cells}
+    for cell_id in ("memory-redis-1", "pool-redis-1"):
+        assert cells[cell_id].status == "ok", cells[cell_id].error
+    memory, pool = cells["memory-redis-1"].extra, cells["pool-redis-1"].extra
     assert isinstance(memory, MemoryFigures) and isinstance(pool, PoolFigures)
     assert memory.sessions["typical"].hash_encoding in ("listpack", "ziplist")
     assert memory.sessions["long value"].hash_encoding == "hashtable"
@@ -113,5 +97,4 @@ def test_memory_and_pool_cells_give_c11_and_c13_verdicts_with_their_figures(
     assert claims["C13"].verdict == HOLDS, claims["C13"].summary
     assert "plain pool at 100 in flight" in claims["C13"].figures
     assert "requests in flight" in (claims["C13"].holds_when or "")
-    page = path.with_name("report.html").read_text()
     assert 'id="cell-pool-redis-1"' in page and 'id="claim-C13"' in page
