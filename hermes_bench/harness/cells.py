@@ -8,7 +8,8 @@ Kinds and what they measure (results.model names the figures):
 - restart: sessions and cached answers, then every target restarted (RestartFigures).
 - probe: direct Redis round trips per command (ProbeFigures).
 - fallback: a target started without REDIS_URL, and its log line (FallbackFigures).
-The memory (C11) and pool (C13) cells are in failure_cells.
+The memory (C11) and pool (C13) cells are in failure_cells, the eviction cell (C10) in
+eviction_cell; the restart cell also restarts the embedded Redis itself per persistence.
 """
 
 from __future__ import annotations

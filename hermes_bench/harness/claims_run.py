@@ -36,6 +36,7 @@ from hermes_bench.results.model import (
     Bounds,
     Cell,
     CellKind,
+    EvictionFigures,
     Machine,
     MemoryFigures,
     PoolFigures,
@@ -369,6 +370,12 @@ def _cell_line(cell: Cell) -> str:
         figures = (
             f" typical session {typical.hash_bytes:.0f} B as hash, {typical.json_bytes:.0f} B "
             f"as JSON; cache entry {cell.extra.cache_entry.entry_bytes:.0f} B"
+        )
+    elif isinstance(cell.extra, EvictionFigures) and "allkeys-lru" in cell.extra.policies:
+        lru = cell.extra.policies["allkeys-lru"]
+        figures = (
+            f" allkeys-lru hit rate {lru.hit_rate:.1%}, {lru.sessions_lost} of {lru.sessions} "
+            "sessions evicted"
         )
     elif isinstance(cell.extra, PoolFigures):
         worst = {
