@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import redis
+from fake_clock import FakeClock
 
 from hermes_bench.app.backends import Backends, backends_from_settings
 from hermes_bench.app.cache import MemoryCache
@@ -16,19 +17,6 @@ from hermes_bench.app.sessions import MemorySessionStore
 from hermes_bench.app.settings import MEMORY_URL, TargetSettings
 from hermes_bench.errors import BackendUnavailableError, UnknownSchemeError
 from hermes_bench.stack.embedded_redis import EmbeddedRedis
-
-
-class FakeClock:
-    """A monotonic clock that moves only when a test advances it."""
-
-    def __init__(self) -> None:
-        self.now_s = 0.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
 
 
 def _settings(url: str, prefix: str, **changes: object) -> TargetSettings:

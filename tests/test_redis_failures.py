@@ -13,6 +13,7 @@ import httpx
 import openai
 import pytest
 import redis.asyncio as aioredis
+from fake_clock import FakeClock
 from redis.exceptions import (
     AuthenticationError,
     MaxConnectionsError,
@@ -51,19 +52,6 @@ URL = "redis://:hunter2@10.1.2.3:6380/4"
 PREFIX = "hermes-secret-prefix"
 # Nothing of where Redis is may reach an API client.
 WHERE = ("10.1.2.3", "6380", "hunter2", PREFIX, "redis://")
-
-
-class FakeClock:
-    """A monotonic clock that moves only when a test advances it."""
-
-    def __init__(self) -> None:
-        self.now_s = 0.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
 
 
 # --- the breaker ----------------------------------------------------------------------------

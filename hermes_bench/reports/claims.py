@@ -79,6 +79,9 @@ class _Draft:
     notes: list[str] = field(default_factory=list)
     cells: list[str] = field(default_factory=list)
     holds_when: str | None = None
+    # Bootstrap draws by cell ids, shared by every claim of one evaluation: C1, C4 and C1-C2
+    # read the same cells, and one draw of them is enough.
+    part_draws: dict[tuple[str, ...], PartDraws] = field(default_factory=dict)
 
 
 Judge = Callable[[Results, _Draft], tuple[Verdict, str]]
@@ -87,8 +90,9 @@ Judge = Callable[[Results, _Draft], tuple[Verdict, str]]
 def evaluate_claims(results: Results) -> list[Claim]:
     """One verdict per claim, C1 to C13 and the Redis/in-memory row, in order."""
     claims = []
+    part_draws: dict[tuple[str, ...], PartDraws] = {}
     for claim_id, title, guide, reading, judge in _CLAIMS:
-        draft = _Draft()
+        draft = _Draft(part_draws=part_draws)
         if judge is None:
             verdict, summary = NOT_MEASURED, "No cell of this run measures it yet."
         else:
@@ -300,6 +304,9 @@ def _parts(results: Results, draft: _Draft, cell: Cell) -> tuple[list[Cell], Par
     for repeat in cells:
         if repeat.id not in draft.cells:
             draft.cells.append(repeat.id)
+    key = tuple(c.id for c in cells)
+    if key in draft.part_draws:
+        return cells, draft.part_draws[key]
     try:
         parts = [cell_parts(c) for c in cells]
     except PartsMissing as exc:
@@ -310,7 +317,8 @@ def _parts(results: Results, draft: _Draft, cell: Cell) -> tuple[list[Cell], Par
             raise _Inconclusive(
                 f"too few {outcome.upper()} samples in {cell.id} ({count} < {MIN_SAMPLES})"
             )
-    return cells, draw_parts(parts, seed=results.run.options.seed)
+    draws = draft.part_draws[key] = draw_parts(parts, seed=results.run.options.seed)
+    return cells, draws
 
 
 def _real_upstream(results: Results) -> RealUpstream:

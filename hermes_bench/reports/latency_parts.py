@@ -103,12 +103,12 @@ def _histogram(encoded: str | None, what: str, cell_id: str) -> Histogram:
     if not encoded:
         raise PartsMissing(f"cell {cell_id} recorded no {what}")
     try:
-        values, counts = bucket_counts(decode_histogram(encoded))
+        hist = histogram_of(decode_histogram(encoded))
     except ValueError as exc:
         raise PartsMissing(f"cell {cell_id}: {what} is unreadable ({exc})") from None
-    if not counts.sum():
+    if not hist.count:
         raise PartsMissing(f"cell {cell_id} recorded no {what}")
-    return Histogram(values, counts)
+    return hist
 
 
 def draw_parts(parts: list[CellParts], draws: int = DRAWS, seed: int = 0) -> PartDraws:
