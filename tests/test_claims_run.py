@@ -14,6 +14,7 @@ import psutil
 import pytest
 from test_eviction_cell import check_eviction_cell
 from test_failure_cells import check_memory_and_pool_cells
+from test_outage_cell import check_outage_cell
 
 from hermes_bench.results.files import read_results, results_json
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
@@ -33,6 +34,7 @@ def _results(output: Path) -> tuple[Path, dict[str, Any]]:
     return paths[0], json.loads(text)
 
 
+@pytest.mark.timeout(420)  # the quick profile's every cell, about two and a half minutes
 def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_path: Path) -> None:
     result = subprocess.run(
         [*COMMAND, "run", "--profile", "quick", "--output", str(tmp_path),
@@ -53,8 +55,9 @@ def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_pat
             assert cache["calls_avoided"] == cache["cache_requests"] - cache["upstream_calls"]
             assert cache["calls_avoided"] == cache["hits"]
             assert cache["cache_requests"] == results["run"]["options"]["requests_per_cache_cell"]
-        if cell["kind"] in ("cache", "ratelimit"):
-            # The CPU of every process the run started was sampled while Locust ran.
+        if cell["kind"] in ("cache", "ratelimit", "outage"):
+            # The CPU of every process the run started was sampled while Locust (or the
+            # outage cell's own load) ran.
             roles = {"target-0", "upstream", "locust"}
             if cell["backend"] == "redis":
                 roles.add("redis")
@@ -77,6 +80,7 @@ def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_pat
     typed = read_results(path)
     check_memory_and_pool_cells(typed, page)
     check_eviction_cell(typed, page)
+    check_outage_cell(typed, page, output)
     assert "threshold redis.HIT p(99)" in output and "wall time" in output
     # The report renders again from the results alone.
     again = tmp_path / "again.html"

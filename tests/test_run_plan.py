@@ -20,6 +20,7 @@ def test_repeats_add_the_one_instance_cache_cells_and_the_probe_after_the_rest()
         ("memory-redis-1", 1),
         ("pool-redis-1", 1),
         ("eviction-redis-1", 1),
+        ("outage-redis-1", 1),
         ("cache-redis-1-r2", 2),
         ("probe-redis-2-r2", 2),
         ("cache-redis-1-r3", 3),

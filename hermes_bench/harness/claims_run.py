@@ -23,12 +23,13 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from hermes_bench import __version__
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness import cells as cell_runners
-from hermes_bench.harness import eviction_cell, failure_cells
+from hermes_bench.harness import eviction_cell, failure_cells, outage_cell
 from hermes_bench.harness.cells import CellEnv, CellPlan, Measured, TargetSet
 from hermes_bench.harness.profiles import Profile
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.reports.bounds import sequence_bounds
 from hermes_bench.reports.claims import evaluate_claims
+from hermes_bench.reports.outage_verdicts import evaluate_outages
 from hermes_bench.results.files import write_results
 from hermes_bench.results.model import (
     BACKENDS,
@@ -39,6 +40,7 @@ from hermes_bench.results.model import (
     EvictionFigures,
     Machine,
     MemoryFigures,
+    OutageFigures,
     PoolFigures,
     Results,
     Run,
@@ -90,6 +92,7 @@ def plan_cells(options: RunOptions) -> list[CellPlan]:
             if options.redis_url is None:
                 # C10 sets maxmemory: only on the Redis this run starts (the judge says so).
                 plans.append(CellPlan("eviction-redis-1", "eviction", "redis", 1))
+            plans.append(CellPlan("outage-redis-1", "outage", "redis", 1))  # a Redis of its own
         plans += _repeats(plans, backend, options.profile.repeat)
     plans.append(CellPlan("fallback", "fallback", None, 1))
     return [plan for plan in plans if plan.kind in options.kinds]
@@ -186,6 +189,7 @@ def run_claims(
     results.run.status = "interrupted" if interrupted else "complete"
     results.bounds = run_bounds(options)
     results.claims = evaluate_claims(results)
+    results.outages = evaluate_outages(results)
     write_results(results_path, results)
     on_results(results)
     return results
@@ -343,6 +347,7 @@ _RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], Measured]] = {
     "memory": failure_cells.run_memory_cell,
     "pool": failure_cells.run_pool_cell,
     "eviction": eviction_cell.run_eviction_cell,
+    "outage": outage_cell.run_outage_cell,
 }
 
 
@@ -376,6 +381,13 @@ def _cell_line(cell: Cell) -> str:
         figures = (
             f" allkeys-lru hit rate {lru.hit_rate:.1%}, {lru.sessions_lost} of {lru.sessions} "
             "sessions evicted"
+        )
+    elif isinstance(cell.extra, OutageFigures):
+        figures = " during the fault: " + "; ".join(
+            f"{name} {fault.phases['during'].server_errors} × 5xx, longest "
+            f"{(fault.phases['during'].latency.max_us or 0) / 1e6:.2f} s"
+            for name, fault in cell.extra.faults.items()
+            if "during" in fault.phases
         )
     elif isinstance(cell.extra, PoolFigures):
         worst = {

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from hermes_bench.errors import ConfigError
 from hermes_bench.latency_spec import DEFAULT_LATENCY
+from hermes_bench.results.vocabulary import OUTAGE_FAULTS
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,11 @@ class Profile:
     pool_requests: int
     # The eviction cell: chat requests of its workload per maxmemory-policy.
     eviction_requests: int
+    # The outage cell: each fault lasts outage_fault_s (at least REDIS_TIMEOUT + 1 s), with
+    # outage_calm_s of load before and at least as much after.
+    outage_fault_s: float = 2.0
+    outage_calm_s: float = 1.0
+    outage_faults: tuple[str, ...] = OUTAGE_FAULTS
 
 
 PROFILES: dict[str, Profile] = {
@@ -46,14 +52,14 @@ PROFILES: dict[str, Profile] = {
         upstream_latency=DEFAULT_LATENCY, time_scale=0.4, repeat=3,
         catalogue_size=1000, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
         probe_ops=10000, pool_in_flight=(5, 10, 20, 50, 100, 200), pool_requests=1000,
-        eviction_requests=3000,
+        eviction_requests=3000, outage_fault_s=5.0, outage_calm_s=3.0,
     ),
     "full": Profile(
         name="full", users=32, cache_requests=20000, ratelimit_seconds=30, instances=4,
         upstream_latency=DEFAULT_LATENCY, time_scale=1.0, repeat=3,
         catalogue_size=5000, zipf_alpha=1.0, one_off_share=0.1, rate_limit="10/second",
         probe_ops=50000, pool_in_flight=(5, 10, 20, 50, 100, 200, 500), pool_requests=3000,
-        eviction_requests=10000,
+        eviction_requests=10000, outage_fault_s=10.0, outage_calm_s=5.0,
     ),
 }  # fmt: skip
 

@@ -111,11 +111,11 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="VERDICT",
-        help=f"exit 1 if any claim gets this verdict ({'; '.join(VERDICTS)})",
+        help=f"exit 1 if any claim or Redis fault gets this verdict ({'; '.join(VERDICTS)})",
     )
     run.add_argument("--threshold", action="append", default=[], metavar="EXPR",
                      help="exit 1 unless it holds, k6-style: 'redis.HIT p(95)<50ms', "
-                     "'redis.hit_rate>0.5'")  # fmt: skip
+                     "'redis.hit_rate>0.5', 'outage.hung.during max<2s'")  # fmt: skip
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -277,7 +277,9 @@ def _exit_code(
 ) -> int:
     code = 0
     for verdict in fail_on:
-        hit = [c.id for c in results.claims if c.verdict == verdict]
+        # The faults of "When Redis fails" are claims about the app too (their ids are the
+        # faults: killed, hung...).
+        hit = [c.id for c in [*results.claims, *results.outages] if c.verdict == verdict]
         if hit:
             console.print(f"[red]--fail-on {verdict!r}: {', '.join(hit)}")
             code = 1

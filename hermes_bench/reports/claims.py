@@ -22,6 +22,7 @@ from hermes_bench.reports.latency_parts import (
     draw_parts,
     interval,
 )
+from hermes_bench.reports.load_reasons import load_reasons, other_load
 from hermes_bench.reports.real_latency import (
     RealUpstream,
     at_least_verdict,
@@ -41,7 +42,6 @@ from hermes_bench.results.model import (
     NOT_MEASURED,
     Cell,
     CellKind,
-    CellLoad,
     Claim,
     EvictionFigures,
     EvictionPolicyFigures,
@@ -180,11 +180,11 @@ def _conditions(results: Results, draft: _Draft, *cells: Cell, latency: bool) ->
             "machine": f"{machine.cpus} CPUs, {machine.platform}",
         }
     )
-    loads = [f"{c.id}: {text}" for c in cells if c.load and (text := _other_load(c.load))]
+    loads = [f"{c.id}: {text}" for c in cells if c.load and (text := other_load(c.load))]
     if loads:
         known = draft.conditions.get(_OTHER_LOAD)  # a claim of two backends adds its second
         draft.conditions[_OTHER_LOAD] = "; ".join([known, *loads] if known else loads)
-    reasons = [reason for cell in cells for reason in _load_reasons(cell)]
+    reasons = [reason for cell in cells for reason in load_reasons(cell)]
     for cell in cells:
         load = cell.load
         if load is not None and (load.other is None or not load.other.cpu.count):
@@ -206,58 +206,6 @@ def _conditions(results: Results, draft: _Draft, *cells: Cell, latency: bool) ->
 
 
 _OTHER_LOAD = "machine's other load"
-# What a role of CellLoad.processes is, in a sentence.
-_ROLE_NAMES = {"redis": "Redis", "upstream": "the fake upstream", "locust": "the load generator"}
-
-
-def _role_name(role: str) -> str:
-    if role.startswith("locust worker"):
-        return f"the load generator ({role})"
-    return _ROLE_NAMES.get(role, role)
-
-
-def _load_reasons(cell: Cell) -> list[str]:
-    """Why `cell`'s times may measure the machine: what was saturated, what else ran."""
-    reasons = []
-    generator_said = cell.metrics is not None and cell.metrics.load_generator.saturated
-    if generator_said:
-        reasons.append(f"the load generator was saturated in {cell.id}")
-    load = cell.load
-    if load is None:
-        return reasons
-    for role in load.saturated():
-        if generator_said and role.startswith("locust"):
-            continue  # the load generator saw its own saturation: said once
-        cpu = load.processes[role]
-        reasons.append(
-            f"{_role_name(role)} was saturated in {cell.id} "
-            f"({cpu.above_threshold_share or 0:.0%} of samples above {cpu.threshold_pct:g}% of "
-            "a core)"
-        )
-    other = load.other
-    if other is not None and other.busy:
-        cpu = other.cpu
-        hog = other.top[0] if other.top else None
-        # A process busy enough alone to make a machine busy is named; small ones are not,
-        # as the load then came from processes too short-lived to be sampled.
-        if hog is not None and hog.mean_pct >= cpu.threshold_pct:
-            named = f"; the largest: pid {hog.pid} {hog.name} ({hog.mean_pct:g}% on average)"
-        else:
-            named = "; mostly processes too short-lived to name"
-        reasons.append(
-            f"the machine was busy with other work during {cell.id} "
-            f"({cpu.above_threshold_share or 0:.0%} of samples above {cpu.threshold_pct:g}% of a "
-            f"core, p90 {cpu.p90_pct:g}%{named})"
-        )
-    return reasons
-
-
-def _other_load(load: CellLoad) -> str:
-    """The machine's other load during a cell, as a condition of the verdict."""
-    cpu = load.other.cpu if load.other is not None else None
-    if cpu is None or not cpu.count:
-        return ""
-    return f"{cpu.mean_pct:g}% of a core on average, p90 {cpu.p90_pct:g}%"
 
 
 def _latency(cell: Cell, outcome: str | None) -> LatencySummary:

@@ -3,7 +3,9 @@
 Subjects name a backend and an outcome of its one-instance cache cell: `redis.HIT`,
 `memory.MISS`, `redis.all` (every outcome blended). Scalars: `<backend>.hit_rate`,
 `<backend>.calls_avoided_share`, `<backend>.errors` (error and wrong-answer responses over all
-of that backend's cells). None means the run did not measure it.
+of that backend's cells). The outage cell's figures are under `outage.FAULT.PHASE` (see
+OUTAGE_LATENCIES and OUTAGE_SCALARS): `outage.hung.during max<2s`. None means the run did not
+measure it.
 """
 
 from __future__ import annotations
@@ -12,11 +14,30 @@ from hdrh.histogram import HdrHistogram
 
 from hermes_bench.histograms import add_into, decode_histogram, latency_summary, new_histogram
 from hermes_bench.reports.thresholds import summary_key
-from hermes_bench.results.model import Cell, Results
+from hermes_bench.results.model import (
+    Cell,
+    LatencySummary,
+    OutageFault,
+    OutageFigures,
+    OutagePhase,
+    Results,
+)
 from hermes_bench.results.vocabulary import CACHE_SCENARIO, ERROR, SERVICE, WRONG_ANSWER
 
 SCALARS = ("hit_rate", "calls_avoided_share", "errors")
 ALL_OUTCOMES = "all"
+OUTAGE = "outage"
+# outage.FAULT.PHASE[.WHAT] AGG: the chat requests' time, or that of WHAT.
+OUTAGE_LATENCIES = ("chat", "wait", "healthz", "session-read", "session-write")
+# outage.FAULT.PHASE.NAME and outage.FAULT.NAME.
+OUTAGE_PHASE_SCALARS = (
+    "requests", "server_errors", "failed_open", "failed_open_share", "served_by_redis_share",
+    "limiter_failed_open", "cache_write_failed", "throughput_rps",
+)  # fmt: skip
+OUTAGE_SCALARS = (
+    "fault_s", "detected_s", "healthy_again_s", "recovered_s", "sessions_lost",
+    "cache_entries_lost",
+)  # fmt: skip
 
 
 def cell_latency_us(cell: Cell, outcome: str, aggregate: str) -> float | None:
@@ -79,6 +100,8 @@ def cell_scalar(cell: Cell, figure: str) -> float | None:
 def latency_us(results: Results, subject: str, aggregate: str) -> float | None:
     """µs of `aggregate` for `backend.OUTCOME` in the backend's one-instance cache cell, its
     repeats pooled."""
+    if subject.startswith(OUTAGE + "."):
+        return _outage_latency_us(results, subject, aggregate)
     backend, _, outcome = subject.partition(".")
     cell = _cache_cell(results, backend)
     if cell is None or not outcome:
@@ -87,7 +110,9 @@ def latency_us(results: Results, subject: str, aggregate: str) -> float | None:
 
 
 def scalar(results: Results, name: str) -> float | None:
-    """A scalar figure `backend.name`, or None if not measured."""
+    """A scalar figure `backend.name` (or `outage.…`), or None if not measured."""
+    if name.startswith(OUTAGE + "."):
+        return _outage_scalar(results, name)
     backend, _, figure = name.partition(".")
     if figure not in SCALARS:
         return None
@@ -116,3 +141,72 @@ def _errors(cell: Cell) -> int:
             if families is not None and families.service is not None:
                 total += families.service.count
     return total
+
+
+def _outage_fault(results: Results, name: str) -> OutageFault | None:
+    cell = results.find_cell("outage", "redis")
+    if cell is None or not cell.ok or not isinstance(cell.extra, OutageFigures):
+        return None
+    return cell.extra.faults.get(name)
+
+
+def _outage_latency_us(results: Results, subject: str, aggregate: str) -> float | None:
+    """outage.FAULT.PHASE[.WHAT]: chat (the default), wait (less the upstream), healthz,
+    session-read or session-write."""
+    parts = subject.split(".")
+    if len(parts) not in (3, 4):
+        return None
+    what = parts[3] if len(parts) == 4 else "chat"
+    fault = _outage_fault(results, parts[1])
+    phase = fault.phases.get(parts[2]) if fault is not None else None
+    if phase is None or what not in OUTAGE_LATENCIES:
+        return None
+    summary = _phase_latency(phase, what)
+    if summary is None or not summary.count:
+        return None
+    return summary.statistic(summary_key(aggregate))
+
+
+def _phase_latency(phase: OutagePhase, what: str) -> LatencySummary | None:
+    if what == "chat":
+        return phase.latency
+    if what == "wait":
+        return phase.beside_upstream
+    if what == "healthz":
+        return phase.healthz.latency
+    requests = phase.sessions.get(what.removeprefix("session-"))
+    return None if requests is None else requests.latency
+
+
+def _outage_scalar(results: Results, name: str) -> float | None:
+    """outage.FAULT.NAME or outage.FAULT.PHASE.NAME."""
+    parts = name.split(".")
+    fault = _outage_fault(results, parts[1]) if len(parts) in (3, 4) else None
+    if fault is None:
+        return None
+    if len(parts) == 3:
+        return _fault_scalar(fault, parts[2])
+    phase = fault.phases.get(parts[2])
+    return None if phase is None else _phase_scalar(phase, parts[3])
+
+
+def _fault_scalar(fault: OutageFault, figure: str) -> float | None:
+    if figure == "sessions_lost":
+        return float(fault.sessions - fault.sessions_intact)
+    if figure == "cache_entries_lost":
+        return float(fault.cache_entries - fault.cache_entries_intact)
+    if figure not in OUTAGE_SCALARS:
+        return None
+    value = getattr(fault, figure)
+    return None if value is None else float(value)
+
+
+def _phase_scalar(phase: OutagePhase, figure: str) -> float | None:
+    if figure not in OUTAGE_PHASE_SCALARS:
+        return None
+    if figure in ("failed_open_share", "served_by_redis_share"):
+        if not phase.requests:
+            return None
+        count = phase.failed_open if figure == "failed_open_share" else phase.served_by_redis
+        return count / phase.requests
+    return float(getattr(phase, figure))

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hermes_bench.redaction import redact_text
+from hermes_bench.reports.outage_verdicts import statuses_text
 from hermes_bench.reports.palette import verdict_colour
 from hermes_bench.reports.plot_specs import PLOT_WIDTH_PX, PLOTS, PlotSpec
 from hermes_bench.reports.terminal import verdict_counts
-from hermes_bench.results.model import Cell, Claim, Results, Run
+from hermes_bench.results.model import Cell, Claim, OutageFigures, OutagePhase, Results, Run
 
 KeyValues = tuple[tuple[str, str], ...]
 
@@ -95,6 +96,47 @@ class ClaimSection:
 
 
 @dataclass(frozen=True)
+class PhaseRow:
+    """One phase of a fault: what the requests sent in it met."""
+
+    phase: str
+    span: str
+    chat: str  # statuses of the chat requests
+    throughput: str
+    served: str  # served by Redis / failed open / limiter fail-open / cache writes refused
+    failed_open: str
+    limiter_open: str
+    writes_refused: str
+    p50: str
+    p99: str
+    longest: str
+    beside_upstream: str  # the longest less its upstream part
+    session_reads: str
+    session_writes: str
+    healthz: str
+
+
+@dataclass(frozen=True)
+class OutageSection:
+    """One fault of Redis: the verdict on what the app did, and its figures phase by phase."""
+
+    anchor: str
+    id: str
+    title: str
+    verdict: Verdict
+    guide: str
+    reading: str
+    how: str
+    summary: str
+    holds_when: str | None
+    timeline: KeyValues
+    phases: tuple[PhaseRow, ...]
+    notes: tuple[str, ...]
+    conditions: KeyValues
+    cell: Link | None
+
+
+@dataclass(frozen=True)
 class CellRow:
     """One line of the cells table."""
 
@@ -127,6 +169,7 @@ class ReportView:
     claims: tuple[ClaimRow, ...]
     plots: tuple[PlotFigure, ...]
     claim_sections: tuple[ClaimSection, ...]
+    outages: tuple[OutageSection, ...]
     cells: tuple[CellRow, ...]
     configuration: Configuration
 
@@ -240,6 +283,78 @@ def _claim_section(claim: Claim, kinds_by_cell: Mapping[str, str]) -> ClaimSecti
     )
 
 
+def _ms(us: int | float | None) -> str:
+    return "—" if us is None else f"{us / 1000:,.1f} ms"
+
+
+def _seconds(value: float | None, missing: str) -> str:
+    return missing if value is None else f"{value:.2f} s"
+
+
+def _phase_row(name: str, phase: OutagePhase) -> PhaseRow:
+    sessions = phase.sessions
+    return PhaseRow(
+        phase=_text(name),
+        span=_text(f"{phase.start_s:.1f}–{phase.end_s:.1f} s"),
+        chat=_text(statuses_text(phase.statuses)),
+        throughput=_text(f"{phase.throughput_rps:g}/s"),
+        served=_text(phase.served_by_redis),
+        failed_open=_text(phase.failed_open),
+        limiter_open=_text(phase.limiter_failed_open + phase.limiter_failed_closed),
+        writes_refused=_text(phase.cache_write_failed),
+        p50=_text(_ms(phase.latency.p50_us)),
+        p99=_text(_ms(phase.latency.p99_us)),
+        longest=_text(_ms(phase.latency.max_us)),
+        beside_upstream=_text(_ms(phase.beside_upstream.max_us)),
+        session_reads=_text(
+            statuses_text(sessions["read"].statuses) if "read" in sessions else "—"
+        ),
+        session_writes=_text(
+            statuses_text(sessions["write"].statuses) if "write" in sessions else "—"
+        ),
+        healthz=_text(
+            f"{statuses_text(phase.healthz.statuses)}; longest {_ms(phase.healthz.latency.max_us)}"
+        ),
+    )
+
+
+def _outage_section(claim: Claim, cell: Cell | None) -> OutageSection:
+    figures = cell.extra if cell is not None and isinstance(cell.extra, OutageFigures) else None
+    fault = figures.faults.get(claim.id) if figures is not None else None
+    timeline: KeyValues = ()
+    phases: tuple[PhaseRow, ...] = ()
+    if fault is not None:
+        timeline = _key_values(
+            {
+                "Redis away for": f"{fault.fault_s:.2f} s",
+                "/healthz said 503 after": _seconds(fault.detected_s, "never"),
+                "/healthz said 200 again after": _seconds(fault.healthy_again_s, "never"),
+                "served from Redis again after": _seconds(fault.recovered_s, "not by the end"),
+                "sessions kept": f"{fault.sessions_intact} of {fault.sessions}",
+                "cached answers kept": f"{fault.cache_entries_intact} of {fault.cache_entries}",
+                "warnings the app logged": fault.app_warnings or "none",
+                "counters that changed": fault.app_counters or "none",
+            }
+        )
+        phases = tuple(_phase_row(name, phase) for name, phase in fault.phases.items())
+    return OutageSection(
+        anchor=_anchor("outage-", claim.id),
+        id=_text(claim.id),
+        title=_text(claim.title),
+        verdict=_verdict(claim.verdict),
+        guide=_text(claim.guide),
+        reading=_text(claim.reading),
+        how=_text(fault.how if fault is not None else ""),
+        summary=_text(claim.summary),
+        holds_when=None if claim.holds_when is None else _text(claim.holds_when),
+        timeline=timeline,
+        phases=phases,
+        notes=tuple(_text(n) for n in claim.notes),
+        conditions=_key_values(claim.conditions),
+        cell=None if cell is None else Link(_anchor("cell-", cell.id), _text(cell.id)),
+    )
+
+
 def _cell_row(cell: Cell) -> CellRow:
     return CellRow(
         anchor=_anchor("cell-", cell.id),
@@ -264,6 +379,9 @@ def report_view(results: Results) -> ReportView:
         claims=tuple(_claim_row(c) for c in results.claims),
         plots=tuple(_plot_figure(spec, spec.render(results)) for spec in PLOTS),
         claim_sections=tuple(_claim_section(c, kinds_by_cell) for c in results.claims),
+        outages=tuple(
+            _outage_section(c, results.find_cell("outage", "redis")) for c in results.outages
+        ),
         cells=tuple(_cell_row(c) for c in results.cells),
         configuration=Configuration(
             options=_key_values(run.options.model_dump()),

@@ -9,8 +9,16 @@ from rich.table import Table
 from rich.text import Text
 
 from hermes_bench.redaction import redact_text
+from hermes_bench.reports.outage_verdicts import fault_line
 from hermes_bench.reports.palette import verdict_colour
-from hermes_bench.results.model import VERDICTS, Results, Verdict
+from hermes_bench.results.model import (
+    HOLDS,
+    NOT_MEASURED,
+    VERDICTS,
+    OutageFigures,
+    Results,
+    Verdict,
+)
 
 
 def verdict_counts(results: Results) -> dict[Verdict, int]:
@@ -56,7 +64,32 @@ def print_claims(results: Results, console: Console) -> None:
         console.print(_plain(counts))
     else:
         console.print(Text("No claims evaluated: no data.", style="yellow"))
+    print_outages(results, console)
     for cell in results.cells:
         if not cell.ok:
             line = f"cell {cell.id} {cell.status}: {cell.error or 'no error recorded'}"
             console.print(_plain(line), style="red")
+
+
+def print_outages(results: Results, console: Console) -> None:
+    """When Redis fails: a verdict and what happened per fault, when the run had the cell."""
+    cell = results.find_cell("outage", "redis")
+    if cell is None or not results.outages:
+        return
+    faults = cell.extra.faults if isinstance(cell.extra, OutageFigures) else {}
+    table = Table(title="When Redis fails", show_lines=False)
+    table.add_column("Redis", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("what the app did", ratio=1)
+    for claim in results.outages:
+        fault = faults.get(claim.id)
+        if claim.verdict in (HOLDS, NOT_MEASURED) and fault is not None:
+            text = _plain(fault_line(fault))
+        else:
+            text = _plain(claim.summary)
+        table.add_row(
+            _plain(claim.id),
+            Text(claim.verdict, style=f"bold {verdict_colour(claim.verdict)}"),
+            text,
+        )
+    console.print(table)

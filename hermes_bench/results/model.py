@@ -461,6 +461,72 @@ class EvictionFigures(Record):
     policies: dict[str, EvictionPolicyFigures]  # allkeys-lru, allkeys-lfu, volatile-*, ...
 
 
+class OutageRequests(Record):
+    """One kind of request (session reads, writes, health checks) in one phase of an outage."""
+
+    requests: int = Field(ge=0)
+    statuses: dict[str, int] = {}  # HTTP status, or the transport error's name, by count
+    latency: LatencySummary
+
+
+class OutagePhase(Record):
+    """Chat requests sent in one phase (before, during, after the fault), by send time."""
+
+    start_s: float = Field(ge=0)  # seconds from the start of the fault's load
+    end_s: float = Field(ge=0)
+    requests: int = Field(ge=0)
+    throughput_rps: float = Field(ge=0)  # answers per second of the phase
+    statuses: dict[str, int] = {}
+    hits: int = Field(ge=0)  # X-Cache: HIT
+    served_by_redis: int = Field(ge=0)  # 200 with the limiter's decision and the cache in Redis
+    failed_open: int = Field(ge=0)  # 200 without one of them
+    limiter_failed_open: int = Field(ge=0)  # X-RateLimit-Status: fail-open
+    limiter_failed_closed: int = Field(ge=0)  # fail-closed: 503 by RATE_LIMIT_ON_REDIS_ERROR
+    cache_write_failed: int = Field(ge=0)  # X-Cache-Write: failed or skipped
+    server_errors: int = Field(ge=0)  # 5xx and transport errors
+    wrong_answers: int = Field(0, ge=0)
+    latency: LatencySummary  # response time at the client
+    # The same less the upstream's part (the app's Server-Timing): the wait on Redis shows.
+    beside_upstream: LatencySummary
+    sessions: dict[str, OutageRequests] = {}  # "read", "write"
+    healthz: OutageRequests
+
+
+class OutageFault(Record):
+    """One fault of Redis under load, and what the app did before, during and after it."""
+
+    how: str  # what was done to Redis, in words
+    fault_s: float = Field(ge=0)  # from the fault's start until Redis answered again
+    phases: dict[str, OutagePhase]  # before, during, after
+    detected_s: float | None = None  # fault start to the first /healthz 503 (None: none)
+    healthy_again_s: float | None = None  # fault end to the first /healthz 200 after it
+    # Fault end to the first chat request from which on every one was served by Redis again;
+    # None when the after phase ended before that.
+    recovered_s: float | None = None
+    sessions: int = Field(ge=0)  # created before the fault, only read during the load
+    sessions_intact: int = Field(ge=0)  # read back with their data after the fault
+    cache_entries: int = Field(ge=0)  # prompts cached before the fault and not asked during it
+    cache_entries_intact: int = Field(ge=0)  # of those, a HIT after the fault
+    app_counters: dict[str, int] = {}  # what changed in the target's /stats over the fault
+    app_warnings: dict[str, int] = {}  # the target's warnings over the fault, by cause
+    last_error: str | None = None  # /healthz's last Redis error after the fault, redacted
+
+
+class OutageFigures(Record):
+    """Outage cell: a target of its own on a private Redis, which is killed, hung, slowed and
+    filled under a steady load; the app's failure settings as it ran."""
+
+    redis_version: str
+    redis_timeout_s: float = Field(gt=0)
+    health_timeout_s: float = Field(gt=0)  # /healthz's PING waits at most this long
+    breaker_failures: int = Field(ge=0)
+    breaker_cooldown_s: float = Field(ge=0)
+    rate_limit_on_redis_error: str
+    in_flight: int = Field(ge=1)
+    rate_rps: float = Field(gt=0)  # the load's intended rate of requests
+    faults: dict[str, OutageFault]  # killed, hung, slowed, full
+
+
 class NoFigures(Record):
     """A failed cell: nothing measured."""
 
@@ -476,6 +542,7 @@ CellFigures = (
     | MemoryFigures
     | PoolFigures
     | EvictionFigures
+    | OutageFigures
 )
 
 
@@ -603,7 +670,17 @@ class Results(Record):
     run: Run
     cells: list[Cell] = []
     claims: list[Claim] = []
+    outages: list[Claim] = []  # when Redis fails: a verdict per fault of the outage cell
     bounds: Bounds | None = None
+
+    @model_serializer(mode="wrap")
+    def _outages_only_when_judged(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Results from before the outage cell (every run since judges all its faults) write
+        # back as read.
+        data = handler(self)
+        if not self.outages and isinstance(data, dict):
+            data.pop("outages", None)
+        return data
 
     def ok_cells(self, kind: CellKind) -> list[Cell]:
         """Cells of `kind` that completed."""

@@ -39,13 +39,16 @@ TOTAL_STEP = "total"
 STEP_ORDER = ("ratelimit", "cache-read", "upstream", "cache-write", TOTAL_STEP)
 
 CellKind = Literal[
-    "cache", "ratelimit", "restart", "probe", "memory", "pool", "eviction", "fallback"
+    "cache", "ratelimit", "restart", "probe", "memory", "pool", "eviction", "outage", "fallback"
 ]
 CELL_KINDS: tuple[CellKind, ...] = get_args(CellKind)
 BACKENDS = ("redis", "memory")
 # How Redis keeps its data over its own restart: not at all, an append-only file, snapshots.
 PERSISTENCE_MODES = ("none", "aof", "rdb")
 RDB_SAVE = "3600 1"  # the snapshot rule of the "rdb" mode: at least at SHUTDOWN
+# What the outage cell does to Redis under load, in this order (killed last: it loses the data).
+OUTAGE_FAULTS = ("slowed", "full", "hung", "killed")
+OUTAGE_PHASES = ("before", "during", "after")
 Verdict = Literal[
     "holds",
     "better than claimed",

@@ -48,7 +48,11 @@ def stop_signals_held() -> Iterator[None]:
 
 def _child_setup_hook() -> Callable[[], None]:
     """Build a preexec_fn: the child takes the stop signals again and, on Linux, gets SIGTERM
-    when the harness dies."""
+    when the harness dies.
+
+    Linux sends that signal when the *thread* that started the child ends, not the process:
+    start children from a thread that lives as long as they should (the main thread).
+    """
     # Load libc before fork: dlopen in the forked child is not async-signal-safe.
     libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
     parent_pid = os.getpid()
