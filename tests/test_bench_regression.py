@@ -30,7 +30,13 @@ def run_bench(
     storage: Path, redis_url: str, *options: str, fault_delay_ms: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the cache-get-hit benchmarks with `options`, storing runs under `storage`."""
-    env = {k: v for k, v in os.environ.items() if k not in FAULT_VARIABLES}
+    # Not PYTEST_XDIST_*: under `-n`, pytest-benchmark would take the child for a worker and
+    # switch itself off.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in FAULT_VARIABLES and not k.startswith("PYTEST_XDIST")
+    }
     # One Redis for every run, so the baseline and the comparisons time the same server.
     env["REDIS_URL"] = redis_url
     if fault_delay_ms is not None:
