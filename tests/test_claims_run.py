@@ -15,6 +15,7 @@ import pytest
 from test_eviction_cell import check_eviction_cell
 from test_failure_cells import check_memory_and_pool_cells
 from test_outage_cell import check_outage_cell
+from test_payoff import check_payoff_and_answer
 
 from hermes_bench.results.files import read_results, results_json
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA as SCHEMA
@@ -81,6 +82,7 @@ def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_pat
     check_memory_and_pool_cells(typed, page)
     check_eviction_cell(typed, page)
     check_outage_cell(typed, page, output)
+    check_payoff_and_answer(typed, page, output)
     assert "threshold redis.HIT p(99)" in output and "wall time" in output
     # The report renders again from the results alone.
     again = tmp_path / "again.html"
@@ -150,6 +152,10 @@ def test_bad_run_options_are_rejected_before_anything_starts(tmp_path: Path) -> 
         (["--repeat", "0"], "--repeat 0"),
         (["--hit-header", "X-From-Cache"], "--hit-header is for --target gateways"),
         (["--hit-header", "bad header=1"], "--hit-header 'bad header=1' is not NAME"),
+        (["--model", "gpt-9"], "--model 'gpt-9': the price table"),
+        (["--prices", str(tmp_path / "none.json")], "no such file"),
+        (["--traffic", "-5"], "--traffic -5"),
+        (["--completion-tokens", "nan"], "--completion-tokens nan"),
     ):
         result = subprocess.run([*COMMAND, "run", "--output", str(tmp_path), *args],
                                 capture_output=True, text=True, timeout=60)  # fmt: skip

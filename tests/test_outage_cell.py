@@ -83,7 +83,9 @@ def check_outage_cell(results: Results, page: str, terminal: str) -> None:
     # Full: reads still hit, writes refused and marked, session writes 500.
     full_during = full.phases["during"]
     assert full_during.hits > 0 and full_during.cache_write_failed > 0
-    assert set(full_during.sessions["write"].statuses) == {"500"}
+    # 500: Redis refused the write; one in flight as memory was freed again may pass.
+    writes = full_during.sessions["write"].statuses
+    assert writes.get("500", 0) > 0 and set(writes) <= {"500", "200"}, writes
     assert full.last_error and "OOM" in full.last_error
     verdicts = {claim.id: claim for claim in results.outages}
     assert list(verdicts) == list(OUTAGE_FAULTS)

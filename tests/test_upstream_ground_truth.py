@@ -26,8 +26,22 @@ def test_ground_truth_counts_calls_distinct_and_duplicates() -> None:
         "distinct_requests": 3,
         "duplicate_calls": 2,
         "served_us": {"count": 0},
+        "usage_by_model": {},
     }
     assert truth.snapshot(per_hash=True)["calls_per_hash"] == {"a": 3, "b": 1, "c": 1}
+
+
+def test_ground_truth_sums_the_usage_it_billed_by_model() -> None:
+    truth = GroundTruth()
+    truth.billed("gpt-4o-mini", 12, 30)
+    truth.billed("gpt-4o-mini", 8, 20)
+    truth.billed("gpt-4o", 5, 7)
+    assert truth.snapshot()["usage_by_model"] == {
+        "gpt-4o": {"calls": 1, "prompt_tokens": 5, "completion_tokens": 7},
+        "gpt-4o-mini": {"calls": 2, "prompt_tokens": 20, "completion_tokens": 50},
+    }
+    truth.reset()
+    assert truth.snapshot()["usage_by_model"] == {}
 
 
 def test_ground_truth_reset() -> None:
@@ -42,6 +56,7 @@ def test_ground_truth_reset() -> None:
         "distinct_requests": 0,
         "duplicate_calls": 0,
         "served_us": {"count": 0},
+        "usage_by_model": {},
         "calls_per_hash": {},
     }
 

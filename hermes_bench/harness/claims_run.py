@@ -30,6 +30,8 @@ from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.reports.bounds import sequence_bounds
 from hermes_bench.reports.claims import evaluate_claims
 from hermes_bench.reports.outage_verdicts import evaluate_outages
+from hermes_bench.reports.payoff import PayoffOptions, evaluate_payoff
+from hermes_bench.reports.plain_answer import plain_answer
 from hermes_bench.results.files import write_results
 from hermes_bench.results.model import (
     BACKENDS,
@@ -68,6 +70,7 @@ class RunOptions:
     upstream_url: str = ""  # the fake upstream the external targets call, if any
     target_backend: str = "redis"  # what the external targets use, to label their cells
     hit_header: str | None = None  # how the external targets mark a hit; None: X-Cache
+    payoff: PayoffOptions | None = None  # what to price the payoff with; None: no payoff
 
 
 def plan_cells(options: RunOptions) -> list[CellPlan]:
@@ -190,6 +193,9 @@ def run_claims(
     results.bounds = run_bounds(options)
     results.claims = evaluate_claims(results)
     results.outages = evaluate_outages(results)
+    if options.payoff is not None:
+        results.payoff = evaluate_payoff(results, options.payoff)
+    results.answer = plain_answer(results)
     write_results(results_path, results)
     on_results(results)
     return results

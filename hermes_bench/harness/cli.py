@@ -17,7 +17,12 @@ from typing import NoReturn
 from hermes_bench import __version__
 from hermes_bench.errors import ConfigError, HermesBenchError
 from hermes_bench.harness.compare_command import add_compare_arguments, compare_from_args
-from hermes_bench.harness.run_command import add_run_arguments, report_from_args, run_from_args
+from hermes_bench.harness.run_command import (
+    add_payoff_arguments,
+    add_run_arguments,
+    report_from_args,
+    run_from_args,
+)
 from hermes_bench.latency_spec import ACCEPTED_FORMS, DEFAULT_LATENCY
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.results.vocabulary import BACKENDS
@@ -52,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="render the HTML report again from a results.json")
     report.add_argument("results", help="path of a results.json written by 'hermes-bench run'")
     report.add_argument("--output", help="where to write the HTML (default: beside the results)")
+    add_payoff_arguments(report)  # given, the report prices the payoff again (results.json kept)
     compare = commands.add_parser(
         "compare",
         help="compare two results.json figure by figure; exit 1 on a regression",

@@ -14,18 +14,26 @@ from hermes_bench.errors import ConfigError
 # Locust's helpers, the stack) load only when a run or a report is asked for.
 from hermes_bench.harness.profiles import PROFILES, profile_named
 from hermes_bench.latency_spec import ACCEPTED_FORMS, parse_latency
-from hermes_bench.results.vocabulary import BACKENDS, CELL_KINDS, VERDICTS, CellKind
+from hermes_bench.results.vocabulary import (
+    BACKENDS,
+    CELL_KINDS,
+    DEFAULT_TRAFFIC_PER_DAY,
+    VERDICTS,
+    CellKind,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from hermes_bench.harness.claims_run import RunOptions
+    from hermes_bench.reports.payoff import PayoffOptions
     from hermes_bench.reports.thresholds import Threshold, ThresholdResult
     from hermes_bench.results.model import Results
 
 
 EXIT_INTERRUPTED = 130
 MAX_REPEAT = 20
+MAX_TRAFFIC_PER_DAY = 1e12
 
 
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
@@ -116,6 +124,61 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--threshold", action="append", default=[], metavar="EXPR",
                      help="exit 1 unless it holds, k6-style: 'redis.HIT p(95)<50ms', "
                      "'redis.hit_rate>0.5', 'outage.hung.during max<2s'")  # fmt: skip
+    add_payoff_arguments(run)
+
+
+def add_payoff_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the payoff (`run` and `report`): traffic, model, prices, answer size."""
+    group = parser.add_argument_group("payoff (what Redis saves in OpenAI dollars)")
+    group.add_argument(
+        "--traffic",
+        type=float,
+        metavar="N",
+        help=f"requests a day to price the payoff at (default {DEFAULT_TRAFFIC_PER_DAY:,.0f})",
+    )
+    group.add_argument(
+        "--model",
+        help="the OpenAI model to price the calls at (default: the one the calls named)",
+    )
+    group.add_argument(
+        "--prices",
+        metavar="FILE",
+        help="a JSON price table instead of the shipped one (OpenAI list prices of a date), "
+        'e.g. {"as_of": "2025-06-01", "source": "my contract", "models": {"gpt-4o-mini": '
+        '{"input": 0.15, "output": 0.60}}} in USD per 1M tokens',
+    )
+    group.add_argument(
+        "--completion-tokens",
+        type=float,
+        metavar="N",
+        help="price answers of N tokens instead of the fake upstream's short ones",
+    )
+
+
+def payoff_options(args: argparse.Namespace) -> PayoffOptions:
+    """The payoff's options from the command line, checked before anything starts."""
+    from hermes_bench.reports.payoff import PayoffOptions
+    from hermes_bench.reports.price_tables import load_price_table, load_redis_tiers
+
+    traffic = DEFAULT_TRAFFIC_PER_DAY if args.traffic is None else args.traffic
+    if not (math.isfinite(traffic) and 0 < traffic <= MAX_TRAFFIC_PER_DAY):
+        raise ConfigError(f"--traffic {traffic:g}: requests a day, above 0, at most 1e12")
+    completion = args.completion_tokens
+    if completion is not None and not (math.isfinite(completion) and 0 <= completion <= 1e6):
+        raise ConfigError(f"--completion-tokens {completion:g}: from 0 to 1,000,000 tokens")
+    prices = load_price_table(Path(args.prices) if args.prices else None)
+    if args.model is not None and args.model not in prices.models:
+        raise ConfigError(
+            f"--model {args.model!r}: the price table of {prices.as_of} knows "
+            f"{', '.join(sorted(prices.models))}; give --prices FILE for another"
+        )
+    return PayoffOptions(
+        prices=prices,
+        tiers=load_redis_tiers(),
+        traffic_per_day=traffic,
+        model=args.model,
+        completion_tokens=completion,
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -191,6 +254,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         upstream_url=args.upstream_url.rstrip("/"),
         target_backend=args.target_backend,
         hit_header=args.hit_header,
+        payoff=payoff_options(args),
     )
     if options.targets:
         from hermes_bench.stack.external import ExternalTargets
@@ -240,6 +304,13 @@ def report_from_args(args: argparse.Namespace) -> int:
 
     path = Path(args.results)
     results = read_results(path)
+    if any(v is not None for v in (args.traffic, args.model, args.prices, args.completion_tokens)):
+        from hermes_bench.reports.payoff import evaluate_payoff
+        from hermes_bench.reports.plain_answer import plain_answer
+
+        # Priced again for the report only: results.json keeps what the run concluded.
+        results.payoff = evaluate_payoff(results, payoff_options(args))
+        results.answer = plain_answer(results)
     target = Path(args.output) if args.output else path.with_name("report.html")
     write_report(results, target)
     print_claims(results, Console())

@@ -210,8 +210,13 @@ def bounded(fault: OutageFault, figures: OutageFigures) -> Check:
 
 
 def _longest(phase: OutagePhase) -> int:
-    """µs of the longest request of a phase apart from its upstream call."""
-    values = [phase.beside_upstream.max_us, *(r.latency.max_us for r in phase.sessions.values())]
+    """µs of the longest request of a phase apart from its upstream call: chat, session or
+    health request alike, the slack every bound of the fault gets."""
+    values = [
+        phase.beside_upstream.max_us,
+        phase.healthz.latency.max_us,
+        *(r.latency.max_us for r in phase.sessions.values()),
+    ]
     return max((v for v in values if v is not None), default=0)
 
 
@@ -243,10 +248,10 @@ def marked(fault: OutageFault) -> Check:
 
 def detected(fault: OutageFault, figures: OutageFigures) -> Check:
     """/healthz said 503 during the fault, and answered within its own PING timeout more than
-    its longest answer before the fault."""
+    the longest request before the fault."""
     before, during = _phase(fault, "before"), _phase(fault, "during")
     longest = during.healthz.latency.max_us or 0
-    limit = (before.healthz.latency.max_us or 0) + int(figures.health_timeout_s * 1e6)
+    limit = _longest(before) + int(figures.health_timeout_s * 1e6)
     if fault.detected_s is None:
         return Check(False, "/healthz never answered 503 during the fault")
     return Check(

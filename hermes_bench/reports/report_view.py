@@ -16,9 +16,18 @@ from typing import Any
 from hermes_bench.redaction import redact_text
 from hermes_bench.reports.outage_verdicts import statuses_text
 from hermes_bench.reports.palette import verdict_colour
+from hermes_bench.reports.plain_answer import usd
 from hermes_bench.reports.plot_specs import PLOT_WIDTH_PX, PLOTS, PlotSpec
 from hermes_bench.reports.terminal import verdict_counts
-from hermes_bench.results.model import Cell, Claim, OutageFigures, OutagePhase, Results, Run
+from hermes_bench.results.model import (
+    Cell,
+    Claim,
+    OutageFigures,
+    OutagePhase,
+    Payoff,
+    Results,
+    Run,
+)
 
 KeyValues = tuple[tuple[str, str], ...]
 
@@ -160,11 +169,34 @@ class Configuration:
 
 
 @dataclass(frozen=True)
+class TierRow:
+    """One Redis tier of the payoff table."""
+
+    label: str
+    monthly: str
+    break_even: str
+    why_not: str
+
+
+@dataclass(frozen=True)
+class PayoffView:
+    """The payoff in figures, or why it is not known."""
+
+    measured: bool
+    reason: str
+    figures: KeyValues
+    tiers: tuple[TierRow, ...]
+    assumptions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ReportView:
     """Everything the report template shows, formatted and redacted, nothing left to compute."""
 
     title_id: str
     header: Header
+    answer: tuple[str, ...]  # the plain answer, first on the page
+    payoff: PayoffView | None
     verdict_counts: tuple[tuple[Verdict, int], ...]
     claims: tuple[ClaimRow, ...]
     plots: tuple[PlotFigure, ...]
@@ -355,6 +387,59 @@ def _outage_section(claim: Claim, cell: Cell | None) -> OutageSection:
     )
 
 
+def _payoff_view(payoff: Payoff | None) -> PayoffView | None:
+    if payoff is None:
+        return None
+    figures: dict[str, Any] = {}
+    if payoff.status == "measured":
+        figures = {
+            "requests a day": f"{payoff.traffic_per_day:,.0f}",
+            "model, prices of": f"{payoff.model}, {payoff.prices_as_of}",
+            "tokens per call (prompt + completion)": f"{payoff.prompt_tokens_per_call:g} + "
+            f"{payoff.completion_tokens_per_call:g}",
+            "one OpenAI call": usd(payoff.usd_per_call or 0.0),
+            f"calls avoided by Redis ({payoff.instances} instances)": _share(
+                payoff.calls_avoided_share
+            ),
+            f"calls avoided in memory ({payoff.instances} instances)": _share(
+                payoff.memory_calls_avoided_share
+            ),
+            "saved per 1,000 requests": usd(payoff.saved_per_1000_usd or 0.0),
+            "saved a month against no cache": usd(payoff.saved_per_month_usd or 0.0),
+            "saved a month against the in-memory fallback": (
+                "—"
+                if payoff.over_memory_per_month_usd is None
+                else usd(payoff.over_memory_per_month_usd)
+            ),
+            "cache entries × bytes each": f"{payoff.cache_entries or 0:,} × "
+            f"{payoff.entry_bytes or 0:g} B = {(payoff.memory_bytes or 0) / 1e6:,.2f} MB",
+            "Redis commands per request": _format_value(payoff.commands_per_request),
+        }
+    return PayoffView(
+        measured=payoff.status == "measured",
+        reason=_text(payoff.reason or ""),
+        figures=_key_values(figures),
+        tiers=tuple(
+            TierRow(
+                label=_text(t.label),
+                monthly="—" if t.monthly_usd is None else _text(usd(t.monthly_usd)),
+                break_even=(
+                    "never on this workload"
+                    if t.break_even_per_day is None
+                    else _text(f"{t.break_even_per_day:,.0f} requests a day")
+                ),
+                why_not=_text(t.why_not or ""),
+            )
+            for t in payoff.tiers
+        ),
+        assumptions=tuple(_text(a) for a in payoff.assumptions),
+    )
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
 def _cell_row(cell: Cell) -> CellRow:
     return CellRow(
         anchor=_anchor("cell-", cell.id),
@@ -375,6 +460,8 @@ def report_view(results: Results) -> ReportView:
     return ReportView(
         title_id=_text(run.id),
         header=_header(run),
+        answer=tuple(_text(sentence) for sentence in results.answer),
+        payoff=_payoff_view(results.payoff),
         verdict_counts=tuple((_verdict(v), n) for v, n in verdict_counts(results).items()),
         claims=tuple(_claim_row(c) for c in results.claims),
         plots=tuple(_plot_figure(spec, spec.render(results)) for spec in PLOTS),

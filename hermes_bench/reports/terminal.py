@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
@@ -46,6 +47,8 @@ def print_claims(results: Results, console: Console) -> None:
     """A table of claims with coloured verdicts, then one line per failed cell."""
     if results.run.status == "interrupted":
         console.print(Text("Run interrupted: verdicts rest on partial data.", style="bold red"))
+    if results.answer:
+        console.print(Panel(_plain(" ".join(results.answer)), title="The answer", expand=False))
     if results.claims:
         table = Table(title=f"HERMES guide claims, run {results.run.id}", show_lines=False)
         table.add_column("id", no_wrap=True)

@@ -119,6 +119,14 @@ class MetricsSnapshot(Record):
         return self.counters.get(name, 0)
 
 
+class ModelUsage(Record):
+    """Token usage of the calls the fake upstream answered for one model."""
+
+    calls: int = Field(ge=0)
+    prompt_tokens: int = Field(ge=0)
+    completion_tokens: int = Field(ge=0)
+
+
 class CacheAccounting(Record):
     """Hit rate from the cache headers (or the upstream's call log where there were none);
     calls avoided from the upstream's ground truth, if read."""
@@ -135,6 +143,8 @@ class CacheAccounting(Record):
     calls_avoided_share: float | None = None
     hits_minus_calls_avoided: int | None = None
     ideal_hit_rate: float | None = None
+    # The answered calls' token usage by model, as the upstream billed it (its `usage`).
+    upstream_usage: dict[str, ModelUsage] = {}
     # How long the upstream itself took per answered call (its own clock, arrival to answer):
     # a MISS's time less this is what the target adds to a call.
     upstream_served: LatencySummary | None = None
@@ -154,6 +164,14 @@ class CacheAccounting(Record):
     # Answers of the cache path the log did not tell: past a cap, or no log to read.
     not_attributed: int = 0
     calls_log_dropped: int | None = None  # calls the upstream left out of its log (its cap)
+
+    @model_serializer(mode="wrap")
+    def _usage_only_when_counted(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Metrics from before the upstream counted tokens write back as read.
+        data = handler(self)
+        if not self.upstream_usage and isinstance(data, dict):
+            data.pop("upstream_usage", None)
+        return data
 
 
 class CpuSummary(Record):
@@ -661,6 +679,48 @@ class Bounds(Record):
     lru: list[LruPoint] = []
 
 
+class TierCost(Record):
+    """One Redis tier priced for the run's cache at the traffic asked for."""
+
+    tier: str
+    label: str
+    monthly_usd: float | None = None  # None: the tier cannot hold it (why_not says why)
+    why_not: str | None = None
+    # Requests per day from which on Redis's own saving (over the in-memory fallback) pays for
+    # the tier; None: never on this workload.
+    break_even_per_day: float | None = None
+
+
+class Payoff(Record):
+    """Does Redis pay off: OpenAI dollars avoided against what the guide's tiers cost for the
+    memory and commands the run measured. Every figure is at `traffic_per_day`."""
+
+    status: Literal["measured", "inconclusive"]
+    reason: str | None = None  # why inconclusive
+    model: str | None = None
+    prices_as_of: str | None = None
+    prices_source: str | None = None
+    input_usd_per_mtok: float | None = None
+    output_usd_per_mtok: float | None = None
+    traffic_per_day: float = Field(gt=0)
+    instances: int = Field(1, ge=1)
+    prompt_tokens_per_call: float | None = None
+    completion_tokens_per_call: float | None = None
+    completion_tokens_given: bool = False  # --completion-tokens, not the upstream's count
+    usd_per_call: float | None = None
+    calls_avoided_share: float | None = None  # Redis, at `instances`
+    memory_calls_avoided_share: float | None = None  # the in-memory fallback, at `instances`
+    saved_per_1000_usd: float | None = None  # by Redis against no cache
+    saved_per_month_usd: float | None = None
+    over_memory_per_month_usd: float | None = None  # by Redis against the in-memory fallback
+    cache_entries: int | None = None
+    entry_bytes: float | None = None
+    memory_bytes: float | None = None
+    commands_per_request: float | None = None
+    tiers: list[TierCost] = []
+    assumptions: list[str] = []
+
+
 class Results(Record):
     """Everything one claims run measured and concluded."""
 
@@ -671,15 +731,19 @@ class Results(Record):
     cells: list[Cell] = []
     claims: list[Claim] = []
     outages: list[Claim] = []  # when Redis fails: a verdict per fault of the outage cell
+    payoff: Payoff | None = None
+    answer: list[str] = []  # the plain answer: a few sentences from the figures
     bounds: Bounds | None = None
 
     @model_serializer(mode="wrap")
-    def _outages_only_when_judged(self, handler: SerializerFunctionWrapHandler) -> Any:
+    def _later_parts_only_when_made(self, handler: SerializerFunctionWrapHandler) -> Any:
         # Results from before the outage cell (every run since judges all its faults) write
         # back as read.
         data = handler(self)
-        if not self.outages and isinstance(data, dict):
-            data.pop("outages", None)
+        if isinstance(data, dict):
+            for name in ("outages", "payoff", "answer"):
+                if not getattr(self, name):
+                    data.pop(name, None)
         return data
 
     def ok_cells(self, kind: CellKind) -> list[Cell]:

@@ -49,6 +49,7 @@ RDB_SAVE = "3600 1"  # the snapshot rule of the "rdb" mode: at least at SHUTDOWN
 # What the outage cell does to Redis under load, in this order (killed last: it loses the data).
 OUTAGE_FAULTS = ("slowed", "full", "hung", "killed")
 OUTAGE_PHASES = ("before", "during", "after")
+DEFAULT_TRAFFIC_PER_DAY = 10_000.0  # requests a day the payoff is priced at, unless told
 Verdict = Literal[
     "holds",
     "better than claimed",

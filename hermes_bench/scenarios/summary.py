@@ -81,6 +81,7 @@ def cache_accounting(
                 if cache_requests and 1 <= distinct <= cache_requests
                 else None
             ),
+            upstream_usage=ground_truth.get("usage_by_model", {}),
             upstream_served=ground_truth.get("served_us"),
             upstream_served_histogram=ground_truth.get("served_histogram"),
             calls_log_dropped=ground_truth.get("calls_log_dropped"),

@@ -167,6 +167,8 @@ def create_upstream_app(config: UpstreamConfig) -> Starlette:
         )
         response = JSONResponse(completion)
         state.truth.served((time.perf_counter() - arrived) * 1e6)
+        usage = completion["usage"]
+        state.truth.billed(completion["model"], usage["prompt_tokens"], usage["completion_tokens"])
         return response
 
     async def list_models(request: Request) -> JSONResponse:

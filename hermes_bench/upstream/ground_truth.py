@@ -31,6 +31,8 @@ class GroundTruth:
         self._log_hashes: list[str] = []
         self._log_times = array("d")
         self._log_dropped = 0
+        # Token usage of the answered calls, by model: what OpenAI would have billed.
+        self._tokens: dict[str, list[int]] = {}
 
     def record(self, request_hash: str, status: int, at_s: float | None = None) -> None:
         """Count one call that reached the endpoint with a valid body, answered with `status`,
@@ -53,6 +55,13 @@ class GroundTruth:
         so that a MISS's overhead over it can be told apart."""
         self._served.record_value(clamp_us(round(duration_us)))
 
+    def billed(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
+        """Count the usage of one answered call (the `usage` of its answer)."""
+        totals = self._tokens.setdefault(model, [0, 0, 0])
+        totals[0] += 1
+        totals[1] += prompt_tokens
+        totals[2] += completion_tokens
+
     def snapshot(self, per_hash: bool = False, log: bool = False) -> dict[str, Any]:
         """The counters as JSON-ready data; `per_hash` adds calls per request hash, `log` the
         call log ([hash, arrival time.time()] in arrival order) and the calls it left out."""
@@ -68,6 +77,10 @@ class GroundTruth:
             "distinct_requests": distinct,
             "duplicate_calls": self._calls - distinct,
             "served_us": latency_summary(self._served),
+            "usage_by_model": {
+                model: {"calls": calls, "prompt_tokens": prompt, "completion_tokens": completion}
+                for model, (calls, prompt, completion) in sorted(self._tokens.items())
+            },
         }
         if self._served.get_total_count():
             data["served_histogram"] = self._served.encode().decode("ascii")
@@ -84,6 +97,7 @@ class GroundTruth:
     def reset(self) -> None:
         """Forget every call counted so far."""
         self._served.reset()
+        self._tokens = {}
         self._calls = 0
         self._ok_calls = 0
         self._errors_by_status.clear()
