@@ -23,6 +23,10 @@ from hermes_bench.harness.run_command import (
     report_from_args,
     run_from_args,
 )
+from hermes_bench.harness.trace_stats_command import (
+    add_trace_stats_arguments,
+    trace_stats_from_args,
+)
 from hermes_bench.latency_spec import ACCEPTED_FORMS, DEFAULT_LATENCY
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.results.vocabulary import BACKENDS
@@ -106,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stack.add_argument("--rate-limit", help="RATE_LIMIT of the targets, e.g. 60/minute")
 
+    trace_stats = commands.add_parser(
+        "trace-stats",
+        help="how often a request log's requests repeat (ideal and LRU hit rates), and the "
+        "log as a trace to replay",
+    )
+    add_trace_stats_arguments(trace_stats)
     commands.add_parser(
         "locust-options",
         help="list the --hermes-* options of 'locust -f locustfile.py' (Locust's --help cannot)",
@@ -353,4 +363,5 @@ _COMMANDS = {
     "upstream": _cmd_upstream,
     "redis": _cmd_redis,
     "locust-options": _cmd_locust_options,
+    "trace-stats": trace_stats_from_args,
 }
