@@ -42,3 +42,14 @@ def test_a_redis_given_by_url_gets_no_eviction_cell() -> None:
     plans = plan_cells(RunOptions(profile=PROFILES["quick"], redis_url="redis://cache:6379/0"))
     kinds = {plan.kind for plan in plans}
     assert "eviction" not in kinds and {"memory", "pool"} <= kinds
+
+
+def test_the_sweep_adds_a_sweep_per_backend_and_the_generators_own_limit() -> None:
+    plans = plan_cells(RunOptions(profile=PROFILES["capacity"]))
+    sweeps = [(p.id, p.kind, p.backend) for p in plans if p.kind in ("sweep", "generator")]
+    assert sweeps == [
+        ("sweep-redis-1", "sweep", "redis"),
+        ("sweep-memory-1", "sweep", "memory"),
+        ("generator", "generator", "memory"),  # /_bare on the stack that adds least to it
+    ]
+    assert not any(p.kind == "sweep" for p in plan_cells(RunOptions(profile=PROFILES["quick"])))

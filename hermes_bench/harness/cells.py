@@ -127,7 +127,7 @@ def run_cache_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured:
     if not stack.key_prefix:
         # A cache we cannot empty (an external target): prompts of this cell's own start cold.
         args += ["--hermes-prompt-prefix", f"[{env.out_dir.name}/{plan.id}] "]
-    return _locust_cell(plan, stack, env, p.users, args, timeout_s=300)
+    return locust_cell(plan, stack, env, p.users, args, timeout_s=300)
 
 
 def run_ratelimit_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured:
@@ -135,11 +135,17 @@ def run_ratelimit_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measur
     p = env.profile
     users = max(2, min(4, p.users // 2))
     args = ["-t", f"{int(p.ratelimit_seconds)}s", "RateLimitUser"]
-    return _locust_cell(plan, stack, env, users, args, timeout_s=p.ratelimit_seconds + 120)
+    return locust_cell(plan, stack, env, users, args, timeout_s=p.ratelimit_seconds + 120)
 
 
-def _locust_cell(
-    plan: CellPlan, stack: TargetSet, env: CellEnv, users: int, args: list[str], timeout_s: float
+def locust_cell(
+    plan: CellPlan,
+    stack: TargetSet,
+    env: CellEnv,
+    users: int,
+    args: list[str],
+    timeout_s: float,
+    locustfile: Path = LOCUSTFILE,
 ) -> Measured:
     cell_dir = env.out_dir / "cells" / plan.id
     cell_dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +153,7 @@ def _locust_cell(
     targets = stack.target_urls[: plan.instances]
     metrics_path = cell_dir / "metrics.json"
     command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+        sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
         "-u", str(users), "-r", str(users), "--stop-timeout", "10",
         "--csv", str(cell_dir / "locust"), "--html", str(cell_dir / "locust.html"),
         "--hermes-targets", ",".join(targets), "--hermes-upstream-url", stack.upstream_url,

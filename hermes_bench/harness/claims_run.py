@@ -23,7 +23,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from hermes_bench import __version__
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness import cells as cell_runners
-from hermes_bench.harness import eviction_cell, failure_cells, outage_cell
+from hermes_bench.harness import eviction_cell, failure_cells, outage_cell, sweep_cell
 from hermes_bench.harness.cells import CellEnv, CellPlan, Measured, TargetSet
 from hermes_bench.harness.profiles import Profile
 from hermes_bench.redaction import redact_text, redact_url
@@ -47,6 +47,7 @@ from hermes_bench.results.model import (
     Results,
     Run,
     RunOptionsRecord,
+    SweepFigures,
 )
 from hermes_bench.scenarios.workload import zipf_sequence
 from hermes_bench.stack.external import ExternalTargets
@@ -97,6 +98,12 @@ def plan_cells(options: RunOptions) -> list[CellPlan]:
                 plans.append(CellPlan("eviction-redis-1", "eviction", "redis", 1))
             plans.append(CellPlan("outage-redis-1", "outage", "redis", 1))  # a Redis of its own
         plans += _repeats(plans, backend, options.profile.repeat)
+        if options.profile.sweep:
+            plans.append(CellPlan(f"sweep-{backend}-1", "sweep", backend, 1))
+    if options.profile.sweep:
+        # The load generator's own limit, on the stack that adds the least to /_bare.
+        host = "memory" if "memory" in options.backends else options.backends[0]
+        plans.append(CellPlan("generator", "generator", host, 1))
     plans.append(CellPlan("fallback", "fallback", None, 1))
     return [plan for plan in plans if plan.kind in options.kinds]
 
@@ -354,6 +361,8 @@ _RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], Measured]] = {
     "pool": failure_cells.run_pool_cell,
     "eviction": eviction_cell.run_eviction_cell,
     "outage": outage_cell.run_outage_cell,
+    "sweep": sweep_cell.run_sweep_cell,
+    "generator": sweep_cell.run_generator_cell,
 }
 
 
@@ -388,6 +397,11 @@ def _cell_line(cell: Cell) -> str:
             f" allkeys-lru hit rate {lru.hit_rate:.1%}, {lru.sessions_lost} of {lru.sessions} "
             "sessions evicted"
         )
+    elif isinstance(cell.extra, SweepFigures):
+        knee = cell.extra.knee_rps
+        figures = f" kept up to {knee:g}/s" if knee is not None else " kept up with no rate"
+        if cell.extra.stopped_because:
+            figures += f" ({cell.extra.stopped_because})"
     elif isinstance(cell.extra, OutageFigures):
         figures = " during the fault: " + "; ".join(
             f"{name} {fault.phases['during'].server_errors} × 5xx, longest "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from hermes_bench.errors import ConfigError
@@ -37,6 +38,11 @@ class Profile:
     outage_fault_s: float = 2.0
     outage_calm_s: float = 1.0
     outage_faults: tuple[str, ...] = OUTAGE_FAULTS
+    # The capacity sweep (--sweep, or the capacity profile): arrival rates tried in turn, each
+    # for sweep_step_s, on one target per backend and against /_bare.
+    sweep: bool = False
+    sweep_rates: tuple[float, ...] = (25, 50, 100, 200, 400, 800, 1600, 3200)
+    sweep_step_s: float = 5.0
 
 
 PROFILES: dict[str, Profile] = {
@@ -62,6 +68,8 @@ PROFILES: dict[str, Profile] = {
         eviction_requests=10000, outage_fault_s=10.0, outage_calm_s=5.0,
     ),
 }  # fmt: skip
+# The quick profile's cells and, first of all, the capacity sweep.
+PROFILES["capacity"] = dataclasses.replace(PROFILES["quick"], name="capacity", sweep=True)
 
 
 def profile_named(name: str) -> Profile:

@@ -42,7 +42,25 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "--profile",
         default="quick",
         choices=sorted(PROFILES),
-        help="quick (about a minute, for CI), standard (a few minutes) or full",
+        help="quick (about two minutes, for CI), standard (a few minutes), full, or capacity "
+        "(quick with the capacity sweep)",
+    )
+    run.add_argument(
+        "--sweep",
+        action="store_true",
+        help="add the capacity sweep: arrival-rate steps per backend until a target stops "
+        "keeping up, and the load generator's own limit (the capacity profile has it)",
+    )
+    run.add_argument(
+        "--sweep-rates",
+        metavar="R,R,...",
+        help="the sweep's arrival rates in requests/s (default 25,50,...,3200); implies --sweep",
+    )
+    run.add_argument(
+        "--sweep-step",
+        type=float,
+        metavar="SECONDS",
+        help="seconds of each sweep step (default 5)",
     )
     run.add_argument(
         "--backends",
@@ -208,6 +226,14 @@ def run_from_args(args: argparse.Namespace) -> int:
         if not (math.isfinite(args.time_scale) and 0 < args.time_scale <= 10):
             raise ConfigError(f"--time-scale {args.time_scale:g}: a number above 0, at most 10")
         changes["time_scale"] = args.time_scale
+    if args.sweep or args.sweep_rates:
+        changes["sweep"] = True
+    if args.sweep_rates:
+        changes["sweep_rates"] = _sweep_rates(args.sweep_rates)
+    if args.sweep_step is not None:
+        if not (math.isfinite(args.sweep_step) and 1 <= args.sweep_step <= 600):
+            raise ConfigError(f"--sweep-step {args.sweep_step:g}: from 1 to 600 seconds")
+        changes["sweep_step_s"] = args.sweep_step
     if args.repeat is not None:
         if not 1 <= args.repeat <= MAX_REPEAT:
             raise ConfigError(f"--repeat {args.repeat}: a whole number from 1 to {MAX_REPEAT}")
@@ -223,6 +249,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     if unknown or not backends:
         raise ConfigError(f"--backends {args.backends!r}: use redis, memory or both")
     kinds = _cell_kinds(args.cells)
+    if args.cells != ",".join(CELL_KINDS) and {"sweep", "generator"} & set(kinds):
+        changes["sweep"] = True  # asked for by name: the sweep is what the run is for
     target_env = []
     for item in args.target_env:
         name, sep, value = item.partition("=")
@@ -271,6 +299,22 @@ def run_from_args(args: argparse.Namespace) -> int:
     if results.run.status == "interrupted":
         return EXIT_INTERRUPTED
     return code
+
+
+def _sweep_rates(text: str) -> tuple[float, ...]:
+    """--sweep-rates as rates, each a number of requests a second from 1 to 100,000."""
+    rates = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            rate = float(part)
+        except ValueError:
+            rate = math.nan
+        if not (math.isfinite(rate) and 1 <= rate <= 100_000):
+            raise ConfigError(
+                f"--sweep-rates {text!r}: {part!r} is not a rate from 1 to 100000 requests/s"
+            )
+        rates.append(rate)
+    return tuple(sorted(set(rates)))
 
 
 def _cell_kinds(text: str) -> tuple[CellKind, ...]:

@@ -7,6 +7,7 @@ the app does when Redis fails. A sentence whose figures the run lacks says so in
 
 from __future__ import annotations
 
+from hermes_bench.reports.capacity import capacity_sentence
 from hermes_bench.results.model import (
     HOLDS,
     NOT_MEASURED,
@@ -25,6 +26,7 @@ _PERSISTENCE_NAMES = {"none": "none", "aof": "AOF", "rdb": "RDB"}
 def plain_answer(results: Results) -> list[str]:
     """Three to five sentences from the figures of `results`."""
     sentences = [*_payoff_sentences(results.payoff)]
+    sentences = [*sentences, *filter(None, [capacity_sentence(results)])]
     for sentence in (_hit_cost(results), _restarts(results), _failures(results)):
         if sentence:
             sentences.append(sentence)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hermes_bench.redaction import redact_text
+from hermes_bench.reports.capacity import capacities
 from hermes_bench.reports.outage_verdicts import statuses_text
 from hermes_bench.reports.palette import verdict_colour
 from hermes_bench.reports.plain_answer import usd
@@ -27,6 +28,7 @@ from hermes_bench.results.model import (
     Payoff,
     Results,
     Run,
+    SweepFigures,
 )
 
 KeyValues = tuple[tuple[str, str], ...]
@@ -190,6 +192,16 @@ class PayoffView:
 
 
 @dataclass(frozen=True)
+class SweepView:
+    """One sweep of the capacity section: what it found, and its steps as rows."""
+
+    title: str
+    summary: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
 class ReportView:
     """Everything the report template shows, formatted and redacted, nothing left to compute."""
 
@@ -202,6 +214,7 @@ class ReportView:
     plots: tuple[PlotFigure, ...]
     claim_sections: tuple[ClaimSection, ...]
     outages: tuple[OutageSection, ...]
+    capacity: tuple[SweepView, ...]
     cells: tuple[CellRow, ...]
     configuration: Configuration
 
@@ -440,6 +453,52 @@ def _share(value: float | None) -> str:
     return "—" if value is None else f"{value:.1%}"
 
 
+_SWEEP_COLUMNS = (
+    "rate", "Locust users", "served", "requests", "errors", "hit rate", "p50", "p99", "HIT p99",
+    "kept up", "saturated",
+)  # fmt: skip
+
+
+def _sweep_views(results: Results) -> tuple[SweepView, ...]:
+    read = {c.backend: c for c in capacities(results)}
+    views = []
+    for cell in results.cells:
+        if cell.kind not in ("sweep", "generator") or not isinstance(cell.extra, SweepFigures):
+            continue
+        figures = cell.extra
+        knee = "no rate" if figures.knee_rps is None else f"up to {figures.knee_rps:g}/s"
+        if cell.kind == "generator":
+            title = "The load generator's own limit (POST /_bare)"
+            summary = f"Kept up {knee}."
+        else:
+            title = f"{cell.backend}: the workload's chat requests"
+            capacity = read.get(cell.backend or "")
+            summary = f"Kept up {knee}; set by {capacity.limited_by}." if capacity else ""
+        if figures.stopped_because:
+            summary += f" Stopped: {figures.stopped_because}."
+        rows = tuple(
+            tuple(
+                _text(value)
+                for value in (
+                    f"{step.rate_rps:g}/s",
+                    step.users,
+                    f"{step.achieved_rps:g}/s",
+                    step.requests,
+                    step.errors,
+                    _share(step.hit_rate),
+                    _ms(step.intended.p50_us),
+                    _ms(step.intended.p99_us),
+                    _ms(step.hit_intended.p99_us) if step.hit_intended else "—",
+                    "yes" if step.kept_up else "no",
+                    ", ".join(step.saturated) or "—",
+                )
+            )
+            for step in figures.steps
+        )
+        views.append(SweepView(_text(title), _text(summary), _SWEEP_COLUMNS, rows))
+    return tuple(views)
+
+
 def _cell_row(cell: Cell) -> CellRow:
     return CellRow(
         anchor=_anchor("cell-", cell.id),
@@ -469,6 +528,7 @@ def report_view(results: Results) -> ReportView:
         outages=tuple(
             _outage_section(c, results.find_cell("outage", "redis")) for c in results.outages
         ),
+        capacity=_sweep_views(results),
         cells=tuple(_cell_row(c) for c in results.cells),
         configuration=Configuration(
             options=_key_values(run.options.model_dump()),

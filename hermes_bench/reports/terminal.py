@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hermes_bench.redaction import redact_text
+from hermes_bench.reports.capacity import capacities
 from hermes_bench.reports.outage_verdicts import fault_line
 from hermes_bench.reports.palette import verdict_colour
 from hermes_bench.results.model import (
@@ -68,6 +69,7 @@ def print_claims(results: Results, console: Console) -> None:
     else:
         console.print(Text("No claims evaluated: no data.", style="yellow"))
     print_outages(results, console)
+    print_capacity(results, console)
     for cell in results.cells:
         if not cell.ok:
             line = f"cell {cell.id} {cell.status}: {cell.error or 'no error recorded'}"
@@ -94,5 +96,28 @@ def print_outages(results: Results, console: Console) -> None:
             _plain(claim.id),
             Text(claim.verdict, style=f"bold {verdict_colour(claim.verdict)}"),
             text,
+        )
+    console.print(table)
+
+
+def print_capacity(results: Results, console: Console) -> None:
+    """The capacity sweep per backend, when the run had one."""
+    read = capacities(results)
+    if not read:
+        return
+    table = Table(title="Capacity (one instance, open-model arrival rates)")
+    table.add_column("backend", no_wrap=True)
+    table.add_column("kept up to", no_wrap=True)
+    table.add_column("HITs <= 50 ms p99 to", no_wrap=True)
+    table.add_column("set by / stopped", ratio=1)
+    for capacity in read:
+        table.add_row(
+            _plain(capacity.backend),
+            _plain("-" if capacity.knee_rps is None else f"{capacity.knee_rps:g}/s"),
+            _plain("-" if capacity.fast_hits_rps is None else f"{capacity.fast_hits_rps:g}/s"),
+            _plain(
+                capacity.limited_by
+                + (f"; {capacity.stopped_because}" if capacity.stopped_because else "")
+            ),
         )
     console.print(table)

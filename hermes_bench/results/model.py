@@ -545,6 +545,37 @@ class OutageFigures(Record):
     faults: dict[str, OutageFault]  # killed, hung, slowed, full
 
 
+class SweepStep(Record):
+    """One arrival rate of a capacity sweep: what was asked, what was served, how long from
+    each request's intended send time."""
+
+    rate_rps: float = Field(gt=0)
+    users: int = Field(ge=1)
+    duration_s: float = Field(ge=0)
+    requests: int = Field(ge=0)
+    achieved_rps: float = Field(ge=0)
+    errors: int = Field(ge=0)
+    hit_rate: float | None = None  # the cache path only
+    intended: LatencySummary  # every request, from its intended send time
+    hit_intended: LatencySummary | None = None
+    kept_up: bool  # served the rate, few errors, latency not past the knee rule
+    saturated: list[str] = []  # roles whose CPU was saturated (load generator, target-0...)
+    busy_machine: bool = False  # other work was running on the machine
+
+
+class SweepFigures(Record):
+    """A capacity sweep: open-model arrival-rate steps on one target until it stops keeping
+    up; `path` is "cache" (chat requests of the workload) or "bare" (POST /_bare: the load
+    generator's own limit)."""
+
+    path: Literal["cache", "bare"]
+    step_s: float = Field(gt=0)
+    rates: list[float]  # the rates it was to try
+    steps: list[SweepStep]
+    knee_rps: float | None = None  # the highest rate it kept up with; None: not even the first
+    stopped_because: str | None = None  # why the sweep ended before its last rate
+
+
 class NoFigures(Record):
     """A failed cell: nothing measured."""
 
@@ -561,6 +592,7 @@ CellFigures = (
     | PoolFigures
     | EvictionFigures
     | OutageFigures
+    | SweepFigures
 )
 
 

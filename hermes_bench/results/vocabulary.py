@@ -22,6 +22,7 @@ WRONG_ANSWER = "wrong_answer"
 ERROR = "error"
 
 CACHE_SCENARIO = "cache"
+BARE_SCENARIO = "bare"  # POST /_bare: the app's floor, for the load generator's own limit
 SESSION_SCENARIO = "session"
 CHAT_SCENARIOS = (CACHE_SCENARIO, "ratelimit", "mixed")
 # Scenarios named with this prefix hold counts (e.g. requests admitted per rate-limit window),
@@ -39,7 +40,17 @@ TOTAL_STEP = "total"
 STEP_ORDER = ("ratelimit", "cache-read", "upstream", "cache-write", TOTAL_STEP)
 
 CellKind = Literal[
-    "cache", "ratelimit", "restart", "probe", "memory", "pool", "eviction", "outage", "fallback"
+    "cache",
+    "ratelimit",
+    "restart",
+    "probe",
+    "memory",
+    "pool",
+    "eviction",
+    "outage",
+    "fallback",
+    "sweep",
+    "generator",
 ]
 CELL_KINDS: tuple[CellKind, ...] = get_args(CellKind)
 BACKENDS = ("redis", "memory")

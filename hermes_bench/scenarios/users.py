@@ -22,6 +22,7 @@ from locust.runners import WorkerRunner
 from hermes_bench.app.server_timing import parse_server_timing
 from hermes_bench.results.vocabulary import (
     ADMITTED_OUTCOME,
+    BARE_SCENARIO,
     BURST_SCENARIO,
     CACHE_OUTCOMES,
     CACHE_SCENARIO,
@@ -39,6 +40,7 @@ from hermes_bench.wire.answer import answer_text
 from hermes_bench.wire.chat import request_hash
 
 CHAT_PATH = "/v1/chat/completions"
+BARE_PATH = "/_bare"
 _UNTIL_STOPPED_S = 60.0
 SESSION_PATH = "/v1/sessions"
 # Distinct Server-Timing names one user records: each costs two fixed-size histograms.
@@ -426,3 +428,24 @@ def _header(response: Any, name: str) -> str | None:
     headers = response.headers
     value = headers.get(name) if headers is not None else None
     return value if isinstance(value, str) else None
+
+
+class BareUser(HermesUser):
+    """POST /_bare of the reference app, paced like CacheUser: the floor of the app and the
+    load generator, against which a knee of the cache path is told from one of the generator.
+    Not in locustfile.py (its users would join every run); the capacity sweep loads it from
+    scenarios/bare_locustfile.py."""
+
+    paced = True
+
+    @task
+    def bare(self) -> None:
+        intended = self.intended_start()
+        started = time.perf_counter_ns()
+        with self.client.post(
+            self.target() + BARE_PATH, data="{}", name="bare", catch_response=True
+        ) as response:
+            ok = response.status_code == 200
+            if not ok:
+                response.failure(f"HTTP {response.status_code}")
+        self.record(BARE_SCENARIO, "ok" if ok else ERROR, started, intended)
