@@ -466,7 +466,7 @@ def _sweep_views(results: Results) -> tuple[SweepView, ...]:
         if cell.kind not in ("sweep", "generator") or not isinstance(cell.extra, SweepFigures):
             continue
         figures = cell.extra
-        knee = "no rate" if figures.knee_rps is None else f"up to {figures.knee_rps:g}/s"
+        knee = "with no rate" if figures.knee_rps is None else f"up to {figures.knee_rps:g}/s"
         if cell.kind == "generator":
             title = "The load generator's own limit (POST /_bare)"
             summary = f"Kept up {knee}."
