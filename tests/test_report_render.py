@@ -40,6 +40,7 @@ PLOT_FUNCTIONS = (
     plots.upstream_calls,
     plots.admitted_vs_limit,
     plots.sessions_after_restart,
+    plots.capacity,
 )
 SCRIPT_SUMMARY = 'p99 <script>alert("x")</script> & more'
 
@@ -149,6 +150,21 @@ def _claim(claim_id: str, verdict: str, cells: list[str], summary: str) -> dict[
     }
 
 
+def _sweep(path: str, p99_ms: list[float]) -> dict[str, Any]:
+    """A capacity sweep at 50, 100, 200/s whose judged p99 is `p99_ms`; the last step fails."""
+    steps = []
+    for i, ms in enumerate(p99_ms):
+        latency = {"count": 500, "p50_us": int(ms * 500), "p99_us": int(ms * 1000)}
+        steps.append({
+            "rate_rps": 50 * 2**i, "users": 20, "duration_s": 5, "requests": 250 * 2**i,
+            "achieved_rps": 50 * 2**i, "errors": 0, "intended": latency,
+            "hit_intended": latency if path == "cache" else None,
+            "hit_rate": 0.9 if path == "cache" else None, "kept_up": i < len(p99_ms) - 1,
+        })  # fmt: skip
+    return {"path": path, "step_s": 5, "rates": [50, 100, 200], "steps": steps,
+            "knee_rps": 100, "stopped_because": "at 200/s p99 grew"}  # fmt: skip
+
+
 def sample_results() -> dict[str, Any]:
     """A results dict with every cell kind, one failed cell and one claim per verdict."""
     cells = [
@@ -166,6 +182,8 @@ def sample_results() -> dict[str, Any]:
             1,
             extra={"direct": {op: {"p50_us": 95, "p99_us": 310, "count": 5000} for op in _OPS}},
         ),
+        _cell("sweep-redis-1", "sweep", "redis", 1, extra=_sweep("cache", [5, 6, 90])),
+        _cell("generator", "generator", "memory", 1, extra=_sweep("bare", [2, 2, 3])),
         _cell("fallback-memory-1", "fallback", "memory", 1, status="failed", error="target died"),
     ]
     claims = [

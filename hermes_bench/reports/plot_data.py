@@ -16,7 +16,7 @@ from hermes_bench import histograms
 from hermes_bench.errors import ConfigError
 from hermes_bench.reports.latency_parts import PartsMissing, cell_parts, draw_parts
 from hermes_bench.reports.real_latency import RealUpstream
-from hermes_bench.results.model import Cell, RestartFigures, Results
+from hermes_bench.results.model import Cell, RestartFigures, Results, SweepFigures
 from hermes_bench.results.vocabulary import (
     ADMITTED_OUTCOME,
     BURST_SCENARIO,
@@ -355,6 +355,43 @@ def blended_curves(results: Results) -> list[BlendedCurve]:
                 overhead_ms=point["overhead_mean"],
                 hit_rate=point["hit_rate"],
                 upstream=upstream,
+            )
+        )
+    return curves
+
+
+@dataclass(frozen=True)
+class SweepCurve:
+    """One sweep as points: served requests/s against the judged p99 (ms) of each step."""
+
+    label: str
+    backend: str | None  # None: the load generator's own sweep
+    served_rps: list[float]
+    p99_ms: list[float]
+    kept_up: list[bool]
+
+
+def sweep_curves(results: Results) -> list[SweepCurve]:
+    """Every sweep of the run that measured a step with a p99, cache paths first."""
+    curves = []
+    for cell in sorted(results.cells, key=lambda c: c.kind == "generator"):
+        if cell.kind not in ("sweep", "generator") or not isinstance(cell.extra, SweepFigures):
+            continue
+        points = [
+            (step.achieved_rps, judged.p99_us / 1000, step.kept_up)
+            for step in cell.extra.steps
+            if (judged := step.hit_intended or step.intended).p99_us is not None
+        ]
+        if not points:
+            continue
+        generator = cell.kind == "generator"
+        curves.append(
+            SweepCurve(
+                label="load generator (/_bare)" if generator else f"{cell.backend} (HITs)",
+                backend=None if generator else cell.backend,
+                served_rps=[p[0] for p in points],
+                p99_ms=[p[1] for p in points],
+                kept_up=[p[2] for p in points],
             )
         )
     return curves

@@ -95,6 +95,17 @@ PLOTS = (
         ("cache",),
     ),
     PlotSpec(
+        "capacity",
+        "Throughput against latency",
+        plots.capacity,
+        "Served requests per second against p99 latency from the intended send, per sweep step",
+        "Each point is one arrival rate of the capacity sweep on one instance: what it served and "
+        "its p99 counted from each request's intended send time (HITs on the cache path, every "
+        "request against /_bare). Filled: the step kept up; hollow: the first that did not. Grey: "
+        "the load generator's own limit; dashed: the guide's 50 ms.",
+        ("sweep", "generator"),
+    ),
+    PlotSpec(
         "sessions-after-restart",
         "Sessions after restart",
         plots.sessions_after_restart,

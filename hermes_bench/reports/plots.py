@@ -430,3 +430,28 @@ def latency_vs_hit_rate(results: Results) -> bytes | None:
     _style_axes(ax)
     ax.legend(loc="lower left", fontsize=8)
     return _png(fig)
+
+
+def capacity(results: Results) -> bytes | None:
+    """Served requests/s against p99 from the intended send, per sweep step; the guide's 50 ms."""
+    curves = plot_data.sweep_curves(results)
+    if not curves:
+        return None
+    fig = _figure(4.6)
+    ax = fig.add_subplot()
+    for curve in curves:
+        colour = _LEGEND_GREY if curve.backend is None else backend_colour(curve.backend)
+        ax.plot(curve.served_rps, curve.p99_ms, "-", color=colour, label=curve.label)
+        for served, p99, kept in zip(curve.served_rps, curve.p99_ms, curve.kept_up, strict=True):
+            # Filled: the step kept up; hollow: the first step that did not (the sweep's end).
+            ax.plot([served], [p99], "o", color=colour, markerfacecolor=colour if kept else "white")
+    ax.axhline(50, color="#444444", linestyle="--", linewidth=1, label="guide's 50 ms")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(_ms_label))
+    ax.set_xlabel("served (requests/s, one instance)")
+    ax.set_ylabel("p99 from the intended send (ms)")
+    ax.set_title("Throughput against latency: where each sweep stopped keeping up")
+    _style_axes(ax)
+    ax.legend(fontsize=9)
+    return _png(fig)
