@@ -182,12 +182,16 @@ def test_a_cpu_hog_beside_the_run_makes_latency_verdicts_inconclusive_naming_it(
         hog.wait()
     assert hog.pid not in ours
     loads = _loads(results)
-    tops = {}
+    tops, named = {}, []
     for cell_id, load in loads.items():
         assert load.other is not None and load.other.busy, (cell_id, load.other)
-        assert hog.pid in [p.pid for p in load.other.top], (cell_id, load.other.top)
         assert {"target-0", "upstream", "locust"} <= set(load.processes), cell_id
         tops[cell_id] = load.other.top[0]  # the hog, unless someone else's work beat a full core
+        if hog.pid in [p.pid for p in load.other.top]:
+            named.append(cell_id)
+    # Named among the largest of some cell: beside other tests (pytest -n), another worker's
+    # processes may outrank a hog sharing two cores with them in one cell or another.
+    assert named, {cell_id: load.other.top for cell_id, load in loads.items() if load.other}
     claims = {c["id"]: c for c in results["claims"]}
     for claim_id, cell_id in (("C1", "cache-redis-1"), ("C4", "cache-redis-1")):
         claim, top = claims[claim_id], tops[cell_id]

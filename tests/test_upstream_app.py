@@ -200,7 +200,7 @@ def test_bad_fault_and_latency_settings_are_refused(upstream_url: str) -> None:
         (AUTH, b'{"messages": [{"role": "user", "content": "hi"}]}', 400),
         (
             AUTH,
-            b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": true}',
+            b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}',
             400,
         ),
         (AUTH, b"[" * 50_000, 400),
@@ -216,7 +216,7 @@ def test_bad_fault_and_latency_settings_are_refused(upstream_url: str) -> None:
         "not-an-object",
         "no-messages",
         "no-model",
-        "stream",
+        "stream-not-a-boolean",
         "deeply-nested",
         "lone-surrogate",
         "nan",
@@ -281,3 +281,26 @@ async def test_2000_concurrent_requests_all_succeed(upstream_url: str) -> None:
     )
     truth = ground_truth(upstream_url)
     assert truth["calls"] == 2000 and truth["distinct_requests"] == 500
+
+
+def test_a_streamed_answer_is_the_whole_answer_counted_once(
+    client: openai.OpenAI, upstream_url: str
+) -> None:
+    httpx.put(f"{upstream_url}/latency", json={"spec": "fixed:50ms"}).raise_for_status()
+    request = chat("Stream it", stream_options={"include_usage": True})
+    started = time.perf_counter()
+    stream = client.chat.completions.create(**request, stream=True)
+    first_s, pieces, usage = None, [], None
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage = chunk.usage
+        if chunk.choices and chunk.choices[0].delta.content:
+            first_s = first_s or time.perf_counter() - started
+            pieces.append(chunk.choices[0].delta.content)
+    # The same answer as a whole request, the same request hash: one cache entry serves both.
+    assert "".join(pieces) == answer_text(chat("Stream it"))
+    assert first_s is not None and first_s >= 0.045  # the latency draw is time to first token
+    assert usage is not None and usage.completion_tokens > 0
+    truth = ground_truth(upstream_url, per_hash=True)
+    assert truth["calls"] == 1 and truth["calls_per_hash"] == {request_hash(chat("Stream it")): 1}
+    assert truth["usage_by_model"]["gpt-4o-mini"]["calls"] == 1

@@ -9,7 +9,12 @@ from chat_bodies import body
 from openai.types.chat import ChatCompletion
 
 from hermes_bench.upstream.app import InvalidRequest, validate_chat_body
-from hermes_bench.upstream.completion import completion_response, estimate_tokens
+from hermes_bench.upstream.completion import (
+    completion_chunks,
+    completion_response,
+    estimate_tokens,
+    text_pieces,
+)
 from hermes_bench.wire.answer import answer_text
 
 
@@ -67,10 +72,26 @@ def test_usage_grows_with_the_prompt() -> None:
         ({"messages": [{"role": "wizard", "content": "x"}]}, "messages.[0].role"),
         ({"messages": [{"role": "user", "content": 5}]}, "messages.[0].content"),
         ({"n": 0}, "n"),
-        ({"stream": True}, "stream"),
+        ({"stream": "yes"}, "stream"),
+        ({"stream": True, "stream_options": "usage"}, "stream_options"),
     ],
 )
 def test_validate_chat_body_rejects(bad: dict[str, Any], param: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         validate_chat_body(body(**bad))
     assert info.value.param == param
+
+
+def test_a_stream_is_the_same_answer_in_word_pieces_then_the_usage() -> None:
+    request = body(stream=True, stream_options={"include_usage": True})
+    validate_chat_body(request)
+    completion = completion_response(request, completion_id="c1", created=7)
+    chunks = completion_chunks(completion, include_usage=True)
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    pieces = [c["choices"][0]["delta"].get("content", "") for c in chunks[1:-2]]
+    assert pieces == text_pieces(answer_text(body()))  # a word each, the space after it kept
+    assert "".join(pieces) == answer_text(body())  # the answer of the same request, whole
+    assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == completion["usage"]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    assert "usage" not in completion_chunks(completion, include_usage=False)[-1]

@@ -31,6 +31,7 @@ from hermes_bench.latency_spec import ACCEPTED_FORMS, DEFAULT_LATENCY
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.results.vocabulary import BACKENDS
 from hermes_bench.sockets import MAX_PORT
+from hermes_bench.upstream.config import DEFAULT_TOKEN_RATE
 
 log = logging.getLogger("hermes_bench")
 
@@ -166,6 +167,13 @@ def _add_upstream_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     upstream.add_argument("--stall-rate", type=float, default=0.0, help="share of calls that stall")
     upstream.add_argument("--stall-s", type=float, default=0.0, help="length of a stall")
     upstream.add_argument("--seed", type=int, default=0, help="seed of latency and fault draws")
+    upstream.add_argument(
+        "--token-rate",
+        type=float,
+        default=DEFAULT_TOKEN_RATE,
+        help="words a second of a streamed answer after its first (before --time-scale; "
+        f"default {DEFAULT_TOKEN_RATE:g}); the latency draw is the time to the first",
+    )
 
 
 def _add_redis_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -269,6 +277,7 @@ def _cmd_upstream(args: argparse.Namespace) -> int:
             stall_s=args.stall_s,
         ),
         seed=args.seed,
+        token_rate=args.token_rate,
     )
     run_upstream(config, args.host, args.port)
     return 0

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from hermes_bench.errors import ConfigError
 from hermes_bench.latency_spec import LatencyModel, parse_latency
-from hermes_bench.upstream.completion import completion_response
+from hermes_bench.upstream.completion import completion_chunks, completion_response
 from hermes_bench.upstream.config import UpstreamConfig
 from hermes_bench.upstream.faults import FaultConfig, draw_fault
 from hermes_bench.upstream.ground_truth import GroundTruth
@@ -70,8 +72,10 @@ def validate_chat_body(body: dict[str, Any]) -> None:
     n = body.get("n", 1)
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= _MAX_N):
         raise InvalidRequest(f"'n' must be an integer from 1 to {_MAX_N}, got {n!r}", "n")
-    if body.get("stream"):
-        raise InvalidRequest("streaming is not supported by the fake upstream", "stream")
+    if not isinstance(body.get("stream", False), bool | None):
+        raise InvalidRequest(f"'stream' must be a boolean, got {body['stream']!r}", "stream")
+    if not isinstance(body.get("stream_options", {}), dict | None):
+        raise InvalidRequest("'stream_options' must be an object", "stream_options")
 
 
 @dataclass
@@ -82,6 +86,7 @@ class UpstreamState:
     faults: FaultConfig
     models: tuple[str, ...]
     rng: random.Random
+    token_rate: float = 50.0
     truth: GroundTruth = field(default_factory=GroundTruth)
     next_id: int = 0
 
@@ -120,6 +125,39 @@ async def _json_object(request: Request) -> dict[str, Any] | JSONResponse:
     return body
 
 
+def _answered(state: UpstreamState, completion: dict[str, Any], arrived: float) -> None:
+    """Count one answered call: its time from arrival and the usage it bills."""
+    state.truth.served((time.perf_counter() - arrived) * 1e6)
+    usage = completion["usage"]
+    state.truth.billed(completion["model"], usage["prompt_tokens"], usage["completion_tokens"])
+
+
+async def _streamed(
+    state: UpstreamState,
+    completion: dict[str, Any],
+    body: dict[str, Any],
+    first_s: float,
+    arrived: float,
+) -> AsyncIterator[bytes]:
+    """Server-sent events of `completion`: the first piece after the latency draw (time to
+    first token), each next one 1 / token_rate later (time-scaled), then [DONE]."""
+    options = body.get("stream_options") or {}
+    chunks = completion_chunks(completion, include_usage=bool(options.get("include_usage")))
+    gap_s = state.latency.time_scale / state.token_rate
+    if first_s > 0:
+        await asyncio.sleep(first_s)
+    pieces = 0
+    for chunk in chunks:
+        content = chunk["choices"][0]["delta"].get("content") if chunk["choices"] else None
+        if content:
+            if pieces and gap_s > 0:
+                await asyncio.sleep(gap_s)  # the pieces after the first come at the token rate
+            pieces += 1
+        yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"
+    _answered(state, completion, arrived)
+
+
 def create_upstream_app(config: UpstreamConfig) -> Starlette:
     """Build the fake upstream's ASGI app; its state lives in the app, seeded by config.seed."""
     state = UpstreamState(
@@ -127,9 +165,10 @@ def create_upstream_app(config: UpstreamConfig) -> Starlette:
         faults=config.faults,
         models=config.models,
         rng=random.Random(config.seed),
+        token_rate=config.token_rate,
     )
 
-    async def chat_completions(request: Request) -> JSONResponse:
+    async def chat_completions(request: Request) -> Response:
         if not _has_bearer_token(request):
             return openai_error(
                 401,
@@ -160,15 +199,19 @@ def create_upstream_app(config: UpstreamConfig) -> Starlette:
         delay_s = state.latency.sample_s(state.rng)
         if fault is not None:
             delay_s += fault.stall_s
-        if delay_s > 0:
-            await asyncio.sleep(delay_s)
         completion = completion_response(
             body, completion_id=state.new_completion_id(), created=int(time.time())
         )
+        if body.get("stream"):
+            return StreamingResponse(
+                _streamed(state, completion, body, delay_s, arrived),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
         response = JSONResponse(completion)
-        state.truth.served((time.perf_counter() - arrived) * 1e6)
-        usage = completion["usage"]
-        state.truth.billed(completion["model"], usage["prompt_tokens"], usage["completion_tokens"])
+        _answered(state, completion, arrived)
         return response
 
     async def list_models(request: Request) -> JSONResponse:

@@ -12,19 +12,19 @@ from collections.abc import Mapping
 from typing import Any
 
 # Parameters whose OpenAI default is the same as leaving them out: filled in so that
-# {"temperature": 1} and {}, or {"stream": false} and {}, hash alike.
+# {"temperature": 1} and {}, or {"logprobs": false} and {}, hash alike.
 _DEFAULTS: dict[str, Any] = {
     "temperature": 1.0,
     "top_p": 1.0,
     "n": 1,
     "presence_penalty": 0.0,
     "frequency_penalty": 0.0,
-    "stream": False,
     "logprobs": False,
 }
 _FLOAT_PARAMS = frozenset({"temperature", "top_p", "presence_penalty", "frequency_penalty"})
-# Fields that never change the answer: who asked, and bookkeeping.
-_IGNORED = frozenset({"user", "metadata", "store", "stream_options", "service_tier"})
+# Fields that never change the answer: who asked, bookkeeping, and how it is delivered (a
+# streamed answer and a whole one are the same answer: one cache entry serves both).
+_IGNORED = frozenset({"user", "metadata", "store", "stream", "stream_options", "service_tier"})
 
 
 def canonical_request(body: Mapping[str, Any]) -> dict[str, Any]:
