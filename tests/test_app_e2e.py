@@ -229,7 +229,7 @@ _BAD_NUMBERS = {
             ),
             413,
         ),
-        (lambda c, u: _chat(c, u, {**_prompt(), "stream": True}), 400),
+        (lambda c, u: _chat(c, u, {**_prompt(), "stream": "yes"}), 422),
         *[(lambda c, u, raw=raw: _raw_chat(c, u, raw), 400) for raw in _BAD_NUMBERS.values()],
         (lambda c, u: _session_call(c, u, "GET", "/" + "A" * 22), 404),
         # Right length, wrong characters; and dots that reach the handler encoded (httpx would
@@ -432,3 +432,39 @@ def test_no_secret_reaches_health_stats_logs_or_errors(client: httpx.Client, for
             seen.append(target_log)
     for text in seen:
         assert secret not in text and api_key not in text
+
+
+def _streamed(
+    client: httpx.Client, url: str, body: dict[str, Any]
+) -> tuple[httpx.Response, str, list[dict[str, Any]]]:
+    """A streamed chat request: the response, its text put together, and its events."""
+    headers = {"Authorization": f"Bearer {_key()}"}
+    events = []
+    with client.stream("POST", url + "/v1/chat/completions", json=body, headers=headers) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                events.append(json.loads(line.removeprefix("data: ")))
+    text = "".join(
+        e["choices"][0]["delta"].get("content") or "" for e in events if e.get("choices")
+    )
+    return r, text, events
+
+
+def test_a_stream_misses_once_then_replays_the_cached_answer(
+    stack: Stack, client: httpx.Client
+) -> None:
+    body = {**_prompt(), "stream": True, "stream_options": {"include_usage": True}}
+    whole = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    url = stack.target_urls[0]
+    first, text, events = _streamed(client, url, body)
+    assert first.status_code == 200 and first.headers["x-cache"] == "MISS"
+    assert first.headers["content-type"].startswith("text/event-stream")
+    assert text == answer_text(whole) and events[-1].get("usage")
+    again, replayed, replay_events = _streamed(client, url, body)
+    assert again.headers["x-cache"] == "HIT" and replayed == text
+    assert replay_events[-1].get("usage") == events[-1]["usage"]
+    # The streamed answer was cached whole: a plain request is a HIT with the same text.
+    plain = _chat(client, url, whole)
+    assert plain.headers["x-cache"] == "HIT"
+    assert plain.json()["choices"][0]["message"]["content"] == text
+    assert _calls_for(stack, whole) == 1

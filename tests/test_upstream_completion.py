@@ -9,13 +9,9 @@ from chat_bodies import body
 from openai.types.chat import ChatCompletion
 
 from hermes_bench.upstream.app import InvalidRequest, validate_chat_body
-from hermes_bench.upstream.completion import (
-    completion_chunks,
-    completion_response,
-    estimate_tokens,
-    text_pieces,
-)
+from hermes_bench.upstream.completion import completion_response, estimate_tokens
 from hermes_bench.wire.answer import answer_text
+from hermes_bench.wire.stream import completion_chunks, text_pieces
 
 
 def test_completion_response_parses_as_openai_chat_completion() -> None:

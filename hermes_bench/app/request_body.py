@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.requests import Request
 
 from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
@@ -38,7 +38,8 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1)
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    # Strict: "yes" is not a yes; the fake upstream (and OpenAI) refuse it as well.
+    stream: StrictBool | None = None
 
 
 class SessionBody(BaseModel):

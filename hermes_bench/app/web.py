@@ -2,6 +2,8 @@
 
 Request path: API key (401) -> rate limit per key (429) -> body (413/400/422) -> response cache
 -> upstream through the official OpenAI SDK. Upstream errors are passed on and never cached.
+`"stream": true` answers with server-sent events (streaming.py): a HIT replays the cached answer,
+a MISS passes the upstream's stream on and caches the whole answer once it ended.
 
 When Redis fails (see redis_guard.py for the budget and the breaker), an answer says so:
 - the limiter fails open by default (RATE_LIMIT_ON_REDIS_ERROR=open: admitted, counted in
@@ -32,7 +34,7 @@ import openai
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from hermes_bench import __version__
 from hermes_bench.app.backends import Backends, backends_from_settings
@@ -42,6 +44,7 @@ from hermes_bench.app.redis_guard import (
     HEALTH_TIMEOUT_S,
     RedisGuard,
     RedisSkippedError,
+    RequestBudget,
     failure_answer,
 )
 from hermes_bench.app.request_body import ApiError, ChatRequest, bearer_key, read_json, validate
@@ -56,6 +59,7 @@ from hermes_bench.app.server_timing import (
 from hermes_bench.app.server_timing import HEADER as SERVER_TIMING
 from hermes_bench.app.session_routes import add_session_routes
 from hermes_bench.app.settings import TargetSettings
+from hermes_bench.app.streaming import EVENT_STREAM, pass_on, replay
 from hermes_bench.errors import BackendUnavailableError
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.wire.chat import request_hash
@@ -208,8 +212,9 @@ async def _chat(state: TargetState, request: Request) -> Response:
                 return JSONResponse(body.body(), status_code=429, headers=headers)
     payload = await read_json(request, state.settings.max_body_bytes)
     validated: ChatRequest = validate(ChatRequest, payload)
-    if validated.stream:
-        raise ApiError(400, "streaming is not supported by the reference target")
+    streaming = bool(validated.stream)
+    options = payload.get("stream_options")
+    include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
 
     key = request_hash(payload)
     use_cache = state.settings.cache_ttl_s > 0 and not _client_refuses_cache(request)
@@ -233,9 +238,15 @@ async def _chat(state: TargetState, request: Request) -> Response:
                     f"{timing}{timing_entry(CACHE_READ, after - before)}, "
                     f"{timing_entry(TOTAL, perf_counter_ns() - started)}"
                 )
+                if streaming:
+                    return StreamingResponse(
+                        replay(cached, include_usage), media_type=EVENT_STREAM, headers=headers
+                    )
                 return Response(cached, media_type=JSON, headers=headers)
         timing += timing_entry(CACHE_READ, after - before) + ", "
     headers["X-Cache"] = cache_state
+    if streaming:
+        return await _stream(state, payload, key, cache_state, headers, timing, started)
 
     before = perf_counter_ns()
     status, content, upstream_headers = await _call_upstream(state, payload)
@@ -248,19 +259,64 @@ async def _chat(state: TargetState, request: Request) -> Response:
     headers.update(upstream_headers)
     if status == 200 and cache_state == "MISS":
         before = perf_counter_ns()
-        try:
-            await guard.run(budget, lambda: state.backends.cache.set(key, content))
-        except RedisSkippedError:
-            counters.cache_write_skips += 1
-            headers[CACHE_WRITE_STATUS] = "skipped"
-        except BackendUnavailableError as exc:
-            counters.cache_errors += 1
-            counters.cache_write_errors += 1
-            headers[CACHE_WRITE_STATUS] = "failed"
-            log.warning("cache write failed: %s", exc)
+        await _write_cache(state, budget, key, content, headers)
         timing += timing_entry(CACHE_WRITE, perf_counter_ns() - before) + ", "
     headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
     return Response(content, status_code=status, media_type=JSON, headers=headers)
+
+
+async def _stream(
+    state: TargetState,
+    payload: dict[str, Any],
+    key: str,
+    cache_state: str,
+    headers: dict[str, str],
+    timing: str,
+    started: int,
+) -> Response:
+    """A streamed MISS or BYPASS: the upstream's events passed on as they come, the whole
+    answer cached once it ended (a MISS); an upstream that refuses is answered as JSON."""
+    counters = state.counters
+    extra = {k: v for k, v in payload.items() if k not in ("model", "messages", "stream")}
+    before = perf_counter_ns()
+    try:
+        stream = await state.upstream.chat.completions.create(
+            model=payload["model"], messages=payload["messages"], stream=True, extra_body=extra
+        )
+    except openai.APIError as exc:
+        counters.upstream_calls += 1
+        counters.upstream_errors += 1
+        status, content, passed = _upstream_failure(state, exc)
+        headers.update(passed)
+        return Response(content, status_code=status, media_type=JSON, headers=headers)
+    counters.upstream_calls += 1
+    if cache_state == "MISS":
+        counters.misses += 1
+    else:
+        counters.bypasses += 1
+    # Headers go before the answer: the steps up to the stream's start are all they can hold.
+    headers[SERVER_TIMING] = (
+        f"{timing}{timing_entry(UPSTREAM, perf_counter_ns() - before)}, "
+        f"{timing_entry(TOTAL, perf_counter_ns() - started)}"
+    )
+
+    async def chunks() -> AsyncIterator[dict[str, Any]]:
+        async with stream:
+            async for chunk in stream:
+                yield chunk.to_dict()
+
+    async def whole(content: bytes) -> None:
+        if cache_state == "MISS":
+            await _write_cache(state, state.guard.budget(), key, content, None)
+
+    def failure(exc: Exception) -> dict[str, Any]:
+        counters.upstream_errors += 1
+        log.warning("upstream stream broke off: %s", redact_text(str(exc)))
+        return error_body("the upstream stream broke off", "upstream_stream_error", code=502)
+
+    return StreamingResponse(
+        pass_on(chunks(), whole, failure), media_type=EVENT_STREAM, headers=headers
+    )
 
 
 async def _call_upstream(
@@ -278,6 +334,30 @@ async def _call_upstream(
         return _upstream_failure(state, exc)
     state.counters.upstream_calls += 1
     return 200, raw.content, {}
+
+
+async def _write_cache(
+    state: TargetState,
+    budget: RequestBudget,
+    key: str,
+    content: bytes,
+    headers: dict[str, str] | None,
+) -> None:
+    """Cache `content`; a write skipped or failed is counted (and marked, when the headers
+    have not gone yet: a stream's write comes after its answer)."""
+    counters = state.counters
+    try:
+        await state.guard.run(budget, lambda: state.backends.cache.set(key, content))
+    except RedisSkippedError:
+        counters.cache_write_skips += 1
+        if headers is not None:
+            headers[CACHE_WRITE_STATUS] = "skipped"
+    except BackendUnavailableError as exc:
+        counters.cache_errors += 1
+        counters.cache_write_errors += 1
+        if headers is not None:
+            headers[CACHE_WRITE_STATUS] = "failed"
+        log.warning("cache write failed: %s", exc)
 
 
 def _upstream_failure(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import AsyncIterator
@@ -18,13 +17,14 @@ from starlette.routing import Route
 
 from hermes_bench.errors import ConfigError
 from hermes_bench.latency_spec import LatencyModel, parse_latency
-from hermes_bench.upstream.completion import completion_chunks, completion_response
+from hermes_bench.upstream.completion import completion_response
 from hermes_bench.upstream.config import UpstreamConfig
 from hermes_bench.upstream.faults import FaultConfig, draw_fault
 from hermes_bench.upstream.ground_truth import GroundTruth
 from hermes_bench.wire.chat import request_hash
 from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
 from hermes_bench.wire.openai_error import error_body
+from hermes_bench.wire.stream import DONE, completion_chunks, sse_event
 
 _FAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
     429: (
@@ -153,8 +153,8 @@ async def _streamed(
             if pieces and gap_s > 0:
                 await asyncio.sleep(gap_s)  # the pieces after the first come at the token rate
             pieces += 1
-        yield b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n"
-    yield b"data: [DONE]\n\n"
+        yield sse_event(chunk)
+    yield DONE
     _answered(state, completion, arrived)
 
 
