@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from hermes_bench.http_json import get_json
-from hermes_bench.results.vocabulary import COUNT_PREFIX, STEP_PREFIX
+from hermes_bench.results.vocabulary import COUNT_PREFIX, STEP_PREFIX, TTFT_SCENARIO
 from hermes_bench.stack.ports import free_port
 from hermes_bench.stack.stack import Stack, StackConfig
 
@@ -278,3 +278,23 @@ def test_ctrl_c_keeps_the_metrics_and_stops_every_process(tmp_path: Path) -> Non
     assert alive == []
     document = json.loads(metrics.read_text())
     assert document["cache"]["cache_requests"] > 0
+
+
+def test_streamed_requests_record_the_first_token_per_outcome(tmp_path: Path) -> None:
+    code, output, document = _locust(
+        tmp_path, "-u", "4", "-r", "4", "-t", "60s", "--hermes-requests", "150",
+        "--hermes-stream", "on", "CacheUser",
+    )  # fmt: skip
+    assert code == 0 and document, output
+    cache = document["cache"]
+    _assert_exact(cache)  # a streamed answer is cached and counted like a whole one
+    assert "wrong_answers" not in document["metrics"]["counters"]
+    whole = document["metrics"]["scenarios"]["cache"]["outcomes"]
+    first = document["metrics"]["scenarios"][TTFT_SCENARIO]["outcomes"]
+    for outcome in ("HIT", "MISS"):
+        # Every answered request has its first token's time, and it came before the end.
+        assert first[outcome]["service"]["count"] == whole[outcome]["service"]["count"]
+        assert first[outcome]["service"]["p50_us"] <= whole[outcome]["service"]["p50_us"]
+    # The first token of a MISS waits on the upstream's latency; the rest of the answer on its
+    # token rate, so the whole answer takes longer than its first token.
+    assert first["MISS"]["service"]["p50_us"] < whole["MISS"]["service"]["p50_us"]

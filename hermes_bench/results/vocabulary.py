@@ -34,6 +34,8 @@ ADMITTED_OUTCOME = "admitted_count"
 # Scenarios "_step:NAME": µs of one step the target timed itself (its Server-Timing header),
 # per outcome of the request; under COUNT_PREFIX, so out of the totals and per-second series.
 STEP_PREFIX = COUNT_PREFIX + "step:"
+# Time to the first token of a streamed answer (--hermes-stream on), per outcome, in µs.
+TTFT_SCENARIO = COUNT_PREFIX + "ttft"
 # The reference app's steps in the order a request takes them (hermes_bench.app.server_timing);
 # TOTAL_STEP is the whole request in the app. Other targets may name steps their own way.
 TOTAL_STEP = "total"

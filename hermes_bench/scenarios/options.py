@@ -175,6 +175,13 @@ class ScenarioOptions:
         "global target rate in requests/s for cache users; latency is then also counted "
         "from the intended send time (coordinated-omission correction). 0 = closed loop",
     )
+    stream: str = _option(
+        "off",
+        "HERMES_STREAM",
+        "on: the cache users ask with stream: true, read the events and record the time to "
+        "the first token per outcome (scenario _ttft) beside the whole answer's time",
+        choices=("off", "on"),
+    )
     hit_header: str = _option(
         DEFAULT_HIT_HEADER,
         "HERMES_HIT_HEADER",

@@ -9,6 +9,7 @@ carry Retry-After. A failed check is counted and marked failed in Locust's stats
 from __future__ import annotations
 
 import functools
+import json
 import random
 import secrets
 import time
@@ -29,6 +30,7 @@ from hermes_bench.results.vocabulary import (
     ERROR,
     REFUSED,
     STEP_PREFIX,
+    TTFT_SCENARIO,
     WRONG_ANSWER,
 )
 from hermes_bench.scenarios.attribution import NO_OUTCOME
@@ -126,6 +128,9 @@ class HermesUser(FastHttpUser):
     ) -> tuple[str, Any]:
         """Send one chat completion, check it, record it; returns (outcome, response)."""
         body = item.body()
+        streaming = scenario == CACHE_SCENARIO and self.hermes.options.stream == "on"
+        if streaming:
+            body["stream"] = True
         headers = {"Authorization": f"Bearer {key or item.api_key or self.api_key()}"}
         intended = self.intended_start()
         self.hermes.metrics.count("chat_started")
@@ -137,8 +142,12 @@ class HermesUser(FastHttpUser):
             headers=headers,
             name=f"{scenario}: chat",
             catch_response=True,
+            stream=streaming,
         ) as response:
-            outcome = self._check_chat(response, item, expect_429)
+            if streaming:
+                outcome = self._check_stream(response, item, started)
+            else:
+                outcome = self._check_chat(response, item, expect_429)
         if self.attributing and scenario == CACHE_SCENARIO and outcome not in _NOT_ANSWERED:
             self._record_lookup(item, outcome, started, sent_s, intended)
         else:
@@ -201,6 +210,41 @@ class HermesUser(FastHttpUser):
         self.hermes.metrics.count(f"status_{status}")
         response.failure(f"HTTP {status}: {_error_message(response)}")
         return "error"
+
+    def _check_stream(self, response: ResponseContextManager, item: WorkItem, started: int) -> str:
+        """Read a streamed answer to its end: the time to its first token is recorded per
+        outcome (TTFT_SCENARIO), the text put together is checked like a whole answer's."""
+        if response.status_code != 200:
+            return self._check_chat(response, item, expect_429=False)
+        first_ns = None
+        pieces = []
+        # A line as soon as it is there: iter_content would wait for a whole block, and the
+        # first token's time is what is measured.
+        raw = response._response
+        if raw is None:
+            return self._check_chat(response, item, expect_429=False)
+        try:
+            while line := raw.readline(b"\n"):
+                piece = _stream_piece(line.decode("utf-8", "replace").rstrip("\r\n"))
+                if piece:
+                    first_ns = first_ns or time.perf_counter_ns()
+                    pieces.append(piece)
+        except Exception as exc:  # the stream broke off: an error, as a failed request is
+            self.hermes.metrics.count("stream_broken")
+            response.failure(f"stream broke off: {type(exc).__name__}")
+            return "error"
+        content = "".join(pieces)
+        if content != expected_answer(item):
+            self.hermes.metrics.count("wrong_answers")
+            response.failure(f"wrong answer for the prompt: {content[:80]!r}")
+            return "wrong_answer"
+        response.success()
+        outcome = self.hit_header.outcome(_header(response, self.hit_header.name)) or NO_OUTCOME
+        if first_ns is not None and outcome != NO_OUTCOME:
+            self.hermes.metrics.record(
+                TTFT_SCENARIO, outcome, (first_ns - started) // 1000, at_s=time.time()
+            )
+        return outcome
 
     def _check_429(self, response: ResponseContextManager, expected: bool) -> str:
         if not _header(response, "retry-after"):
@@ -449,3 +493,14 @@ class BareUser(HermesUser):
             if not ok:
                 response.failure(f"HTTP {response.status_code}")
         self.record(BARE_SCENARIO, "ok" if ok else ERROR, started, intended)
+
+
+def _stream_piece(line: str) -> str:
+    """The content of one server-sent event line of a chat stream; "" for anything else."""
+    if not line.startswith("data: ") or line.startswith("data: [DONE]"):
+        return ""
+    try:
+        choices = json.loads(line.removeprefix("data: ")).get("choices") or []
+        return str(choices[0].get("delta", {}).get("content") or "") if choices else ""
+    except (ValueError, AttributeError, IndexError):
+        return ""
