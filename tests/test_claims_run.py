@@ -201,3 +201,19 @@ def test_external_targets_are_loaded_without_starting_anything(tmp_path: Path) -
     )  # fmt: skip
     assert unreachable.returncode == 1 and "does not answer" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+def test_a_streamed_run_records_the_first_token_and_says_so(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*COMMAND, "run", "--cells", "cache", "--backends", "memory", "--requests", "80",
+         "--stream", "--output", str(tmp_path)],
+        capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    _, data = _results(tmp_path)
+    assert data["run"]["options"]["stream"] is True
+    (cell,) = [c for c in data["cells"] if c["id"] == "cache-memory-1"]
+    scenarios = cell["metrics"]["metrics"]["scenarios"]
+    first, whole = scenarios["_ttft"]["outcomes"], scenarios["cache"]["outcomes"]
+    assert first["HIT"]["service"]["count"] == whole["HIT"]["service"]["count"] > 0
+    assert cell["metrics"]["cache"]["calls_avoided"] == cell["metrics"]["cache"]["hits"]

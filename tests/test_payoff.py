@@ -190,3 +190,20 @@ def check_payoff_and_answer(results: Results, page: str, terminal: str) -> None:
     assert results.answer and results.answer[0].startswith("On this workload Redis avoided")
     assert "The answer" in terminal and terminal.index("The answer") < terminal.index("C1 ")
     assert page.index('id="answer"') < page.index('id="claims"') and 'id="payoff"' in page
+
+
+def test_a_streamed_run_answers_with_the_hits_first_token() -> None:
+    cells = []
+    for backend, ms in (("redis", 9.0), ("memory", 4.0)):
+        metrics = RunMetrics()
+        for _ in range(50):
+            metrics.record("cache", "HIT", int(ms * 2000), at_s=1.0)
+            metrics.record("_ttft", "HIT", int(ms * 1000), at_s=1.0)
+        document = build_document(snapshot=metrics.snapshot(), ground_truth=None, cpu={}, run={})
+        cells.append({"id": f"cache-{backend}-1", "kind": "cache", "backend": backend,
+                      "instances": 1, "status": "ok", "metrics": document})  # fmt: skip
+    built = results(cells)
+    assert any("A cache hit took 18.0 ms through Redis" in s for s in plain_answer(built))
+    built.run.options.stream = True
+    sentence = next(s for s in plain_answer(built) if "first token" in s)
+    assert "first token came after 9.0 ms through Redis against 4.0 ms in memory" in sentence

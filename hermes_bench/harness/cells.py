@@ -124,6 +124,8 @@ def run_cache_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured:
     """CacheUser on `plan.instances` targets; same workload and seed on every backend."""
     p = env.profile
     args = ["--hermes-requests", str(p.cache_requests), "CacheUser"]
+    if p.stream:
+        args = ["--hermes-stream", "on", *args]
     if not stack.key_prefix:
         # A cache we cannot empty (an external target): prompts of this cell's own start cold.
         args += ["--hermes-prompt-prefix", f"[{env.out_dir.name}/{plan.id}] "]

@@ -157,6 +157,7 @@ def new_results(options: RunOptions, run_id: str) -> Results:
         target_env={k: _shown(k, v) for k, v in options.target_env},
         external_targets=[redact_url(t) for t in options.targets],
         hit_header=options.hit_header,
+        stream=p.stream,
     )
     run = Run(
         id=run_id,

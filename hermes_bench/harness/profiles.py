@@ -41,6 +41,8 @@ class Profile:
     # The capacity sweep (--sweep, or the capacity profile): arrival rates tried in turn, each
     # for sweep_step_s, on one target per backend and against /_bare.
     sweep: bool = False
+    # The cache cells ask with stream: true and record the time to the first token (--stream).
+    stream: bool = False
     sweep_rates: tuple[float, ...] = (25, 50, 100, 200, 400, 800, 1600, 3200)
     sweep_step_s: float = 5.0
 

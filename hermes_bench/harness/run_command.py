@@ -52,6 +52,12 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "keeping up, and the load generator's own limit (the capacity profile has it)",
     )
     run.add_argument(
+        "--stream",
+        action="store_true",
+        help="the cache cells ask with stream: true and record each answer's time to its first "
+        "token per outcome",
+    )
+    run.add_argument(
         "--sweep-rates",
         metavar="R,R,...",
         help="the sweep's arrival rates in requests/s (default 25,50,...,3200); implies --sweep",
@@ -226,6 +232,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         if not (math.isfinite(args.time_scale) and 0 < args.time_scale <= 10):
             raise ConfigError(f"--time-scale {args.time_scale:g}: a number above 0, at most 10")
         changes["time_scale"] = args.time_scale
+    if args.stream:
+        changes["stream"] = True
     if args.sweep or args.sweep_rates:
         changes["sweep"] = True
     if args.sweep_rates:

@@ -652,6 +652,15 @@ class RunOptionsRecord(Record):
     target_env: dict[str, str] = {}
     external_targets: list[str] = []
     hit_header: str | None = None
+    stream: bool = False  # the cache cells streamed (--stream)
+
+    @model_serializer(mode="wrap")
+    def _stream_only_when_on(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Runs from before --stream write back as read.
+        data = handler(self)
+        if not self.stream and isinstance(data, dict):
+            data.pop("stream", None)
+        return data
 
 
 class Machine(Record):
