@@ -40,6 +40,16 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
 
 
+def _unless_empty(data: Any, record: BaseModel, names: tuple[str, ...]) -> Any:
+    """`data` (a record as dumped) without the fields of `names` that `record` leaves empty
+    (None, False, {} or []): files written before those fields existed write back as read."""
+    if isinstance(data, dict):
+        for name in names:
+            if not getattr(record, name):
+                data.pop(name, None)
+    return data
+
+
 # --- latencies ------------------------------------------------------------------------------
 
 
@@ -167,11 +177,7 @@ class CacheAccounting(Record):
 
     @model_serializer(mode="wrap")
     def _usage_only_when_counted(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # Metrics from before the upstream counted tokens write back as read.
-        data = handler(self)
-        if not self.upstream_usage and isinstance(data, dict):
-            data.pop("upstream_usage", None)
-        return data
+        return _unless_empty(handler(self), self, ("upstream_usage",))  # tokens came later
 
 
 class CpuSummary(Record):
@@ -618,11 +624,8 @@ class Cell(Record):
 
     @model_serializer(mode="wrap")
     def _load_only_when_sampled(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # Cells from before load was sampled (and cells that sample none) write back as read.
-        data = handler(self)
-        if self.load is None and isinstance(data, dict):
-            data.pop("load", None)
-        return data
+        # Also the cells that sample none.
+        return _unless_empty(handler(self), self, ("load",))
 
     @property
     def ok(self) -> bool:
@@ -656,11 +659,7 @@ class RunOptionsRecord(Record):
 
     @model_serializer(mode="wrap")
     def _stream_only_when_on(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # Runs from before --stream write back as read.
-        data = handler(self)
-        if not self.stream and isinstance(data, dict):
-            data.pop("stream", None)
-        return data
+        return _unless_empty(handler(self), self, ("stream",))
 
 
 class Machine(Record):
@@ -778,14 +777,8 @@ class Results(Record):
 
     @model_serializer(mode="wrap")
     def _later_parts_only_when_made(self, handler: SerializerFunctionWrapHandler) -> Any:
-        # Results from before the outage cell (every run since judges all its faults) write
-        # back as read.
-        data = handler(self)
-        if isinstance(data, dict):
-            for name in ("outages", "payoff", "answer"):
-                if not getattr(self, name):
-                    data.pop(name, None)
-        return data
+        # Every run since the outage cell judges all its faults: only older files lack them.
+        return _unless_empty(handler(self), self, ("outages", "payoff", "answer"))
 
     def ok_cells(self, kind: CellKind) -> list[Cell]:
         """Cells of `kind` that completed."""
