@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hermes_bench.results.model import Cell, Results, SweepFigures, SweepStep
+from hermes_bench.results.model import Results, SweepFigures, SweepStep
 
 GUIDE_BOUND_US = 50_000  # the guide's "10-50 ms", at p99 of the HITs from their intended send
 # A knee within this share of the generator's own is not the target's to claim.
@@ -21,11 +21,12 @@ class Capacity:
     fast_hits_rps: float | None
     stopped_because: str | None
     limited_by: str  # "the target", "the load generator", or why it is not known
+    by_generator: bool  # the knee is within GENERATOR_MARGIN of the generator's own limit
 
 
 def generator_limit(results: Results) -> float | None:
     """The rate up to which the load generator kept up against /_bare; None: not measured."""
-    cell = _sweep_cell(results, "generator")
+    cell = results.first_ok("generator")
     if cell is None or not isinstance(cell.extra, SweepFigures):
         return None
     return cell.extra.knee_rps
@@ -40,11 +41,12 @@ def capacities(results: Results) -> list[Capacity]:
             continue
         figures = cell.extra
         knee = figures.knee_rps
+        by_generator = limit is not None and knee is not None and knee >= GENERATOR_MARGIN * limit
         if limit is None:
             limited = "not known: the load generator's own limit was not measured"
         elif knee is None:
             limited = "the target (it kept up with no rate of the sweep)"
-        elif knee >= GENERATOR_MARGIN * limit:
+        elif by_generator:
             limited = f"the load generator (it kept up to {limit:g}/s on its own)"
         else:
             limited = f"the target (the load generator kept up to {limit:g}/s on its own)"
@@ -55,6 +57,7 @@ def capacities(results: Results) -> list[Capacity]:
                 fast_hits_rps=fast_hits_up_to(figures.steps, GUIDE_BOUND_US),
                 stopped_because=figures.stopped_because,
                 limited_by=limited,
+                by_generator=by_generator,
             )
         )
     return read
@@ -75,7 +78,7 @@ def capacity_sentence(results: Results) -> str | None:
         "no rate" if c.fast_hits_rps is None else f"{c.fast_hits_rps:g}/s" for c in read
     )
     limit = generator_limit(results)
-    by_generator = [c.backend for c in read if c.limited_by.startswith("the load generator")]
+    by_generator = [c.backend for c in read if c.by_generator]
     if limit is None:
         said = "whether the load generator set them is not known (its own limit was not measured)"
     elif by_generator:
@@ -89,13 +92,6 @@ def capacity_sentence(results: Results) -> str | None:
         f"On this machine one instance kept up to {knees} (HITs within 50 ms at p99 up to "
         f"{fast}); {said}."
     )
-
-
-def _sweep_cell(results: Results, kind: str) -> Cell | None:
-    for cell in results.cells:
-        if cell.kind == kind and cell.ok:
-            return cell
-    return None
 
 
 def fast_hits_up_to(steps: list[SweepStep], limit_us: int) -> float | None:

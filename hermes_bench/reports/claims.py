@@ -476,9 +476,7 @@ def _first_token_figures(results: Results, draft: _Draft, cell: Cell) -> None:
         if (summary := metrics.outcome_summary(TTFT_SCENARIO, outcome)) and summary.p50_us
     }
     for outcome, p50_us in found.items():
-        draft.figures[f"as run, streamed: first token of a {outcome}, p50 (ms)"] = round(
-            p50_us / 1000, 3
-        )
+        draft.figures[f"as run, streamed: first token of a {outcome}, p50 (ms)"] = _ms(p50_us)
     if len(found) == 2:
         sooner = 1 - found["HIT"] / found["MISS"]
         draft.figures["as run, streamed: first token sooner by"] = round(sooner, 4)

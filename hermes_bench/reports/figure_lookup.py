@@ -13,12 +13,12 @@ from __future__ import annotations
 from hdrh.histogram import HdrHistogram
 
 from hermes_bench.histograms import add_into, decode_histogram, latency_summary, new_histogram
+from hermes_bench.reports.outage_verdicts import outage_figures
 from hermes_bench.reports.thresholds import summary_key
 from hermes_bench.results.model import (
     Cell,
     LatencySummary,
     OutageFault,
-    OutageFigures,
     OutagePhase,
     Results,
 )
@@ -144,10 +144,8 @@ def _errors(cell: Cell) -> int:
 
 
 def _outage_fault(results: Results, name: str) -> OutageFault | None:
-    cell = results.find_cell("outage", "redis")
-    if cell is None or not cell.ok or not isinstance(cell.extra, OutageFigures):
-        return None
-    return cell.extra.faults.get(name)
+    figures = outage_figures(results)
+    return None if figures is None else figures.faults.get(name)
 
 
 def _outage_latency_us(results: Results, subject: str, aggregate: str) -> float | None:

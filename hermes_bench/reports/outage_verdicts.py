@@ -81,6 +81,12 @@ _FAULTS = {
 }
 
 
+def outage_figures(results: Results) -> OutageFigures | None:
+    """The outage cell's figures; None without the cell or when it failed (no figures)."""
+    cell = results.find_cell("outage", "redis")
+    return cell.extra if cell is not None and isinstance(cell.extra, OutageFigures) else None
+
+
 def evaluate_outages(results: Results) -> list[Claim]:
     """A verdict per fault in OUTAGE_FAULTS; not measured without an outage cell."""
     cell = results.find_cell("outage", "redis")

@@ -23,7 +23,6 @@ from hermes_bench.results.model import (
 from hermes_bench.results.vocabulary import DEFAULT_TRAFFIC_PER_DAY
 
 DAYS_PER_MONTH = 30
-GUIDE_LOW_TRAFFIC_PER_DAY = 100.0  # "Very low traffic (<100 requests/day)": skip Redis
 _GB = 1e9
 _MB = 1e6
 
@@ -141,7 +140,9 @@ def _fill(payoff: Payoff, results: Results, options: PayoffOptions) -> None:
     if memory_share is not None:
         payoff.memory_calls_avoided_share = round(memory_share, 4)
         saved_per_request = (redis_share - memory_share) * payoff.usd_per_call
-        payoff.over_memory_per_month_usd = round(saved_per_request * traffic * DAYS_PER_MONTH, 2)
+        payoff.over_memory_per_month_usd = round(
+            monthly_saving(redis_share - memory_share, traffic, payoff.usd_per_call), 2
+        )
     _memory(payoff, results, one)
     payoff.commands_per_request = _commands_per_request(one)
     for tier in options.tiers.tiers:
@@ -155,10 +156,8 @@ def _fill(payoff: Payoff, results: Results, options: PayoffOptions) -> None:
 
 
 def _cache_cell(results: Results, backend: str, single: bool) -> Cell | None:
-    for cell in results.ok_cells("cache"):
-        if cell.backend == backend and (cell.instances == 1) == single and cell.repeat == 1:
-            return cell if cell.metrics is not None else None
-    return None
+    cell = results.first_ok("cache", backend, single=single)
+    return cell if cell is not None and cell.metrics is not None else None
 
 
 def _share(cell: Cell | None) -> float | None:

@@ -8,11 +8,10 @@ the app does when Redis fails. A sentence whose figures the run lacks says so in
 from __future__ import annotations
 
 from hermes_bench.reports.capacity import capacity_sentence
+from hermes_bench.reports.outage_verdicts import outage_figures
 from hermes_bench.results.model import (
     HOLDS,
     NOT_MEASURED,
-    Cell,
-    OutageFigures,
     Payoff,
     RestartFigures,
     Results,
@@ -25,12 +24,13 @@ _PERSISTENCE_NAMES = {"none": "none", "aof": "AOF", "rdb": "RDB"}
 
 def plain_answer(results: Results) -> list[str]:
     """Three to five sentences from the figures of `results`."""
-    sentences = [*_payoff_sentences(results.payoff)]
-    sentences = [*sentences, *filter(None, [capacity_sentence(results)])]
-    for sentence in (_hit_cost(results), _restarts(results), _failures(results)):
-        if sentence:
-            sentences.append(sentence)
-    return sentences
+    others = (
+        capacity_sentence(results),
+        _hit_cost(results),
+        _restarts(results),
+        _failures(results),
+    )
+    return [*_payoff_sentences(results.payoff), *filter(None, others)]
 
 
 def usd(value: float) -> str:
@@ -94,7 +94,7 @@ def _payoff_sentences(payoff: Payoff | None) -> list[str]:
 
 
 def _hit_p50_ms(results: Results, backend: str, scenario: str = CACHE_SCENARIO) -> float | None:
-    cell = _first(results, "cache", backend, single=True)
+    cell = results.first_ok("cache", backend, single=True)
     if cell is None or cell.metrics is None:
         return None
     summary = cell.metrics.metrics.outcome_summary(scenario, HIT)
@@ -122,8 +122,8 @@ def _hit_cost(results: Results) -> str | None:
 
 
 def _restarts(results: Results) -> str | None:
-    redis_cell = _first(results, "restart", "redis", single=False) or _first(
-        results, "restart", "redis", single=True
+    redis_cell = results.first_ok("restart", "redis", single=False) or results.first_ok(
+        "restart", "redis", single=True
     )
     if redis_cell is None or not isinstance(redis_cell.extra, RestartFigures):
         return None
@@ -132,7 +132,7 @@ def _restarts(results: Results) -> str | None:
         f"Sessions survived a restart of the targets with Redis ({figures.intact_after} of "
         f"{figures.sessions})"
     )
-    memory_cell = _first(results, "restart", "memory", single=False)
+    memory_cell = results.first_ok("restart", "memory", single=False)
     if memory_cell is not None and isinstance(memory_cell.extra, RestartFigures):
         memory = memory_cell.extra
         text += f", in memory {memory.intact_after} of {memory.sessions}"
@@ -163,10 +163,9 @@ def _failures(results: Results) -> str | None:
 
 def _cost_of_failing_open(results: Results) -> str:
     """What failing open cost while Redis was away (killed, else hung), from the cell."""
-    cell = results.find_cell("outage", "redis")
-    if cell is None or not isinstance(cell.extra, OutageFigures):
+    figures = outage_figures(results)
+    if figures is None:
         return ""
-    figures = cell.extra
     fault = figures.faults.get("killed") or figures.faults.get("hung")
     if fault is None or not fault.phases["during"].requests:
         return ""
@@ -187,11 +186,3 @@ def _listed(names: list[str]) -> str:
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + " or " + names[-1]
-
-
-def _first(results: Results, kind: str, backend: str, single: bool) -> Cell | None:
-    for cell in results.cells:
-        same = (cell.kind, cell.backend, cell.instances == 1) == (kind, backend, single)
-        if same and cell.ok and cell.repeat == 1:
-            return cell
-    return None

@@ -15,7 +15,7 @@ from typing import Any
 
 from hermes_bench.redaction import redact_text
 from hermes_bench.reports.capacity import capacities
-from hermes_bench.reports.outage_verdicts import statuses_text
+from hermes_bench.reports.outage_verdicts import outage_figures, statuses_text
 from hermes_bench.reports.palette import verdict_colour
 from hermes_bench.reports.plain_answer import usd
 from hermes_bench.reports.plot_specs import PLOT_WIDTH_PX, PLOTS, PlotSpec
@@ -363,8 +363,9 @@ def _phase_row(name: str, phase: OutagePhase) -> PhaseRow:
     )
 
 
-def _outage_section(claim: Claim, cell: Cell | None) -> OutageSection:
-    figures = cell.extra if cell is not None and isinstance(cell.extra, OutageFigures) else None
+def _outage_section(
+    claim: Claim, cell: Cell | None, figures: OutageFigures | None
+) -> OutageSection:
     fault = figures.faults.get(claim.id) if figures is not None else None
     timeline: KeyValues = ()
     phases: tuple[PhaseRow, ...] = ()
@@ -516,6 +517,7 @@ def report_view(results: Results) -> ReportView:
     """What the report shows, read from `results`: the one place the page reads the results."""
     run = results.run
     kinds_by_cell = {c.id: c.kind for c in results.cells}
+    outage_cell = results.find_cell("outage", "redis")
     return ReportView(
         title_id=_text(run.id),
         header=_header(run),
@@ -526,7 +528,7 @@ def report_view(results: Results) -> ReportView:
         plots=tuple(_plot_figure(spec, spec.render(results)) for spec in PLOTS),
         claim_sections=tuple(_claim_section(c, kinds_by_cell) for c in results.claims),
         outages=tuple(
-            _outage_section(c, results.find_cell("outage", "redis")) for c in results.outages
+            _outage_section(c, outage_cell, outage_figures(results)) for c in results.outages
         ),
         capacity=_sweep_views(results),
         cells=tuple(_cell_row(c) for c in results.cells),

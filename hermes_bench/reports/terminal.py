@@ -11,13 +11,11 @@ from rich.text import Text
 
 from hermes_bench.redaction import redact_text
 from hermes_bench.reports.capacity import capacities
-from hermes_bench.reports.outage_verdicts import fault_line
+from hermes_bench.reports.outage_verdicts import fault_line, outage_figures
 from hermes_bench.reports.palette import verdict_colour
 from hermes_bench.results.model import (
     HOLDS,
-    NOT_MEASURED,
     VERDICTS,
-    OutageFigures,
     Results,
     Verdict,
 )
@@ -78,17 +76,17 @@ def print_claims(results: Results, console: Console) -> None:
 
 def print_outages(results: Results, console: Console) -> None:
     """When Redis fails: a verdict and what happened per fault, when the run had the cell."""
-    cell = results.find_cell("outage", "redis")
-    if cell is None or not results.outages:
+    if results.find_cell("outage", "redis") is None or not results.outages:
         return
-    faults = cell.extra.faults if isinstance(cell.extra, OutageFigures) else {}
+    figures = outage_figures(results)
+    faults = figures.faults if figures is not None else {}
     table = Table(title="When Redis fails", show_lines=False)
     table.add_column("Redis", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     table.add_column("what the app did", ratio=1)
     for claim in results.outages:
         fault = faults.get(claim.id)
-        if claim.verdict in (HOLDS, NOT_MEASURED) and fault is not None:
+        if claim.verdict == HOLDS and fault is not None:
             text = _plain(fault_line(fault))
         else:
             text = _plain(claim.summary)

@@ -796,6 +796,20 @@ class Results(Record):
             return cell
         return None
 
+    def first_ok(
+        self, kind: CellKind, backend: str | None = None, *, single: bool | None = None
+    ) -> Cell | None:
+        """The first completed cell of `kind` (on `backend`, one instance or several), not a
+        repeat."""
+        for cell in self.ok_cells(kind):
+            if backend is not None and cell.backend != backend:
+                continue
+            if single is not None and (cell.instances == 1) != single:
+                continue
+            if cell.repeat == 1:
+                return cell
+        return None
+
     def repeats_of(self, cell: Cell) -> list[Cell]:
         """Every measurement of `cell`'s kind, backend and instances: itself and its repeats."""
         return [
