@@ -35,10 +35,14 @@ from hermes_bench.harness.cells import (
     CellPlan,
     Measured,
     TargetSet,
+    _intact,
     ask_all,
 )
 from hermes_bench.harness.failure_cells import (
     LoopbackConnection,
+    _chat,
+    _create_session,
+    _rate_limit,
     answer_content,
     counter_changes,
     warnings_by_cause,
@@ -83,7 +87,6 @@ SESSION_KEY = "sk-hermes-outage-sessions"
 # read and a session write.
 _MIX = (CHAT, CHAT, CHAT, CHAT, CHAT, CHAT, "new", "new", SESSION_READ, SESSION_WRITE)
 _DROPS = frozenset({"CACHE_TTL_S", "HERMES_API_KEYS", "REDIS_URL"})
-_MODEL = "gpt-4o-mini"
 
 
 class Fault(Protocol):
@@ -276,9 +279,7 @@ def _outage_config(stack: Stack, env: CellEnv, plan: CellPlan) -> StackConfig:
     OUTAGE_REDIS_TIMEOUT_S; the cache on and every API key accepted (the load needs both)."""
     kept = {k: v for k, v in stack.config.target_env.items() if k not in _DROPS}
     kept.setdefault("REDIS_TIMEOUT", f"{OUTAGE_REDIS_TIMEOUT_S:g}")
-    spec = kept.get("RATE_LIMIT", "").strip().lower()
-    if spec in ("", "none", "off"):
-        kept["RATE_LIMIT"] = env.profile.rate_limit  # the limiter is a Redis call of each chat
+    kept["RATE_LIMIT"] = _rate_limit(stack, env)  # the limiter is a Redis call of each chat
     return dataclasses.replace(
         stack.config,
         backend="redis",
@@ -299,7 +300,8 @@ def _measure_fault(
     tag = f"{name}-{time.time_ns():x}"
     warm = [_chat(catalogue_prompt(rank)) for rank in range(1, WARM_PROMPTS + 1)]
     kept = [_chat(f"[outage {tag}] kept {i}") for i in range(KEPT_PROMPTS)]
-    with httpx.Client(timeout=REQUEST_TIMEOUT_S, trust_env=False) as http:
+    # The sessions' key on the client; each chat request sends a key of its own (ask_all).
+    with _client() as http:
         _ask(http, target, warm + kept)
         sessions = {
             _create_session(http, target, {"n": i, "fault": name}): {"n": i, "fault": name}
@@ -313,12 +315,9 @@ def _measure_fault(
     sent, bounds = _load(target, fault, timing, watch, (warm, read_only, written, tag))
     after = get_json(target + "/stats")
     _settle(target)
-    with httpx.Client(timeout=REQUEST_TIMEOUT_S, trust_env=False) as http:
+    with _client() as http:
         kept_hits = sum(cache == "HIT" for cache in _ask(http, target, kept))
-        intact = sum(
-            _read_session(http, target, session_id) == sessions[session_id]
-            for session_id in read_only
-        )
+        intact = _intact(http, [target], {i: sessions[i] for i in read_only}, offset=0)
         health = http.get(target + "/healthz").json()
     with open(log_path, "rb") as log_file:
         log_file.seek(logged)
@@ -523,8 +522,9 @@ class _Load:
         )
 
 
-def _chat(prompt: str) -> dict[str, Any]:
-    return {"model": _MODEL, "messages": [{"role": "user", "content": prompt}]}
+def _client() -> httpx.Client:
+    headers = {"Authorization": f"Bearer {SESSION_KEY}"}
+    return httpx.Client(timeout=REQUEST_TIMEOUT_S, trust_env=False, headers=headers)
 
 
 def _ask(http: httpx.Client, target: str, bodies: list[dict[str, Any]]) -> list[str]:
@@ -536,22 +536,3 @@ def _ask(http: httpx.Client, target: str, bodies: list[dict[str, Any]]) -> list[
         if answer.status_code != 200:
             raise CellError(f"a chat request before or after a fault: HTTP {answer.status_code}")
     return [answer.headers.get("x-cache", "") for answer in answers]
-
-
-def _create_session(http: httpx.Client, target: str, data: dict[str, Any]) -> str:
-    response = http.post(
-        target + "/v1/sessions",
-        json={"data": data},
-        headers={"Authorization": f"Bearer {SESSION_KEY}"},
-    )
-    if response.status_code != 201:
-        raise CellError(f"create a session: HTTP {response.status_code}: {response.text[:200]}")
-    session_id: str = response.json()["id"]
-    return session_id
-
-
-def _read_session(http: httpx.Client, target: str, session_id: str) -> Any:
-    response = http.get(
-        target + f"/v1/sessions/{session_id}", headers={"Authorization": f"Bearer {SESSION_KEY}"}
-    )
-    return response.json().get("data") if response.status_code == 200 else None

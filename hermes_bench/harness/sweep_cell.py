@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal
 
 from hermes_bench.harness.cells import (
     LOCUSTFILE,
@@ -40,7 +41,9 @@ def run_generator_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measur
     return _sweep(plan, stack, env, "bare")
 
 
-def _sweep(plan: CellPlan, stack: TargetSet, env: CellEnv, path: str) -> Measured:
+def _sweep(
+    plan: CellPlan, stack: TargetSet, env: CellEnv, path: Literal["cache", "bare"]
+) -> Measured:
     p = env.profile
     rates = sorted(set(p.sweep_rates))
     if not rates:
@@ -48,6 +51,10 @@ def _sweep(plan: CellPlan, stack: TargetSet, env: CellEnv, path: str) -> Measure
     user_class, locustfile = (
         ("CacheUser", LOCUSTFILE) if path == "cache" else ("BareUser", BARE_LOCUSTFILE)
     )
+
+    def args_for(rate: float) -> list[str]:
+        return ["-t", f"{p.sweep_step_s:g}s", "--hermes-arrival-rate", f"{rate:g}", user_class]
+
     steps: list[SweepStep] = []
     stopped = None
     load = None
@@ -56,15 +63,14 @@ def _sweep(plan: CellPlan, stack: TargetSet, env: CellEnv, path: str) -> Measure
         # A step at the lowest rate first, not counted: every counted step meets a warm
         # cache, so that the hit rate does not change from one to the next.
         warm_plan = dataclasses.replace(plan, id=f"{plan.id}/warm-up")
-        args = ["-t", f"{p.sweep_step_s:g}s", "--hermes-arrival-rate", f"{rates[0]:g}", user_class]
         warm = locust_cell(
-            warm_plan, stack, env, users_for(rates[0], p.users), args,
+            warm_plan, stack, env, users_for(rates[0], p.users), args_for(rates[0]),
             p.sweep_step_s + STEP_SLACK_S, locustfile,
         )  # fmt: skip
         warmed = warm.metrics.cache.hit_rate_headers if warm.metrics is not None else None
     for rate in rates:
         users = users_for(rate, p.users)
-        args = ["-t", f"{p.sweep_step_s:g}s", "--hermes-arrival-rate", f"{rate:g}", user_class]
+        args = args_for(rate)
         step_plan = dataclasses.replace(plan, id=f"{plan.id}/{rate:g}rps")
         measured = locust_cell(
             step_plan, stack, env, users, args, p.sweep_step_s + STEP_SLACK_S, locustfile
@@ -92,7 +98,7 @@ def _sweep(plan: CellPlan, stack: TargetSet, env: CellEnv, path: str) -> Measure
             ),
         },
         figures=SweepFigures(
-            path="cache" if path == "cache" else "bare",
+            path=path,
             step_s=p.sweep_step_s,
             rates=rates,
             steps=steps,

@@ -73,14 +73,7 @@ def steady_rate(metrics: MetricsDocument, requests: int, duration_s: float) -> f
 
 def kept_up(step: SweepStep, first: SweepStep) -> bool:
     """The knee rule of the module's docstring."""
-    if not step.requests or step.achieved_rps < KEPT_UP_SHARE * step.rate_rps:
-        return False
-    if step.errors > MAX_ERROR_SHARE * step.requests:
-        return False
-    p99, first_p99 = judged(step).p99_us, judged(first).p99_us
-    if p99 is None or first_p99 is None:
-        return False
-    return p99 <= MAX_P99_GROWTH * first_p99 + P99_FLOOR_US
+    return stop_reason(step, first) is None
 
 
 def judged(step: SweepStep) -> LatencySummary:
@@ -98,20 +91,32 @@ def knee(steps: list[SweepStep]) -> float | None:
     return best
 
 
-def why_stopped(step: SweepStep, first: SweepStep) -> str:
-    """Why a step that did not keep up did not, in words."""
+def stop_reason(step: SweepStep, first: SweepStep) -> str | None:
+    """Why a step did not keep up, in words; None when it did (the knee rule)."""
     if not step.requests:
         return f"at {step.rate_rps:g}/s no request was answered"
     if step.achieved_rps < KEPT_UP_SHARE * step.rate_rps:
         return f"at {step.rate_rps:g}/s it served {step.achieved_rps:g}/s"
     if step.errors > MAX_ERROR_SHARE * step.requests:
         return f"at {step.rate_rps:g}/s {step.errors} of {step.requests} requests failed"
+    p99, first_p99 = judged(step).p99_us, judged(first).p99_us
+    if (
+        p99 is not None
+        and first_p99 is not None
+        and p99 <= MAX_P99_GROWTH * first_p99 + (P99_FLOOR_US)
+    ):
+        return None
     which = "HIT p99" if step.hit_intended is not None else "p99"
     return (
         f"at {step.rate_rps:g}/s {which} from the intended send was "
-        f"{(judged(step).p99_us or 0) / 1000:.1f} ms against "
-        f"{(judged(first).p99_us or 0) / 1000:.1f} ms at {first.rate_rps:g}/s"
+        f"{(p99 or 0) / 1000:.1f} ms against {(first_p99 or 0) / 1000:.1f} ms at "
+        f"{first.rate_rps:g}/s"
     )
+
+
+def why_stopped(step: SweepStep, first: SweepStep) -> str:
+    """Why a step that did not keep up did not, in words."""
+    return stop_reason(step, first) or f"at {step.rate_rps:g}/s it kept up"
 
 
 def users_for(rate_rps: float, minimum: int) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.hit_rate import ideal_hit_rate
 
 SHARES_OF_IDEAL = (0.5, 0.8, 0.9, 0.99)
 
@@ -32,7 +33,7 @@ def repetition(keys: list[str]) -> dict[str, Any]:
     from hermes_bench.reports.bounds import default_sizes, lru_hit_rate_curve
 
     distinct = len(set(keys))
-    ideal = 1 - distinct / len(keys)
+    ideal = ideal_hit_rate(len(keys), distinct) or 0.0
     sizes = default_sizes(distinct)
     curve = lru_hit_rate_curve(keys, sizes)
     reach = {}
@@ -63,7 +64,6 @@ def trace_stats_from_args(args: argparse.Namespace) -> int:
             raise ConfigError(f"{out}: a directory; give a file name")
     log = read_request_log(path)
     figures = repetition([r.key for r in log.requests])
-    prompts = repetition([f"{r.model}\0{r.prompt}" for r in log.requests])
     figures |= {"skipped_lines": log.skipped, "multi_turn_requests": log.multi_turn}
     console = Console()
     console.print(
@@ -82,10 +82,13 @@ def trace_stats_from_args(args: argparse.Namespace) -> int:
     if log.skipped:
         console.print(f"{log.skipped:,} lines held no chat request and were skipped")
     if log.multi_turn:
+        # Only the replay's distinct prompts are wanted here, not a second LRU curve.
+        replayed = len({(r.model, r.prompt) for r in log.requests})
+        replay_ideal = ideal_hit_rate(len(log.requests), replayed) or 0.0
         console.print(
             f"{log.multi_turn:,} requests carry more than one user message: a trace keeps the "
-            f"last one, so its replay has {prompts['distinct']:,} distinct prompts "
-            f"(ideal hit rate {prompts['ideal_hit_rate']:.1%})"
+            f"last one, so its replay has {replayed:,} distinct prompts "
+            f"(ideal hit rate {replay_ideal:.1%})"
         )
     if args.write_trace:
         out = Path(args.write_trace)
