@@ -13,6 +13,7 @@ from typing import Any
 
 import psutil
 import pytest
+from locust_processes import processes
 
 from hermes_bench.http_json import get_json
 from hermes_bench.results.vocabulary import COUNT_PREFIX, STEP_PREFIX, TTFT_SCENARIO
@@ -116,7 +117,7 @@ def _assert_steps_recorded(document: dict[str, Any], output: str) -> None:
 
 def test_master_and_two_workers_merge_to_the_upstream_count(tmp_path: Path) -> None:
     code, output, document = _locust(
-        tmp_path, "--processes", "2", "-u", "6", "-r", "6", "-t", "90s",
+        tmp_path, *processes(2), "-u", "6", "-r", "6", "-t", "90s",
         "--hermes-requests", "500", "CacheUser",
     )  # fmt: skip
     assert code == 0, output

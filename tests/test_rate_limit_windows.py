@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from locust_processes import processes
 
 from hermes_bench.scenarios.rate_windows import (
     KeyWindows,
@@ -90,7 +91,7 @@ def _run(tmp_path: Path, backend: str) -> tuple[str, dict[str, Any]]:
     metrics = tmp_path / "metrics.json"
     command = [
         sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless",
-        "--only-summary", "--processes", "2", "-u", "6", "-r", "6", "-t", "9s",
+        "--only-summary", *processes(2), "-u", "6", "-r", "6", "-t", "9s",
         "--hermes-backend", backend, "--hermes-instances", "3",
         "--hermes-rate-limit", f"{LIMIT}/second", "--hermes-metrics-json", str(metrics),
         "RateLimitUser",
