@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import httpx
 import openai
 from chat_bodies import body
 
@@ -68,7 +69,7 @@ async def test_a_broken_stream_ends_with_an_error_event_and_is_not_cached() -> N
     async def upstream() -> AsyncIterator[Mapping[str, Any]]:
         yield chunks[0]
         yield chunks[1]
-        raise openai.APIConnectionError(request=None)  # type: ignore[arg-type]
+        raise openai.APIConnectionError(request=httpx.Request("POST", "http://upstream/v1"))
 
     async def whole(content: bytes) -> None:
         cached.append(content)
