@@ -160,6 +160,74 @@ def test_the_upstream_step_of_server_timing_stands_in_for_the_upstream_clock() -
     assert any("Server-Timing upstream step" in note for note in claim["notes"])
 
 
+def _streamed(hit_ttft_ms: float, time_scale: float, upstream_clock: bool = True) -> dict[str, Any]:
+    """A streamed cache cell: the real upstream's first token after 300 ms and its last 200 ms
+    later, both run at `time_scale`; the target adds OVERHEAD_MS to a MISS; 900 HITs."""
+    rng = random.Random(7)
+    metrics, upstream = RunMetrics(), GroundTruth()
+    first_ms, tail_ms = 300 * time_scale, 200 * time_scale
+    for outcome, n in (("HIT", 900), ("MISS", 100)):
+        for _ in range(n):
+            jitter = rng.uniform(0.95, 1.05)
+            ttft = hit_ttft_ms if outcome == "HIT" else first_ms + OVERHEAD_MS
+            whole = hit_ttft_ms + 0.5 if outcome == "HIT" else first_ms + tail_ms + OVERHEAD_MS
+            metrics.record("_ttft", outcome, int(ttft * 1000 * jitter), at_s=1.0)
+            metrics.record("cache", outcome, int(whole * 1000 * jitter), at_s=1.0)
+            if outcome == "MISS":
+                upstream.first_token(first_ms * 1000 * jitter)
+                upstream.served((first_ms + tail_ms) * 1000 * jitter)
+    snapshot = upstream.snapshot()
+    keys = ["served_us", "served_histogram"]
+    keys += ["first_token_us", "first_token_histogram"] if upstream_clock else []
+    truth = {"calls": 100, "distinct_requests": 100} | {key: snapshot[key] for key in keys}
+    cell = _cache("redis", 1, hit_ms=1, miss_ms=1, hits=1, misses=1, calls=1)
+    cell["metrics"] = build_document(
+        snapshot=metrics.snapshot(), ground_truth=truth, cpu={}, run={}
+    )
+    return cell
+
+
+def _streamed_claims(cell: dict[str, Any], time_scale: float) -> dict[str, dict[str, Any]]:
+    run = copy.deepcopy(RUN)
+    run["options"] |= {"upstream_latency": REAL_UPSTREAM, "time_scale": time_scale, "stream": True}
+    claims = evaluate_claims(results([cell], run=run))
+    return {claim.id: claim.model_dump() for claim in claims}
+
+
+def test_a_streamed_run_judges_the_first_token_at_the_real_upstream() -> None:
+    seen = []
+    for scale in (0.05, 0.2, 1.0):
+        claims = _streamed_claims(_streamed(hit_ttft_ms=2, time_scale=scale), scale)
+        c4, c1 = claims["C4"], claims["C1"]
+        # 1 - 2 / (300 + 1): the first token of a repeat against a first-seen prompt's.
+        assert c4["verdict"] == BETTER, c4
+        assert 0.992 < c4["figures"]["faster to the first token by, at the real upstream"] < 0.994
+        assert "first tokens came" in c4["summary"]
+        # The whole answers' mean counts the real upstream's 200 ms of streaming too:
+        # 0.9 x 2.5 + 0.1 x (300 + 200 + 1) = 52.35 ms.
+        assert 51 < c1["figures"]["mean at the real upstream (ms)"] < 54, c1["figures"]
+        seen.append((c4["holds_when"], c1["verdict"], c1["holds_when"]))
+    assert seen[0] == seen[1] == seen[2], seen
+    slow = _streamed_claims(_streamed(hit_ttft_ms=120, time_scale=0.1), 0.1)["C4"]
+    # 1 - 120 / 301 is 60%; 70% needs an upstream whose first token takes 120 / 0.3 - 1 = 399 ms.
+    assert slow["verdict"] == FAILS
+    start = (
+        "70% faster to the first token holds when the upstream's median time to first token "
+        "is at least "
+    )
+    assert slow["holds_when"].startswith(start), slow["holds_when"]
+    needed_ms = float(slow["holds_when"][len(start) :].split(" ms")[0])
+    assert 390 < needed_ms < 405, slow["holds_when"]  # p50s of jittered samples
+
+
+def test_a_streamed_run_without_the_upstreams_first_token_clock_is_inconclusive() -> None:
+    claims = _streamed_claims(_streamed(2, 0.1, upstream_clock=False), 0.1)
+    assert claims["C4"]["verdict"] == INCONCLUSIVE
+    assert "timed no streamed call" in claims["C4"]["summary"]
+    assert claims["C1"]["verdict"] == INCONCLUSIVE
+    assert "did not time both its first tokens and its whole answers" in claims["C1"]["summary"]
+
+
 def test_redis_against_memory_gains_with_instances_and_not_on_one() -> None:
     one = {"hits": 900, "misses": 100, "calls": 100, "miss_ms": _scaled(300)}
     cells = [

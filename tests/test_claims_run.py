@@ -217,3 +217,7 @@ def test_a_streamed_run_records_the_first_token_and_says_so(tmp_path: Path) -> N
     first, whole = scenarios["_ttft"]["outcomes"], scenarios["cache"]["outcomes"]
     assert first["HIT"]["service"]["count"] == whole["HIT"]["service"]["count"] > 0
     assert cell["metrics"]["cache"]["calls_avoided"] == cell["metrics"]["cache"]["hits"]
+    # The upstream timed the first piece of every answer it streamed, and no later than its end.
+    cache = cell["metrics"]["cache"]
+    assert cache["upstream_first_token"]["count"] == cache["upstream_calls"] > 0
+    assert cache["upstream_first_token"]["p50_us"] <= cache["upstream_served"]["p50_us"]

@@ -304,3 +304,8 @@ def test_a_streamed_answer_is_the_whole_answer_counted_once(
     truth = ground_truth(upstream_url, per_hash=True)
     assert truth["calls"] == 1 and truth["calls_per_hash"] == {request_hash(chat("Stream it")): 1}
     assert truth["usage_by_model"]["gpt-4o-mini"]["calls"] == 1
+    # It times its own first piece, after the draw and before the whole answer.
+    first_us, served_us = truth["first_token_us"], truth["served_us"]
+    assert first_us["count"] == served_us["count"] == 1
+    assert 45_000 <= first_us["p50_us"] <= served_us["p50_us"]
+    assert truth["first_token_histogram"].startswith("HIST")

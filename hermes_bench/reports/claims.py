@@ -20,15 +20,18 @@ from hermes_bench.reports.latency_parts import (
     PartsMissing,
     cell_parts,
     draw_parts,
+    first_token_parts,
     interval,
 )
 from hermes_bench.reports.load_reasons import load_reasons, other_load
 from hermes_bench.reports.real_latency import (
     RealUpstream,
+    TailUnmeasured,
     at_least_verdict,
     band_verdict,
     blended_mean_ms,
     break_even_hit_rate,
+    real_upstream,
     repeat_speedup,
     share_text,
     upstream_for_speedup,
@@ -60,6 +63,7 @@ from hermes_bench.results.model import (
 from hermes_bench.results.vocabulary import BACKENDS, ERROR, TTFT_SCENARIO, WRONG_ANSWER
 
 MIN_SAMPLES = 30
+FIRST_TOKEN = "first token"
 # Above this share of wrong answers or errors in a cell, its figures carry no verdict.
 MAX_BAD_SHARE = 0.01
 
@@ -246,35 +250,46 @@ def _at_least_verdict(value: float, claimed: float) -> Verdict:
 # --- the claims ----------------------------------------------------------------------------
 
 
-def _parts(results: Results, draft: _Draft, cell: Cell) -> tuple[list[Cell], PartDraws]:
-    """`cell` and its repeats that completed, and bootstrap draws of their latency parts."""
+def _parts(
+    results: Results, draft: _Draft, cell: Cell, *, first_token: bool = False
+) -> tuple[list[Cell], PartDraws]:
+    """`cell` and its repeats that completed, and bootstrap draws of their latency parts: of
+    the whole answers, or of the time to the first token of streamed ones."""
     cells = [c for c in results.repeats_of(cell) if c.ok]
     for repeat in cells:
         if repeat.id not in draft.cells:
             draft.cells.append(repeat.id)
-    key = tuple(c.id for c in cells)
+    key = (FIRST_TOKEN if first_token else "whole", *(c.id for c in cells))
     if key in draft.part_draws:
         return cells, draft.part_draws[key]
     try:
-        parts = [cell_parts(c) for c in cells]
+        parts = [(first_token_parts if first_token else cell_parts)(c) for c in cells]
     except PartsMissing as exc:
         raise _Inconclusive(str(exc)) from None
+    samples = "first-token samples" if first_token else "samples"
     for outcome in ("hit", "miss"):
         count = sum(getattr(part, outcome).count for part in parts)
         if count < MIN_SAMPLES:
             raise _Inconclusive(
-                f"too few {outcome.upper()} samples in {cell.id} ({count} < {MIN_SAMPLES})"
+                f"too few {outcome.upper()} {samples} in {cell.id} ({count} < {MIN_SAMPLES})"
             )
     draws = draft.part_draws[key] = draw_parts(parts, seed=results.run.options.seed)
     return cells, draws
 
 
-def _real_upstream(results: Results) -> RealUpstream:
-    spec = results.run.options.upstream_latency
+def _real_upstream(results: Results, whole_answers_of: Cell | None = None) -> RealUpstream:
+    """The upstream the run stands for; when the run streamed, with the time the answers of
+    `whole_answers_of` took after their first token, un-scaled."""
+    cache = None if whole_answers_of is None else _metrics(whole_answers_of).cache
     try:
-        return RealUpstream.from_spec(spec)
+        return real_upstream(results.run.options, cache)
     except ConfigError as exc:
+        spec = results.run.options.upstream_latency
         raise _Inconclusive(f"the run's upstream latency {spec!r} is unreadable: {exc}") from None
+    except TailUnmeasured as exc:
+        raise _Inconclusive(
+            f"cell {whole_answers_of.id if whole_answers_of else '?'}: {exc}"
+        ) from None
 
 
 def _projection_notes(results: Results, draft: _Draft, draws: PartDraws) -> None:
@@ -309,7 +324,7 @@ def _response_time(backend: str, low_ms: float, high_ms: float) -> Judge:
         cell = _cell(results, draft, "cache", backend, "1")
         cells, draws = _parts(results, draft, cell)
         _conditions(results, draft, *cells, latency=True)
-        real = _real_upstream(results)
+        real = _real_upstream(results, whole_answers_of=cell)
         pt = draws.point
         mean = blended_mean_ms(pt["hit_mean"], pt["overhead_mean"], real.mean_ms, pt["hit_rate"])
         low, high = interval(
@@ -425,7 +440,8 @@ def _judge_c3(results: Results, draft: _Draft) -> tuple[Verdict, str]:
 
 def _judge_c4(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     cell = _cell(results, draft, "cache", "redis", "1")
-    cells, draws = _parts(results, draft, cell)
+    streamed = results.run.options.stream
+    cells, draws = _parts(results, draft, cell, first_token=streamed)
     _conditions(results, draft, *cells, latency=True)
     real = _real_upstream(results)
     pt = draws.point
@@ -434,41 +450,53 @@ def _judge_c4(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     needed = upstream_for_speedup(pt["hit_p50"], pt["overhead_p50"], 0.7)
     hit_us = _stat(_latency(cell, "HIT"), "p50_us", cell)
     miss_us = _stat(_latency(cell, "MISS"), "p50_us", cell)
+    # A streamed run is judged on the first token, the wait a user of a streaming app sees.
+    of = " to the first token" if streamed else ""
     draft.figures = {
-        "faster by, at the real upstream": round(faster, 4),
+        f"faster{of} by, at the real upstream": round(faster, 4),
         "its 95% interval": _ci_text(low, high, 4),
-        "repeated (HIT) p50 (ms)": round(pt["hit_p50"], 3),
-        "MISS overhead over the upstream, p50 (ms)": round(pt["overhead_p50"], 3),
-        "real upstream p50 (ms)": round(real.p50_ms, 1),
+        f"repeated (HIT) p50{of} (ms)": round(pt["hit_p50"], 3),
+        f"MISS overhead over the upstream{of}, p50 (ms)": round(pt["overhead_p50"], 3),
+        f"real upstream p50{of} (ms)": round(real.p50_ms, 1),
         "upstream p50 for 70% (ms)": round(needed, 2),
         "as run: faster by": round(1 - hit_us / miss_us, 4),
         "repeats": draws.repeats,
     }
+    upstream_wait = "median time to first token" if streamed else "median"
     if needed > 0:
         draft.holds_when = (
-            f"70% faster holds when the upstream's median is at least {needed:.1f} ms; this "
-            f"run stands for {real.p50_ms:g} ms ({real.describe})."
+            f"70% faster{of} holds when the upstream's {upstream_wait} is at least "
+            f"{needed:.1f} ms; this run stands for {real.p50_ms:g} ms ({real.describe})."
         )
     else:
         draft.holds_when = (
-            f"70% faster holds at any upstream latency here: a MISS's own overhead "
+            f"70% faster{of} holds at any upstream latency here: a MISS's own overhead "
             f"({pt['overhead_p50']:.2f} ms at p50) is already more than 3.3 times a HIT "
             f"({pt['hit_p50']:.2f} ms)."
         )
     _projection_notes(results, draft, draws)
-    _first_token_figures(results, draft, cell)
+    if streamed:
+        draft.notes.append(
+            "The run streamed, so the first token is judged: a HIT's and a MISS's time to it, "
+            "less the upstream's own time to its first piece. The real upstream's latency "
+            "model stands for its time to first token, as the fake upstream's draw does."
+        )
+        _first_token_figures(draft, cell)
+    subject = (
+        "Repeated prompts' first tokens came {} sooner than first-seen ones'"
+        if streamed
+        else "Repeated prompts answered {} faster than first-seen ones"
+    )
     summary = (
-        f"Repeated prompts answered {faster:.1%} faster than first-seen ones at p50 (95% "
-        f"interval {low:.1%} to {high:.1%}; HIT {pt['hit_p50']:.2f} ms against a MISS of "
-        f"{real.p50_ms + pt['overhead_p50']:.1f} ms at a {real.describe} upstream; guide: 70%)."
+        f"{subject.format(f'{faster:.1%}')} at p50 (95% interval {low:.1%} to {high:.1%}; HIT "
+        f"{pt['hit_p50']:.2f} ms against a MISS of {real.p50_ms + pt['overhead_p50']:.1f} ms "
+        f"at a {real.describe} upstream; guide: 70%)."
     )
     return at_least_verdict((low, high), 0.7), summary
 
 
-def _first_token_figures(results: Results, draft: _Draft, cell: Cell) -> None:
+def _first_token_figures(draft: _Draft, cell: Cell) -> None:
     """A streamed run's time to the first token of a HIT and a MISS, as run (not projected)."""
-    if not results.run.options.stream:
-        return
     metrics = _metrics(cell).metrics
     found = {
         outcome: summary.p50_us
@@ -480,15 +508,9 @@ def _first_token_figures(results: Results, draft: _Draft, cell: Cell) -> None:
     if len(found) == 2:
         sooner = 1 - found["HIT"] / found["MISS"]
         draft.figures["as run, streamed: first token sooner by"] = round(sooner, 4)
-        draft.notes.append(
-            f"The run streamed: a repeated prompt's first token came {sooner:.1%} sooner than a "
-            "first-seen one's, as run at the scaled upstream; the verdict reads the whole "
-            "answers' parts at the real upstream."
-        )
 
 
 def _judge_redis_vs_memory(results: Results, draft: _Draft) -> tuple[Verdict, str]:
-    real = _real_upstream(results)
     ratios: dict[str, tuple[float, tuple[float, float]]] = {}
     hits: dict[str, float] = {}
     instances = {}
@@ -498,6 +520,7 @@ def _judge_redis_vs_memory(results: Results, draft: _Draft) -> tuple[Verdict, st
             cell = _cell(results, draft, "cache", backend, n)
             cells, draws = _parts(results, draft, cell)
             _conditions(results, draft, *cells, latency=True)
+            real = _real_upstream(results, whole_answers_of=cell)
             instances[n] = cell.instances
             pt = draws.point
             means[backend] = blended_mean_ms(

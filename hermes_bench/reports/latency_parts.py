@@ -23,7 +23,14 @@ from hdrh.histogram import HdrHistogram
 
 from hermes_bench.histograms import bucket_counts, decode_histogram
 from hermes_bench.results.model import Cell
-from hermes_bench.results.vocabulary import CACHE_SCENARIO, HIT, MISS, SERVICE, STEP_PREFIX
+from hermes_bench.results.vocabulary import (
+    CACHE_SCENARIO,
+    HIT,
+    MISS,
+    SERVICE,
+    STEP_PREFIX,
+    TTFT_SCENARIO,
+)
 
 DRAWS = 1000
 # A two-sided 95% percentile interval.
@@ -97,6 +104,25 @@ def cell_parts(cell: Cell) -> CellParts:
         upstream, source = _histogram(step, "the upstream step", cell.id), UPSTREAM_STEP
     looked_up = sum(cell.metrics.cache.chat_outcomes.get(o, 0) for o in (HIT, MISS, "BYPASS"))
     return CellParts(cell.id, hit, miss, upstream, source, hit.count, max(looked_up, hit.count))
+
+
+def first_token_parts(cell: Cell) -> CellParts:
+    """The parts of a streamed cache cell's time to first token: a HIT's and a MISS's, and the
+    upstream's own time to its first piece; PartsMissing names the first one not measured."""
+    if cell.metrics is None:
+        raise PartsMissing(f"cell {cell.id} has no metrics")
+    outcomes = cell.metrics.metrics.histograms.of(SERVICE).get(TTFT_SCENARIO, {})
+    hit, miss = (_histogram(outcomes.get(o), f"first token of a {o}", cell.id) for o in (HIT, MISS))
+    served = cell.metrics.cache.upstream_first_token_histogram
+    if not served:
+        raise PartsMissing(
+            f"cell {cell.id} cannot tell the upstream's time to first token from the target's: "
+            "the fake upstream timed no streamed call"
+        )
+    upstream = _histogram(served, "the upstream's time to first token", cell.id)
+    return CellParts(
+        cell.id, hit, miss, upstream, UPSTREAM_CLOCK, hit.count, hit.count + miss.count
+    )
 
 
 def _histogram(encoded: str | None, what: str, cell_id: str) -> Histogram:

@@ -15,7 +15,7 @@ from hdrh.histogram import HdrHistogram
 from hermes_bench import histograms
 from hermes_bench.errors import ConfigError
 from hermes_bench.reports.latency_parts import PartsMissing, cell_parts, draw_parts
-from hermes_bench.reports.real_latency import RealUpstream
+from hermes_bench.reports.real_latency import RealUpstream, TailUnmeasured, real_upstream
 from hermes_bench.results.model import Cell, RestartFigures, Results, SweepFigures
 from hermes_bench.results.vocabulary import (
     ADMITTED_OUTCOME,
@@ -333,7 +333,7 @@ class BlendedCurve:
 def blended_curves(results: Results) -> list[BlendedCurve]:
     """Per backend and instance count, what mean response time each hit rate would give."""
     try:
-        upstream = RealUpstream.from_spec(results.run.options.upstream_latency)
+        real_upstream(results.run.options)
     except ConfigError:
         return []
     curves, seen = [], set()
@@ -344,7 +344,9 @@ def blended_curves(results: Results) -> list[BlendedCurve]:
         seen.add(key)
         try:
             parts = [cell_parts(c) for c in results.repeats_of(cell) if c.ok]
-        except PartsMissing:
+            cache = cell.metrics.cache if cell.metrics else None
+            upstream = real_upstream(results.run.options, cache)
+        except (PartsMissing, TailUnmeasured):
             continue
         point = draw_parts(parts, draws=1).point
         curves.append(

@@ -14,6 +14,7 @@ from typing import TypeVar
 import numpy as np
 
 from hermes_bench.latency_spec import parse_latency
+from hermes_bench.results.model import CacheAccounting, RunOptionsRecord
 from hermes_bench.results.vocabulary import BETTER, BORDERLINE, FAILS, HOLDS, Verdict
 
 _N = TypeVar("_N", float, np.ndarray)
@@ -32,6 +33,42 @@ class RealUpstream:
         """From a latency spec such as "lognormal:700ms:0.45"; ConfigError if it is none."""
         model = parse_latency(spec).unscaled()
         return cls(model.mean_ms(), model.p50_ms(), model.describe())
+
+    def streaming(self, tail_ms: float) -> RealUpstream:
+        """The same upstream when it streams: the latency model is its time to first token and
+        the whole answer takes `tail_ms` more on average (the median is left as the first
+        token's: only means add up)."""
+        return RealUpstream(
+            self.mean_ms + tail_ms,
+            self.p50_ms,
+            f"streaming ({self.describe} to the first token, {tail_ms:.0f} ms more to the last)",
+        )
+
+
+class TailUnmeasured(Exception):
+    """A streamed cell lacks the upstream's clock to its first token or to its last."""
+
+
+def real_upstream(options: RunOptionsRecord, cache: CacheAccounting | None = None) -> RealUpstream:
+    """The upstream a run stands for (ConfigError when its spec is unreadable); when the run
+    streamed, with the time the answers of `cache`'s cell took after their first token."""
+    real = RealUpstream.from_spec(options.upstream_latency)
+    if cache is None or not options.stream:
+        return real
+    served = cache.upstream_served.mean_us if cache.upstream_served else None
+    first = cache.upstream_first_token.mean_us if cache.upstream_first_token else None
+    if served is None or first is None:
+        raise TailUnmeasured(
+            "the answers streamed, but the fake upstream did not time both its first tokens "
+            "and its whole answers"
+        )
+    return real.streaming(stream_tail_ms(served, first, options.time_scale))
+
+
+def stream_tail_ms(served_mean_us: float, first_token_mean_us: float, time_scale: float) -> float:
+    """The mean time from a streamed answer's first token to its last at the real upstream: the
+    fake upstream's own, measured at `time_scale` and un-scaled (its token gaps scale too)."""
+    return max(served_mean_us - first_token_mean_us, 0.0) / 1000 / time_scale
 
 
 def blended_mean_ms(hit_ms: _N, overhead_ms: _N, upstream_ms: float, hit_rate: _N) -> _N:

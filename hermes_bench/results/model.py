@@ -159,6 +159,10 @@ class CacheAccounting(Record):
     # a MISS's time less this is what the target adds to a call.
     upstream_served: LatencySummary | None = None
     upstream_served_histogram: str | None = None
+    # The same clock to the first piece of text of each streamed call: the upstream's own time
+    # to first token, which a streamed MISS's first token waits for.
+    upstream_first_token: LatencySummary | None = None
+    upstream_first_token_histogram: str | None = None
     # Where the cache path's HIT/MISS came from: the targets' header (hit_header), the fake
     # upstream's call log for answers that had none, or both; None when neither told. The
     # outcome counts above, hit_rate_headers included, are of the outcomes so recorded.
@@ -176,8 +180,13 @@ class CacheAccounting(Record):
     calls_log_dropped: int | None = None  # calls the upstream left out of its log (its cap)
 
     @model_serializer(mode="wrap")
-    def _usage_only_when_counted(self, handler: SerializerFunctionWrapHandler) -> Any:
-        return _unless_empty(handler(self), self, ("upstream_usage",))  # tokens came later
+    def _later_fields_only_when_measured(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Tokens and the first token's clock came later.
+        return _unless_empty(
+            handler(self),
+            self,
+            ("upstream_usage", "upstream_first_token", "upstream_first_token_histogram"),
+        )
 
 
 class CpuSummary(Record):

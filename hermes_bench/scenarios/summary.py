@@ -84,6 +84,8 @@ def cache_accounting(
             upstream_usage=ground_truth.get("usage_by_model", {}),
             upstream_served=ground_truth.get("served_us"),
             upstream_served_histogram=ground_truth.get("served_histogram"),
+            upstream_first_token=ground_truth.get("first_token_us"),
+            upstream_first_token_histogram=ground_truth.get("first_token_histogram"),
             calls_log_dropped=ground_truth.get("calls_log_dropped"),
         )
     return result

@@ -152,6 +152,8 @@ async def _streamed(
         if content:
             if pieces and gap_s > 0:
                 await asyncio.sleep(gap_s)  # the pieces after the first come at the token rate
+            if not pieces:
+                state.truth.first_token((time.perf_counter() - arrived) * 1e6)
             pieces += 1
         yield sse_event(chunk)
     yield DONE

@@ -22,6 +22,7 @@ class GroundTruth:
 
     def __init__(self, max_calls_log: int = MAX_CALLS_LOG) -> None:
         self._served = new_histogram()
+        self._first_token = new_histogram()
         self._calls = 0
         self._ok_calls = 0
         self._errors_by_status: Counter[int] = Counter()
@@ -55,6 +56,11 @@ class GroundTruth:
         so that a MISS's overhead over it can be told apart."""
         self._served.record_value(clamp_us(round(duration_us)))
 
+    def first_token(self, duration_us: float) -> None:
+        """Time one streamed call from its arrival to its first piece of text: the upstream's
+        own time to first token, so that a streamed MISS's overhead to it can be told apart."""
+        self._first_token.record_value(clamp_us(round(duration_us)))
+
     def billed(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
         """Count the usage of one answered call (the `usage` of its answer)."""
         totals = self._tokens.setdefault(model, [0, 0, 0])
@@ -84,6 +90,9 @@ class GroundTruth:
         }
         if self._served.get_total_count():
             data["served_histogram"] = self._served.encode().decode("ascii")
+        if self._first_token.get_total_count():
+            data["first_token_us"] = latency_summary(self._first_token)
+            data["first_token_histogram"] = self._first_token.encode().decode("ascii")
         if per_hash:
             data["calls_per_hash"] = dict(self._calls_by_hash)
         if log:
@@ -97,6 +106,7 @@ class GroundTruth:
     def reset(self) -> None:
         """Forget every call counted so far."""
         self._served.reset()
+        self._first_token.reset()
         self._tokens = {}
         self._calls = 0
         self._ok_calls = 0
