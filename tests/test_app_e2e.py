@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -331,6 +332,61 @@ def test_a_refused_redis_command_is_not_called_an_outage(
     assert error["type"] == "session_store_error" and "WRONGTYPE" in error["message"]
     assert "retry once it answers" not in error["message"]
     assert client.get(url + "/stats").json()["redis_errors"] == errors_before + 1
+
+
+def test_if_match_writes_only_over_the_version_read(stack: Stack, client: httpx.Client) -> None:
+    url = stack.target_urls[0]
+    created = _session_call(client, url, "POST", content=b'{"data": {"n": 0}}')
+    assert created.headers["ETag"] == '"1"' and created.json()["version"] == 1
+    path = "/" + created.json()["id"]
+    for stale in ('"7"', 'W/"1"', "not an etag", '"3" , "2"'):
+        refused = client.request(
+            "PATCH", f"{url}/v1/sessions{path}", json={"data": {"n": 9}},
+            headers={"Authorization": "Bearer k", "If-Match": stale},
+        )  # fmt: skip
+        assert refused.status_code == 412, stale
+        assert refused.headers["ETag"] == '"1"'
+        assert refused.json()["error"]["type"] == "session_changed"
+    read = _session_call(client, url, "GET", path)
+    assert read.json()["data"] == {"n": 0} and read.headers["ETag"] == '"1"'
+    for match, version in (('"1"', 2), ("*", 3), ('"9", "3"', 4)):
+        written = client.request(
+            "PUT", f"{url}/v1/sessions{path}", json={"data": {"n": version}},
+            headers={"Authorization": "Bearer k", "If-Match": match},
+        )  # fmt: skip
+        assert written.status_code == 200, (match, written.text)
+        assert written.headers["ETag"] == f'"{version}"' and written.json()["data"] == {
+            "n": version
+        }
+    assert _session_call(client, url, "PATCH", path, b'{"data": {"m": 1}}').headers["ETag"] == '"5"'
+
+
+async def test_read_modify_write_with_if_match_loses_no_update(stack: Stack) -> None:
+    url, headers, writers = stack.target_urls[0], {"Authorization": "Bearer rmw"}, 20
+    async with httpx.AsyncClient(timeout=30, trust_env=False, headers=headers) as http:
+        created = await http.post(url + "/v1/sessions", json={"data": {"n": 0}})
+        session = f"{url}/v1/sessions/{created.json()['id']}"
+        conflicts_before = (await http.get(url + "/stats")).json()["session_conflicts"]
+
+        async def increment() -> int:
+            """Read, add one, write back over what was read; again after each 412."""
+            for attempt in range(200):
+                read = await http.get(session)
+                body = {"data": {"n": read.json()["data"]["n"] + 1}}
+                written = await http.put(
+                    session, json=body, headers={"If-Match": read.headers["ETag"]}
+                )
+                if written.status_code == 200:
+                    return attempt
+                assert written.status_code == 412, written.text
+            raise AssertionError("no write landed in 200 tries")
+
+        retries = await asyncio.gather(*(increment() for _ in range(writers)))
+        final = await http.get(session)
+        conflicts = (await http.get(url + "/stats")).json()["session_conflicts"]
+    assert final.json()["data"]["n"] == writers  # every increment landed once
+    assert final.headers["ETag"] == f'"{writers + 1}"'
+    assert conflicts - conflicts_before == sum(retries)
 
 
 def test_sessions_survive_a_restart_on_redis_only(stack: Stack, client: httpx.Client) -> None:

@@ -13,7 +13,13 @@ from hermes_bench.app.backends import Backends, backends_from_settings
 from hermes_bench.app.cache import MemoryCache
 from hermes_bench.app.counters import OpTimings
 from hermes_bench.app.redis_client import RedisCommandError, RedisConfigError, ping_us
-from hermes_bench.app.sessions import MemorySessionStore
+from hermes_bench.app.sessions import (
+    Conflict,
+    MemorySessionStore,
+    Session,
+    Versions,
+    if_match_versions,
+)
 from hermes_bench.app.settings import MEMORY_URL, TargetSettings
 from hermes_bench.errors import BackendUnavailableError, UnknownSchemeError
 from hermes_bench.stack.embedded_redis import EmbeddedRedis
@@ -297,3 +303,29 @@ def test_unknown_scheme_names_the_known_ones() -> None:
         backends_from_settings(_settings("mongodb://u:pw@x", "p"), OpTimings())
     message = str(info.value)
     assert "redis://" in message and "memory://" in message and "pw" not in message
+
+
+@pytest.mark.parametrize(
+    ("header", "versions"),
+    [
+        (None, None), ("*", None), (' "3" ', frozenset({3})), ('"3", "5"', frozenset({3, 5})),
+        ('W/"3"', frozenset()), ("3", frozenset()), ('""', frozenset()), ('"-1"', frozenset()),
+    ],
+)  # fmt: skip
+def test_if_match_names_strong_versions_only(header: str | None, versions: Versions) -> None:
+    assert if_match_versions(header) == versions
+
+
+async def test_a_conditional_write_at_another_version_writes_nothing(backends: Backends) -> None:
+    store = backends.sessions
+    session = await store.create("owner", {"n": 0})
+    assert session.version == 1
+    assert await store.merge("owner", session.id, {"n": 1}, frozenset({7})) == Conflict(1)
+    assert await store.replace("owner", session.id, {"n": 1}, frozenset()) == Conflict(1)
+    written = await store.merge("owner", session.id, {"n": 2}, frozenset({1}))
+    assert isinstance(written, Session) and written.version == 2
+    again = await store.replace("owner", session.id, {"m": 3})  # no condition
+    assert isinstance(again, Session) and again.version == 3 and again.data == {"m": 3}
+    read = await store.get("owner", session.id)
+    assert read is not None and read.version == 3 and read.data == {"m": 3}
+    assert await store.merge("other", session.id, {"n": 1}, frozenset({3})) is None

@@ -70,6 +70,7 @@ class Counters:
     redis_budget_skips: int = 0
     sessions_created: int = 0
     session_errors: int = 0
+    session_conflicts: int = 0  # conditional writes refused with 412 (If-Match)
     bad_requests: int = 0
     # The last Redis failure, for operators (names the Redis, password redacted); None if none.
     redis_last_error: str | None = None

@@ -1,5 +1,10 @@
 """HTTP endpoints for sessions: create, read, replace (PUT), merge (PATCH), delete.
 
+Every answer with a session carries its `ETag` (the count of its writes). A PUT or PATCH with
+`If-Match` writes only when the session is still at a version it names, else 412
+`session_changed` with the current ETag: a client that read, changed and writes back loses no
+other client's write. Without If-Match a write is unconditional, as before.
+
 Sessions cannot fail open. Each operation is one guarded Redis call (redis_guard.py): while the
 breaker is open it answers 503 at once. A client never sees where Redis is, only a generic
 reason: 503 `session_store_unavailable` with Retry-After (the breaker's remaining cool-down, at
@@ -22,7 +27,10 @@ from hermes_bench.app.request_body import ApiError, SessionBody, read_json, vali
 from hermes_bench.app.sessions import (
     MAX_SESSION_FIELDS,
     RESERVED_PREFIX,
+    Conflict,
     Session,
+    etag,
+    if_match_versions,
     is_session_id,
 )
 from hermes_bench.errors import BackendUnavailableError
@@ -45,7 +53,7 @@ def add_session_routes(app: FastAPI) -> None:
         except BackendUnavailableError as exc:
             return _unavailable(state, exc)
         state.counters.sessions_created += 1
-        return JSONResponse(_view(session, state), status_code=201)
+        return _session_answer(session, state, status=201)
 
     @app.get("/v1/sessions/{session_id}")
     async def read(request: Request, session_id: str) -> Response:
@@ -58,14 +66,20 @@ def add_session_routes(app: FastAPI) -> None:
         state = request.app.state.target
         owner = state.authenticate(request)
         data = await _read_data(request, state.settings.max_body_bytes)
-        return await _answer(state, session_id, lambda s: s.replace(owner, session_id, data))
+        versions = if_match_versions(request.headers.get("if-match"))
+        return await _answer(
+            state, session_id, lambda s: s.replace(owner, session_id, data, versions)
+        )
 
     @app.patch("/v1/sessions/{session_id}")
     async def merge(request: Request, session_id: str) -> Response:
         state = request.app.state.target
         owner = state.authenticate(request)
         data = await _read_data(request, state.settings.max_body_bytes)
-        return await _answer(state, session_id, lambda s: s.merge(owner, session_id, data))
+        versions = if_match_versions(request.headers.get("if-match"))
+        return await _answer(
+            state, session_id, lambda s: s.merge(owner, session_id, data, versions)
+        )
 
     @app.delete("/v1/sessions/{session_id}")
     async def delete(request: Request, session_id: str) -> Response:
@@ -107,17 +121,28 @@ async def _answer(state: Any, session_id: str, operation: Any) -> Response:
         return _unavailable(state, exc)
     if session is None:
         return _not_found(session_id)
-    return JSONResponse(_view(session, state))
+    if isinstance(session, Conflict):
+        state.counters.session_conflicts += 1
+        body = ApiError(
+            412,
+            f"session {session_id} is at version {session.version}, not the one If-Match "
+            "names: read it again (its ETag) and apply the change to what it holds now",
+            "session_changed",
+        )
+        return JSONResponse(body.body(), status_code=412, headers={"ETag": etag(session.version)})
+    return _session_answer(session, state)
 
 
-def _view(session: Session, state: Any) -> dict[str, Any]:
-    return {
+def _session_answer(session: Session, state: Any, status: int = 200) -> Response:
+    view = {
         "id": session.id,
         "data": session.data,
         "created_at": session.created_at,
+        "version": session.version,
         "ttl_s": state.settings.session_ttl_s,
         "backend": state.backends.name,
     }
+    return JSONResponse(view, status_code=status, headers={"ETag": etag(session.version)})
 
 
 def _not_found(session_id: str) -> Response:

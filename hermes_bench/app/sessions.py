@@ -22,6 +22,8 @@ from hermes_bench.app.redis_client import RedisStore
 # Fields of the stored hash that are ours, not the client's: client keys may not start with "__".
 OWNER_FIELD = "__owner"
 CREATED_FIELD = "__created_at"
+# Counts the writes of a session (1 at its creation): its ETag, checked against If-Match.
+VERSION_FIELD = "__version"
 RESERVED_PREFIX = "__"
 # Most client fields one create, replace or merge may carry: a bound on the work and memory
 # one request can cost, checked by the routes before any store is touched.
@@ -44,12 +46,43 @@ def is_session_id(value: str) -> bool:
 
 @dataclass
 class Session:
-    """One session: who owns it, when it began, and the client's data."""
+    """One session: who owns it, when it began, the client's data and how often it was written."""
 
     id: str
     owner: str
     created_at: float
     data: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A conditional write that found the session at another version: nothing was written."""
+
+    version: int
+
+
+# What a replace or merge may depend on: None writes whatever the version, else the session
+# must be at one of these versions (an empty set never matches).
+Versions = frozenset[int] | None
+
+
+def if_match_versions(header: str | None) -> Versions:
+    """The versions an If-Match header accepts: None when absent or "*"; the strong ETags
+    ("3") of a list otherwise; a weak (W/"3") or malformed one matches nothing."""
+    if header is None or header.strip() == "*":
+        return None
+    versions = set()
+    for tag in header.split(","):
+        tag = tag.strip()
+        if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+            versions.add(int(tag[1:-1]))
+    return frozenset(versions)
+
+
+def etag(version: int) -> str:
+    """The ETag header value of a session at `version`."""
+    return f'"{version}"'
 
 
 class SessionStore(Protocol):
@@ -62,10 +95,12 @@ class SessionStore(Protocol):
     async def get(self, owner: str, session_id: str) -> Session | None: ...
 
     async def replace(
-        self, owner: str, session_id: str, data: dict[str, Any]
-    ) -> Session | None: ...
+        self, owner: str, session_id: str, data: dict[str, Any], versions: Versions = None
+    ) -> Session | Conflict | None: ...
 
-    async def merge(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None: ...
+    async def merge(
+        self, owner: str, session_id: str, data: dict[str, Any], versions: Versions = None
+    ) -> Session | Conflict | None: ...
 
     async def delete(self, owner: str, session_id: str) -> bool: ...
 
@@ -95,16 +130,36 @@ class MemorySessionStore:
         self._sessions[session_id] = session  # re-inserting refreshes the TTL
         return session
 
-    async def replace(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None:
-        session = await self.get(owner, session_id)
-        if session is not None:
-            session.data = dict(data)
-        return session
+    async def replace(
+        self, owner: str, session_id: str, data: dict[str, Any], versions: Versions = None
+    ) -> Session | Conflict | None:
+        return await self._write(owner, session_id, dict(data), versions, replace=True)
 
-    async def merge(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None:
+    async def merge(
+        self, owner: str, session_id: str, data: dict[str, Any], versions: Versions = None
+    ) -> Session | Conflict | None:
+        return await self._write(owner, session_id, data, versions, replace=False)
+
+    async def _write(
+        self,
+        owner: str,
+        session_id: str,
+        data: dict[str, Any],
+        versions: Versions,
+        *,
+        replace: bool,
+    ) -> Session | Conflict | None:
+        # No await between the check and the write: atomic on the event loop.
         session = await self.get(owner, session_id)
-        if session is not None:
+        if session is None:
+            return None
+        if versions is not None and session.version not in versions:
+            return Conflict(session.version)
+        if replace:
+            session.data = data
+        else:
             session.data.update(data)
+        session.version += 1
         return session
 
     async def delete(self, owner: str, session_id: str) -> bool:
@@ -114,25 +169,41 @@ class MemorySessionStore:
         return True
 
 
-# Read-modify-write of one session in one round trip, atomically: returns the new hash, or nil
-# when the session is missing or owned by someone else. ARGV: owner, ttl_s, mode, field/value...
+# Read-modify-write of one session in one round trip, atomically: returns the new hash, nil
+# when the session is missing or owned by someone else, or {'__conflict', version} when it is
+# at none of the versions asked for. ARGV: owner, ttl_s, mode, versions ("*" for any, else the
+# numbers in any text: "none" matches nothing), field/value...
 # HSET takes the pairs in slices: unpack() of a whole large ARGV overflows Lua's C stack
 # ("too many results to unpack"), whatever MAX_SESSION_FIELDS allows.
 _WRITE_SCRIPT = """
 if redis.call('HGET', KEYS[1], '__owner') ~= ARGV[1] then
   return nil
 end
+local version = tonumber(redis.call('HGET', KEYS[1], '__version') or '0')
+if ARGV[4] ~= '*' then
+  local matched = false
+  for wanted in string.gmatch(ARGV[4], '%d+') do
+    if tonumber(wanted) == version then matched = true end
+  end
+  if not matched then
+    return {'__conflict', tostring(version)}
+  end
+end
 if ARGV[3] == 'replace' then
   local created = redis.call('HGET', KEYS[1], '__created_at')
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], '__owner', ARGV[1], '__created_at', created)
 end
-for first = 4, #ARGV, 1000 do
+redis.call('HSET', KEYS[1], '__version', version + 1)
+for first = 5, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return redis.call('HGETALL', KEYS[1])
 """
+# The script's answer when the session is at a version If-Match did not name: no client
+# field can be called so (they may not start with "__"), and HGETALL starts with one.
+_CONFLICT = b"__conflict"
 
 
 class RedisSessionStore(RedisStore):
@@ -152,6 +223,7 @@ class RedisSessionStore(RedisStore):
         mapping: dict[Any, Any] = {
             OWNER_FIELD: owner,
             CREATED_FIELD: repr(session.created_at),
+            VERSION_FIELD: "1",
             **_encode(data),
         }
         key = self._prefix + session.id
@@ -170,11 +242,15 @@ class RedisSessionStore(RedisStore):
         raw, _ = await self._run("HGETALL", pipe.execute())
         return _decode(session_id, owner, raw)
 
-    async def replace(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None:
-        return await self._run_write(owner, session_id, data, "replace")
+    async def replace(
+        self, owner: str, session_id: str, data: dict[str, Any], versions: Versions = None
+    ) -> Session | Conflict | None:
+        return await self._run_write(owner, session_id, data, "replace", versions)
 
-    async def merge(self, owner: str, session_id: str, data: dict[str, Any]) -> Session | None:
-        return await self._run_write(owner, session_id, data, "merge")
+    async def merge(
+        self, owner: str, session_id: str, data: dict[str, Any], versions: Versions = None
+    ) -> Session | Conflict | None:
+        return await self._run_write(owner, session_id, data, "merge", versions)
 
     async def delete(self, owner: str, session_id: str) -> bool:
         if await self.get(owner, session_id) is None:
@@ -183,14 +259,17 @@ class RedisSessionStore(RedisStore):
         return True
 
     async def _run_write(
-        self, owner: str, session_id: str, data: dict[str, Any], mode: str
-    ) -> Session | None:
-        args: list[str] = [owner, str(self._ttl_s), mode]
+        self, owner: str, session_id: str, data: dict[str, Any], mode: str, versions: Versions
+    ) -> Session | Conflict | None:
+        wanted = "*" if versions is None else ",".join(map(str, sorted(versions))) or "none"
+        args: list[str] = [owner, str(self._ttl_s), mode, wanted]
         for name, value in _encode(data).items():
             args += [name, value]
         flat = await self._run("EVALSHA", self._write(keys=[self._prefix + session_id], args=args))
         if not flat:
             return None
+        if flat[0] == _CONFLICT:
+            return Conflict(int(flat[1]))
         raw = dict(zip(flat[::2], flat[1::2], strict=True))
         return _decode(session_id, owner, raw)
 
@@ -204,5 +283,6 @@ def _decode(session_id: str, owner: str, raw: dict[bytes, bytes]) -> Session | N
     if fields.get(OWNER_FIELD) != owner:
         return None
     created_at = float(fields.get(CREATED_FIELD, "0") or 0)
+    version = int(fields.get(VERSION_FIELD, "0") or 0)  # sessions written before versions: 0
     data = {k: json.loads(v) for k, v in fields.items() if not k.startswith(RESERVED_PREFIX)}
-    return Session(session_id, owner, created_at, data)
+    return Session(session_id, owner, created_at, data, version)
