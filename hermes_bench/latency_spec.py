@@ -20,6 +20,8 @@ MAX_SIGMA = 3.0
 # No single call of the model lasts longer than this (before time_scale), whatever the draw:
 # a client would have timed out long before.
 MAX_LATENCY_S = 300.0
+# A slower upstream than the model (a scale above 1) is for probing timeouts, not for hours.
+MAX_TIME_SCALE = 10.0
 
 _DURATION = re.compile(r"^\s*(?P<value>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>ms|s)\s*$")
 
@@ -45,8 +47,10 @@ class LatencyModel:
                 f"latency sigma {self.sigma:g} must be from 0 to {MAX_SIGMA:g} "
                 "(0.45 is close to a real short completion)"
             )
-        if not (math.isfinite(self.time_scale) and self.time_scale >= 0):
-            raise ConfigError(f"time_scale {self.time_scale!r} must be a finite value >= 0")
+        if not (math.isfinite(self.time_scale) and 0 <= self.time_scale <= MAX_TIME_SCALE):
+            raise ConfigError(
+                f"time_scale {self.time_scale!r} must be a number from 0 to {MAX_TIME_SCALE:g}"
+            )
 
     def sample_s(self, rng: random.Random) -> float:
         """One latency draw in seconds, at most MAX_LATENCY_S before time_scale is applied."""

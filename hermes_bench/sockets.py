@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
 from hermes_bench.errors import ConfigError
@@ -39,3 +40,11 @@ def bind_tcp(host: str, port: int) -> socket.socket:
         sock.close()
         raise ConfigError(f"cannot bind port {port} on {host}: {exc}") from exc
     return sock
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address of this machine's loopback interface (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import redis
 
@@ -406,6 +407,53 @@ def test_sessions_survive_a_restart_on_redis_only(stack: Stack, client: httpx.Cl
         assert after.status_code == 200 and after.json()["data"] == {"cart": [1, 2]}
     else:
         assert after.status_code == 404
+
+
+def test_odd_keys_and_huge_headers_are_refused_before_any_work(
+    stack: Stack, client: httpx.Client
+) -> None:
+    url = stack.target_urls[0]
+    calls = stack.ground_truth()["calls"]
+    for key, status in (("k" * 513, 401), ("k\tk", 401), ("ключ", 401), ("k" * 20_000, 431)):
+        headers = {"Authorization": f"Bearer {key}".encode()}
+        answer = client.post(url + "/v1/chat/completions", json=_prompt(), headers=headers)
+        assert answer.status_code == status, (key[:10], answer.text)
+        assert "error" in answer.json()
+    padding = {f"X-Pad-{i}": "p" * 1000 for i in range(20)}  # 20 KB over many lines
+    assert _chat(client, url, _prompt()).status_code == 200
+    assert client.get(url + "/healthz", headers=padding).status_code == 431
+    assert _chat(client, url, _prompt(), "k" * 512).status_code == 200  # the longest key allowed
+    assert stack.ground_truth()["calls"] == calls + 2
+
+
+def test_many_large_distinct_keys_do_not_grow_the_app(stack: Stack, client: httpx.Client) -> None:
+    url = stack.target_urls[0]
+    process = psutil.Process(stack.process_pids()["target-0"])
+    body = _prompt("one question for every key")
+    for _ in range(20):  # warm: the cache entry, the allocator's first arenas
+        _chat(client, url, body, secrets.token_hex(256))
+    before = process.memory_info().rss
+    for _ in range(200):
+        _chat(client, url, body, secrets.token_hex(32 * 1024))  # 64 KB: refused by size
+        _chat(client, url, body, secrets.token_hex(256))  # 512 characters: served
+    grown_mib = (process.memory_info().rss - before) / 2**20
+    print(f"RSS grew {grown_mib:.1f} MiB over 200 keys of 64 KB and 200 of 512 characters")
+    assert grown_mib < 10
+
+
+def test_only_the_admin_key_or_a_loopback_caller_resets_the_counters(
+    client: httpx.Client,
+) -> None:
+    config = StackConfig(
+        backend="memory", upstream_latency="zero", target_env={"HERMES_ADMIN_KEY": "adm-123"}
+    )
+    with Stack(config) as running:
+        reset = running.target_urls[0] + "/stats/reset"
+        for sent in ({}, {"Authorization": "Bearer adm-12"}, {"Authorization": "Bearer k"}):
+            refused = client.post(reset, headers=sent)
+            assert refused.status_code == 403 and "HERMES_ADMIN_KEY" in refused.text
+            assert "adm-123" not in refused.text
+        assert client.post(reset, headers={"Authorization": "Bearer adm-123"}).status_code == 200
 
 
 # --- targets of their own: API keys, the real OpenAI refused, secrets never shown ------------

@@ -19,7 +19,12 @@ from hermes_bench.upstream.faults import FaultConfig, draw_fault
         {"stall_rate": "half"},
         {"error_status": 404},
         {"stall_s": -1},
+        {"stall_s": 1e308},
+        {"stall_s": float("nan")},
+        {"stall_s": 301},
         {"retry_after_s": 1.5},
+        {"retry_after_s": 10**30},
+        {"retry_after_s": 3601},
         {"error_rate": True},
     ],
 )

@@ -59,8 +59,9 @@ def test_parse_latency_rejects_bad_specs(spec: str) -> None:
 def test_latency_model_validates_fields() -> None:
     with pytest.raises(ConfigError):
         LatencyModel("uniform", 1.0)
-    with pytest.raises(ConfigError):
-        parse_latency("fixed:20ms", time_scale=-1)
+    for scale in (-1, 1e308, 10.5, float("inf")):
+        with pytest.raises(ConfigError, match="from 0 to 10"):
+            parse_latency("fixed:20ms", time_scale=scale)
 
 
 def test_limits_are_named_in_the_error() -> None:

@@ -151,6 +151,8 @@ class TargetSettings(BaseSettings):
     api_keys: Annotated[frozenset[str], BeforeValidator(_api_keys)] = _env(
         "HERMES_API_KEYS", frozenset()
     )
+    # The key POST /stats/reset wants (Authorization: Bearer ...); unset: loopback callers only.
+    admin_key: Annotated[SecretStr | None, _Unset] = _env("HERMES_ADMIN_KEY", None)
     instance_id: _Text = _env("HERMES_INSTANCE_ID", default_factory=_this_process)
     key_prefix: str = _env("HERMES_KEY_PREFIX", "hermes")
 

@@ -20,8 +20,8 @@ When Redis fails (see redis_guard.py for the budget and the breaker), an answer 
 
 from __future__ import annotations
 
-import functools
 import hashlib
+import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from hermes_bench import __version__
 from hermes_bench.app.backends import Backends, backends_from_settings
 from hermes_bench.app.counters import Counters
+from hermes_bench.app.header_limit import HeaderLimit
 from hermes_bench.app.rate_limit import now_s
 from hermes_bench.app.redis_guard import (
     HEALTH_TIMEOUT_S,
@@ -62,6 +63,7 @@ from hermes_bench.app.settings import TargetSettings
 from hermes_bench.app.streaming import EVENT_STREAM, pass_on, replay
 from hermes_bench.errors import BackendUnavailableError
 from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.sockets import is_loopback
 from hermes_bench.wire.chat import request_hash
 from hermes_bench.wire.openai_error import error_body
 
@@ -93,9 +95,9 @@ class TargetState:
         return owner_id(key)
 
 
-@functools.lru_cache(maxsize=65_536)
 def owner_id(api_key: str) -> str:
-    """A stable, non-reversible id for an API key: keys themselves are never stored."""
+    """A stable, non-reversible id for an API key: keys themselves are never stored, nor
+    kept in a cache (a hash of at most MAX_API_KEY_CHARS costs about a microsecond)."""
     return hashlib.sha256(api_key.encode()).hexdigest()[:24]
 
 
@@ -157,6 +159,7 @@ def create_app(settings: TargetSettings) -> FastAPI:
     @app.post("/stats/reset")
     async def stats_reset(request: Request) -> dict[str, Any]:
         state: TargetState = request.app.state.target
+        _check_admin(request, state.settings)
         before = state.counters.snapshot()
         state.counters.reset()
         return before
@@ -168,7 +171,29 @@ def create_app(settings: TargetSettings) -> FastAPI:
         return Response(b'{"ok":true}', media_type=JSON)
 
     add_session_routes(app)
+    app.add_middleware(HeaderLimit)
     return app
+
+
+def _check_admin(request: Request, settings: TargetSettings) -> None:
+    """403 unless the caller sent HERMES_ADMIN_KEY, or, with none set, calls from loopback."""
+    admin_key = settings.admin_key
+    if admin_key is None:
+        if is_loopback(request.client.host if request.client else ""):
+            return
+        raise ApiError(
+            403,
+            "only callers on this machine may reset the counters: set HERMES_ADMIN_KEY on the "
+            "target and send it as 'Authorization: Bearer <key>'",
+            kind="permission_denied",
+        )
+    sent = request.headers.get("authorization", "").partition(" ")[2].strip()
+    if not hmac.compare_digest(sent.encode(), admin_key.get_secret_value().encode()):
+        raise ApiError(
+            403,
+            "resetting the counters needs HERMES_ADMIN_KEY as 'Authorization: Bearer <key>'",
+            kind="permission_denied",
+        )
 
 
 async def _chat(state: TargetState, request: Request) -> Response:

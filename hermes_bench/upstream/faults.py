@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.latency_spec import MAX_LATENCY_S
 
 ERROR_STATUSES = (429, 500, 503)
+# An hour: OpenAI's own Retry-After is seconds to minutes.
+MAX_RETRY_AFTER_S = 3600
 
 
 @dataclass(frozen=True)
@@ -31,14 +33,18 @@ class FaultConfig:
             raise ConfigError(
                 f"error_status must be one of {ERROR_STATUSES}, got {self.error_status!r}"
             )
-        if not _is_number(self.stall_s) or not (math.isfinite(self.stall_s) and self.stall_s >= 0):
-            raise ConfigError(f"stall_s must be a number of seconds >= 0, got {self.stall_s!r}")
+        if not _is_number(self.stall_s) or not 0 <= self.stall_s <= MAX_LATENCY_S:
+            raise ConfigError(
+                f"stall_s must be a number of seconds from 0 to {MAX_LATENCY_S:g}, "
+                f"got {self.stall_s!r}"
+            )
         valid_retry = isinstance(self.retry_after_s, int) and not isinstance(
             self.retry_after_s, bool
         )
-        if not valid_retry or self.retry_after_s < 0:
+        if not valid_retry or not 0 <= self.retry_after_s <= MAX_RETRY_AFTER_S:
             raise ConfigError(
-                f"retry_after_s must be a whole number of seconds >= 0, got {self.retry_after_s!r}"
+                f"retry_after_s must be a whole number of seconds from 0 to {MAX_RETRY_AFTER_S}, "
+                f"got {self.retry_after_s!r}"
             )
 
     def to_dict(self) -> dict[str, Any]:
