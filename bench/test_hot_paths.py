@@ -20,6 +20,7 @@ from hermes_bench.app.backends import Backends, backends_from_settings
 from hermes_bench.app.counters import OpTimings
 from hermes_bench.app.settings import MEMORY_URL, TargetSettings
 from hermes_bench.histograms import new_histogram
+from hermes_bench.redaction import redact_text
 from hermes_bench.wire.chat import request_hash
 
 T = TypeVar("T")
@@ -219,3 +220,19 @@ def test_hdrhistogram_record_value_x100(tagged: BenchmarkFixture) -> None:
 
     tagged(record)
     assert histogram.get_total_count() % OPS_PER_CALL == 0
+
+
+# Text without a secret in it, of the sizes an error string or a log can reach: a long word
+# (the case that used to be quadratic) and ordinary prose with URLs.
+_WORD = "a" * 1_000_000
+_PROSE = ("connect to redis://cache.internal:6379/0 failed after 5 s; retrying " * 15_000)[
+    :1_000_000
+]
+
+
+@pytest.mark.benchmark(group="redaction")
+@pytest.mark.parametrize("kind", ["word", "prose"])
+def test_redact_text_1mb(tagged: BenchmarkFixture, kind: str) -> None:
+    text = _WORD if kind == "word" else _PROSE
+    tagged.extra_info["chars"] = len(text)
+    assert tagged(redact_text, text) == text

@@ -1,19 +1,40 @@
-"""Redaction of secrets (passwords in URLs, API keys) before anything is logged or written."""
+"""Redaction of secrets (passwords in URLs, API keys) before anything is logged or written.
+
+By shape (URL userinfo, credential parameters, bearer tokens, sk- keys) and by value: the
+values of environment variables and options whose names look secret (remember_secrets_of)
+are hidden wherever they appear, whatever the text around them.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 REDACTED = "***"
+
+# Parts of a variable's or option's name (split at anything not a letter or digit) that make
+# its value a secret; a name ending in one of _NOT_SECRET_LAST names a setting about secrets.
+_SECRET_NAME_PARTS = frozenset(
+    {"PASSWORD", "PASSWD", "PWD", "PASS", "KEY", "KEYS", "APIKEY", "TOKEN", "SECRET", "SECRETS",
+     "CREDENTIAL", "CREDENTIALS", "AUTH", "DSN"}
+)  # fmt: skip
+_NOT_SECRET_LAST = frozenset({"PREFIX", "FILE", "PATH", "DIR", "HEADER", "NAME", "LENGTH"})
+# Shorter values are not hidden by value: "admin" or "test" would blank out ordinary words.
+MIN_SECRET_CHARS = 6
+_NAME_PARTS = re.compile(r"[^A-Za-z0-9]+")
 
 # Query parameters that carry credentials: redis-py reads ?password= and ?username= from a URL.
 _SECRET_PARAMS = (
     "password|passwd|pwd|pass|username|user|token|access_token|secret|api_key|apikey|auth"
 )
-# userinfo in any scheme://user:pass@host URL inside free text; greedy up to the last @ before
-# the path, so a password with an unencoded @ is hidden whole.
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/\s]*)@")
+# A URL's authority begins after "://"; its userinfo runs to the last @ before the path or a
+# space, so a password with an unencoded @ is hidden whole. Found by a scan from each "://"
+# rather than one regex: a regex that looks for the scheme first retries at every letter of a
+# long word, quadratic in its length.
+_AUTHORITY = re.compile(r"://")
+_AUTHORITY_END = re.compile(r"[/\s]")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
 # A credential parameter in a URL's query, in free text or in a query string alone.
 _QUERY_SECRET = re.compile(rf"(?i)(?P<lead>^|[?&;])(?P<name>{_SECRET_PARAMS})=(?P<value>[^&;#\s]*)")
 # OpenAI-style keys and bearer tokens inside free text
@@ -43,18 +64,97 @@ def redact_url(url: str) -> str:
     netloc = f"{_redact_userinfo(userinfo)}@{hostport}" if at else parts.netloc
     query = _redact_query(parts.query)
     if netloc == parts.netloc and query == parts.query:
-        return url
+        return url if _by_value is None else _by_value.sub(REDACTED, url)
     # Joined by hand: urlunsplit drops the // of unix:///path when the netloc is empty.
     scheme = f"{parts.scheme}:" if parts.scheme else ""
     has_authority = url.strip()[len(scheme) :].startswith("//")
     joined = scheme + (f"//{netloc}" if has_authority else "") + parts.path
     joined += f"?{query}" if query else ""
-    return joined + (f"#{parts.fragment}" if parts.fragment else "")
+    joined += f"#{parts.fragment}" if parts.fragment else ""
+    return joined if _by_value is None else _by_value.sub(REDACTED, joined)
+
+
+def _redact_userinfos(text: str) -> str:
+    """Every scheme://userinfo@ in free text with its userinfo redacted; linear in the text."""
+    pieces, done = [], 0
+    for found in _AUTHORITY.finditer(text):
+        start = found.end()
+        if start < done or not _has_scheme(text, found.start()):
+            continue
+        end_match = _AUTHORITY_END.search(text, start)
+        end = end_match.start() if end_match else len(text)
+        at = text.rfind("@", start, end)
+        if at < 0:
+            continue
+        pieces += [text[done:start], _redact_userinfo(text[start:at]), "@"]
+        done = at + 1
+    return "".join(pieces) + text[done:] if pieces else text
+
+
+def _has_scheme(text: str, colon: int) -> bool:
+    """True when a URL scheme (a letter, then letters, digits, + . -) ends at `colon`."""
+    first = colon
+    while first > 0 and text[first - 1] in _SCHEME_CHARS:
+        first -= 1
+    return any(c.isascii() and c.isalpha() for c in text[first:colon])
 
 
 def redact_text(text: str) -> str:
     """Redact URL passwords and credential parameters, bearer tokens and sk- keys in free text."""
-    text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{_redact_userinfo(m['userinfo'])}@", text)
+    text = _redact_userinfos(text)
     text = _redact_query(text)
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
-    return _SK_KEY.sub("sk-" + REDACTED, text)
+    text = _SK_KEY.sub("sk-" + REDACTED, text)
+    return text if _by_value is None else _by_value.sub(REDACTED, text)
+
+
+_remembered: set[str] = set()
+_by_value: re.Pattern[str] | None = None
+
+
+def looks_secret(name: str) -> bool:
+    """True when the name of a variable or option says its value is a secret."""
+    parts = [p.upper() for p in _NAME_PARTS.split(name) if p]
+    if not parts or parts[-1] in _NOT_SECRET_LAST:
+        return False
+    return any(part in _SECRET_NAME_PARTS or part.endswith("PASSWORD") for part in parts)
+
+
+def secrets_of(values: Mapping[str, str]) -> set[str]:
+    """The secrets among name=value pairs: values of secret-looking names, and the passwords
+    (or token-like user names) of URLs in any value."""
+    found = {value for name, value in values.items() if looks_secret(name)}
+    for value in values.values():
+        if "://" not in value:
+            continue
+        try:
+            userinfo = urlsplit(value).netloc.rpartition("@")[0]
+        except ValueError:  # e.g. an unbalanced IPv6 bracket: no password to read
+            continue
+        user, colon, password = userinfo.partition(":")
+        found.add(password if colon else user)
+    return {value for value in found if len(value) >= MIN_SECRET_CHARS}
+
+
+def remember_secrets(values: Iterable[str]) -> None:
+    """Hide each of `values` (at least MIN_SECRET_CHARS long) in every later redact_text."""
+    global _by_value
+    fresh = {v for v in values if len(v) >= MIN_SECRET_CHARS} - _remembered
+    if not fresh:
+        return
+    _remembered.update(fresh)
+    # Longest first, so a secret that contains another is hidden whole.
+    ordered = sorted(_remembered, key=len, reverse=True)
+    _by_value = re.compile("|".join(re.escape(v) for v in ordered))
+
+
+def remember_secrets_of(values: Mapping[str, str]) -> None:
+    """remember_secrets of secrets_of(values), e.g. of os.environ or of --target-env."""
+    remember_secrets(secrets_of(values))
+
+
+def forget_secrets() -> None:
+    """Forget every remembered secret (tests, and a process that starts over)."""
+    global _by_value
+    _remembered.clear()
+    _by_value = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from hermes_bench import redaction
@@ -78,3 +80,53 @@ def test_redact_text_keeps_what_helps_debugging() -> None:
 def test_redact_key_is_gone() -> None:
     # It was never used: API keys are hashed (owner_id), never shown in part.
     assert not hasattr(redaction, "redact_key")
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("DB_PASSWD", True), ("MY_DSN", True), ("OPENAI_API_KEY", True), ("HERMES_API_KEYS", True),
+        ("github-token", True), ("client_secret", True), ("AUTH", True), ("PGPASSWORD", True),
+        ("aws_credentials", True), ("--redis-password", True),
+        ("HERMES_KEY_PREFIX", False), ("TOKEN_FILE", False), ("REDIS_URL", False),
+        ("MONKEY", False), ("PATH", False), ("AUTHOR", False),
+    ],
+)  # fmt: skip
+def test_secret_looking_names(name: str, secret: bool) -> None:
+    assert redaction.looks_secret(name) is secret
+
+
+@pytest.fixture
+def remembered() -> Iterator[None]:
+    redaction.forget_secrets()
+    yield
+    redaction.forget_secrets()
+
+
+def test_values_of_secret_names_are_hidden_wherever_they_appear(remembered: None) -> None:
+    env = {
+        "DB_PASSWD": "hunter2-db",
+        "MY_DSN": "postgres://u:pg-pass-9@h/db",
+        "REDIS_URL": "redis://:redis-pw-7@cache:6379/0",
+        "SHORT_TOKEN": "abc",  # too short to hide by value: it would blank out words
+        "HERMES_KEY_PREFIX": "hermes",
+    }
+    assert redaction.secrets_of(env) == {
+        "hunter2-db", "postgres://u:pg-pass-9@h/db", "pg-pass-9", "redis-pw-7"
+    }  # fmt: skip
+    redaction.remember_secrets_of(env)
+    text = "DB_PASSWD=hunter2-db; dsn postgres://u:pg-pass-9@h/db; said 'redis-pw-7' x abc"
+    shown = redact_text(text)
+    for secret in ("hunter2-db", "pg-pass-9", "redis-pw-7"):
+        assert secret not in shown, shown
+    assert "hermes" in redact_text("hermes-bench") and "abc" in shown
+    assert "hunter2-db" not in redact_url("http://h/?q=hunter2-db")
+    redaction.forget_secrets()
+    assert redact_text("hunter2-db") == "hunter2-db"
+
+
+def test_redact_text_is_linear_in_long_words() -> None:
+    # The userinfo pattern used to retry at every letter of a word: 80 KB took seconds.
+    for text in ("a" * 1_000_000, "a" * 500_000 + "://", "x://" * 100_000):
+        assert redact_text(text) == text
+    assert redact_text("a" * 100 + "://u:pw@h") == "a" * 100 + "://u:***@h"
