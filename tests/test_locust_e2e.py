@@ -15,9 +15,7 @@ import psutil
 import pytest
 from locust_processes import processes
 
-from hermes_bench.http_json import get_json
 from hermes_bench.results.vocabulary import COUNT_PREFIX, STEP_PREFIX, TTFT_SCENARIO
-from hermes_bench.stack.ports import free_port
 from hermes_bench.stack.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.e2e
@@ -217,41 +215,6 @@ def test_latencies_are_kept_in_microseconds_not_rounded_to_milliseconds(
         for k in ("min_us", "p50_us", "p90_us", "max_us")
     }
     assert any(value % 1000 for value in values), values
-
-
-def test_web_ui_tab_shows_live_cache_figures(tmp_path: Path) -> None:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--autostart", "-u", "3", "-r", "3",
-        "--web-host", "127.0.0.1", "--web-port", str(port), "CacheUser",
-        "--hermes-metrics-json", str(tmp_path / "metrics.json"),
-    ]  # fmt: skip
-    log = tmp_path / "locust.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        rows: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 60
-
-        def complete(rows: list[dict[str, Any]]) -> bool:
-            outcomes = [str(r.get("outcome")) for r in rows]
-            return "HIT" in outcomes and any("avoided" in o for o in outcomes)
-
-        while time.monotonic() < deadline and not complete(rows):
-            time.sleep(1)
-            try:
-                stats = get_json(f"http://127.0.0.1:{port}/stats/requests", timeout_s=5)
-            except Exception:
-                continue
-            tables = {t["key"]: t["data"] for t in stats.get("extended_stats", [])}
-            rows = tables.get("hermes-bench", [])
-        assert any(r.get("outcome") == "HIT" and r["p50_ms"] > 0 for r in rows), log.read_text()
-        assert any("hit rate" in str(r.get("outcome")) for r in rows)
-        assert any("avoided" in str(r.get("outcome")) for r in rows)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
-    assert (tmp_path / "metrics.json").exists()
 
 
 def test_ctrl_c_keeps_the_metrics_and_stops_every_process(tmp_path: Path) -> None:

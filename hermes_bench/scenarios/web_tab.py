@@ -1,87 +1,149 @@
-"""A "hermes-bench" tab in Locust's web UI: live hit rate, calls avoided, µs percentiles."""
+"""The "hermes-bench" tab of Locust's web UI, and the live page it embeds.
+
+Locust's extension points give a tab a table only (`extended_tabs`, `extended_tables`, rows in
+`extended_stats`), drawn as text. The table holds the µs percentiles; the figures (hit rate,
+OpenAI calls made and avoided), the targets and a chart over time are a page of ours at
+./hermes-bench/ (inline SVG, fed by ./hermes-bench/figures.json, nothing from the internet),
+which a small script puts into the tab and Download Data links to.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import gevent
+from flask import Blueprint, Response, jsonify, render_template, request, send_from_directory
 from locust.env import Environment
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING
 
+from hermes_bench.errors import ConfigError
 from hermes_bench.http_json import HttpJsonError, get_json
-from hermes_bench.results.vocabulary import CHAT_SCENARIOS
+from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.scenarios.web_figures import TABLE_STRUCTURE
+from hermes_bench.scenarios.web_live import REFRESH_S, LiveView
 
 if TYPE_CHECKING:
     from hermes_bench.scenarios.run_context import HermesRun
 
+log = logging.getLogger("hermes_bench")
 TAB_KEY = "hermes-bench"
-_STRUCTURE = [
-    {"key": "scenario", "title": "Scenario"},
-    {"key": "outcome", "title": "Outcome"},
-    {"key": "count", "title": "Count"},
-    {"key": "p50_ms", "title": "p50 (ms)"},
-    {"key": "p90_ms", "title": "p90 (ms)"},
-    {"key": "p99_ms", "title": "p99 (ms)"},
-    {"key": "max_ms", "title": "Max (ms)"},
-]
+PAGE_PATH = "/hermes-bench"
+GROUND_TRUTH_TIMEOUT_S = 2.0
+POLL_MS = 2000  # the page's poll, as Locust's own UI polls its stats
+ACTIVE_STATES = (STATE_SPAWNING, STATE_RUNNING, STATE_STOPPING)
+WEB_FILES = Path(__file__).resolve().parent / "web"
+TAB_SCRIPT = "hermes_bench_tab.js"
+_SCRIPT_TAG = f'<script src="./hermes-bench/{TAB_SCRIPT}"></script>'
 
 
 def add_web_tab(environment: Environment, run: HermesRun) -> None:
-    """Register the tab and attach its rows to every /stats/requests poll."""
+    """Register the tab, its table rows on every /stats/requests poll and the live page."""
     web_ui = environment.web_ui
     if web_ui is None or web_ui.app is None:
         return
-    web_ui.template_args["extended_tabs"] = [{"title": "hermes-bench", "key": TAB_KEY}]
-    web_ui.template_args["extended_tables"] = [{"key": TAB_KEY, "structure": _STRUCTURE}]
+    view = LiveView(run.metrics.live_rows, lambda: _read_ground_truth(environment, run))
+    args = web_ui.template_args
+    args.setdefault("extended_tabs", []).append({"title": TAB_KEY, "key": TAB_KEY})
+    args.setdefault("extended_tables", []).append({"key": TAB_KEY, "structure": TABLE_STRUCTURE})
+    args.setdefault("extended_csv_files", []).append(
+        {"href": "./hermes-bench/", "title": "hermes-bench live figures and chart (page)"}
+    )
+    base = (getattr(environment.parsed_options, "web_base_path", None) or "").rstrip("/")
+    pages = Blueprint(
+        "hermes_bench", __name__, url_prefix=base + PAGE_PATH, template_folder=str(WEB_FILES)
+    )
+
+    def figures() -> dict[str, Any]:
+        _refresh_soon(environment, run, view)
+        return view.latest().to_json(
+            targets=_targets(environment, run),
+            upstream=redact_url(run.upstream_url(environment)) or None,
+        )
+
+    @pages.route("/")
+    @web_ui.auth_required_if_enabled
+    def page() -> str:
+        return render_template(
+            "hermes_bench_live.html",
+            initial=figures(),
+            embed=request.args.get("embed") == "1",
+            poll_ms=POLL_MS,
+        )
+
+    @pages.route("/figures.json")
+    @web_ui.auth_required_if_enabled
+    def figures_json() -> Response:
+        return jsonify(figures())
+
+    @pages.route(f"/{TAB_SCRIPT}")
+    @web_ui.auth_required_if_enabled
+    def tab_script() -> Response:
+        return send_from_directory(WEB_FILES, TAB_SCRIPT, mimetype="application/javascript")
+
+    web_ui.app.register_blueprint(pages)
 
     @web_ui.app.after_request
-    def extend_stats(response: Any) -> Any:
-        from flask import request
-
-        if request.path != "/stats/requests" or response.json is None:
+    def extend_locust_pages(response: Response) -> Response:
+        if response.status_code != 200:
             return response
-        rows = live_rows(run, environment)
-        extended = [{"key": TAB_KEY, "data": rows}]
-        response.set_data(json.dumps({**response.json, "extended_stats": extended}))
+        if request.endpoint == "locust.request_stats" and response.is_json:
+            _refresh_soon(environment, run, view)
+            extended = [{"key": TAB_KEY, "data": view.latest().rows}]
+            response.set_data(json.dumps({**response.get_json(), "extended_stats": extended}))
+        elif request.endpoint == "locust.index" and response.mimetype == "text/html":
+            # The script that puts the live page into the tab: Locust's tabs hold tables only.
+            html = response.get_data(as_text=True)
+            response.set_data(html.replace("</body>", _SCRIPT_TAG + "</body>", 1))
         return response
 
+    gevent.spawn(_keep_fresh, environment, run, view)
 
-def live_rows(run: HermesRun, environment: Environment) -> list[dict[str, Any]]:
-    """Table rows: one per scenario and outcome, then hit rate and calls avoided."""
-    rows: list[dict[str, Any]] = []
-    hits = misses = bypasses = refused = 0
-    chat_total = 0
-    for row in run.metrics.live_rows():
-        rows.append(
-            {
-                "scenario": row["scenario"],
-                "outcome": row["outcome"],
-                "count": row["count"],
-                **{
-                    f"{k}_ms": round(row[f"{k}_us"] / 1000, 3) for k in ("p50", "p90", "p99", "max")
-                },
-            }
-        )
-        if row["scenario"] in CHAT_SCENARIOS:  # not sessions, step timings or window counts
-            chat_total += row["count"]
-            hits += row["count"] if row["outcome"] == "HIT" else 0
-            misses += row["count"] if row["outcome"] == "MISS" else 0
-            bypasses += row["count"] if row["outcome"] == "BYPASS" else 0
-            refused += row["count"] if row["outcome"] == "429" else 0
-    looked_up = hits + misses + bypasses
-    if looked_up:
-        rows.append({"scenario": "cache", "outcome": f"hit rate {hits / looked_up:.1%}"})
+
+def _read_ground_truth(environment: Environment, run: HermesRun) -> dict[str, Any]:
     upstream = run.upstream_url(environment)
-    if upstream:
-        try:
-            truth = get_json(upstream + "/ground-truth", timeout_s=2)
-        except HttpJsonError:
-            truth = None
-        if truth is not None:
-            avoided = chat_total - refused - int(truth["calls"])
-            rows.append(
-                {
-                    "scenario": "upstream",
-                    "outcome": f"OpenAI calls {truth['calls']}, avoided {avoided}",
-                }
-            )
-    return rows
+    if not upstream:
+        raise ConfigError(
+            "no fake upstream to count OpenAI calls: give --hermes-upstream-url with "
+            "--host/--hermes-targets (the embedded stack sets it itself)"
+        )
+    try:
+        return get_json(upstream + "/ground-truth", timeout_s=GROUND_TRUTH_TIMEOUT_S)
+    except HttpJsonError as exc:
+        raise HttpJsonError(redact_text(str(exc))) from exc
+
+
+def _targets(environment: Environment, run: HermesRun) -> list[str]:
+    try:
+        return [redact_url(target) for target in run.targets(environment)]
+    except ConfigError:
+        return []
+
+
+def _state(environment: Environment) -> str:
+    runner = environment.runner
+    return str(runner.state) if runner is not None else "missing"
+
+
+def _refresh(environment: Environment, run: HermesRun, view: LiveView) -> None:
+    try:
+        state = _state(environment)
+        view.refresh(state, active=state in ACTIVE_STATES, started_at=run.started_at)
+    except Exception:  # a bug of ours must not end the refreshing nor break Locust's UI
+        log.exception("the hermes-bench tab could not refresh its figures")
+
+
+def _refresh_soon(environment: Environment, run: HermesRun, view: LiveView) -> None:
+    """A refresh in the background when one is due: the page answers with the last state."""
+    if view.claim_refresh():
+        gevent.spawn(_refresh, environment, run, view)
+
+
+def _keep_fresh(environment: Environment, run: HermesRun, view: LiveView) -> None:
+    """While a test runs, a point a second for the chart, whether a page is open or not."""
+    while True:
+        if _state(environment) in ACTIVE_STATES and view.claim_refresh():
+            _refresh(environment, run, view)
+        gevent.sleep(REFRESH_S)
