@@ -296,9 +296,6 @@ def latency_vs_hit_rate(results: Results, only: Collection[str] | None = None) -
         colour = backend_colour(curve.backend)
         hit, overhead = np.full_like(rates, curve.hit_ms), np.full_like(rates, curve.overhead_ms)
         means = blended_mean_ms(hit, overhead, curve.upstream.mean_ms, rates)
-        label = f"{curve.backend}, {instances_text(curve.instances)}"
-        ax.plot(rates, means, color=colour, linestyle=instance_style(curve.instances),
-                linewidth=1.6, label=label)  # fmt: skip
         low, high = curve.mean_interval_ms
         known = bool(np.isfinite(low) and np.isfinite(high))
         spread = [[curve.mean_ms - low], [high - curve.mean_ms]] if known else None
@@ -308,22 +305,31 @@ def latency_vs_hit_rate(results: Results, only: Collection[str] | None = None) -
         ax.annotate(f"{curve.hit_rate:.0%}: {curve.mean_ms:.0f} ms{within}",
                     (curve.hit_rate, curve.mean_ms), textcoords="offset points",
                     xytext=(6, 4 + 11 * index), fontsize=8, color=colour)  # fmt: skip
-        # Where the guide's band is reached: both bounds of a lone curve's, else 50 ms for
-        # each single instance.
+        # Where the guide's band is reached: both bounds of a lone curve's, written by its
+        # line; with several curves 50 ms for each single instance, in the legend (the lines
+        # lie close together).
         bounds: tuple[float, ...]
         if len(curves) == 1:
             bounds = GUIDE_BANDS.get(curve.backend, ())
         else:
             bounds = (50.0,) if curve.instances == 1 else ()
+        reached = []
         for bound in bounds:
             even = break_even_hit_rate(
                 curve.hit_ms, curve.overhead_ms, curve.upstream.mean_ms, bound
             )
             if np.isfinite(even) and even > 0:
+                reached.append(f"{bound:g} ms from {even:.1%}")
                 ax.axvline(even, color=colour, linestyle=":", linewidth=1)
-                ax.annotate(f"{bound:g} ms from {even:.1%}", (even, 0.98),
-                            xycoords=("data", "axes fraction"), rotation=90, ha="right",
-                            va="top", fontsize=8, color=colour)  # fmt: skip
+                if len(curves) == 1:
+                    ax.annotate(reached[-1], (even, 0.98), xycoords=("data", "axes fraction"),
+                                rotation=90, ha="right", va="top", fontsize=8,
+                                color=colour)  # fmt: skip
+        label = f"{curve.backend}, {instances_text(curve.instances)}"
+        if reached and len(curves) > 1:
+            label += f" (dotted: {', '.join(reached)})"
+        ax.plot(rates, means, color=colour, linestyle=instance_style(curve.instances),
+                linewidth=1.6, label=label)  # fmt: skip
     upstream = curves[0].upstream
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(plain_label))
