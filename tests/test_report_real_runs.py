@@ -189,6 +189,7 @@ def test_no_raw_python_values_in_the_page(path: Path, pages: dict[Path, str]) ->
     listed = [c for c in cells if re.fullmatch(r"\s*[\[{].*[\]}]\s*", c) or "&#34;:" in c]
     assert listed == []
     assert "<td>1 instance</td>" in page and "<td>2 instances</td>" in page
+    assert "<td>1 and 2 instances</td>" in page  # C8's conditions: both kinds of cell
     # The fallback cell has no backend: a dash, not "None" or an empty cell.
     assert re.search(r'<tr id="cell-fallback"><td><code>fallback</code></td><td>fallback</td>'
                      r"<td>—</td>", page)  # fmt: skip
