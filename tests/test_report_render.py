@@ -22,6 +22,7 @@ from hermes_bench.reports.html import render_html, write_report
 from hermes_bench.reports.palette import VERDICT_COLOURS
 from hermes_bench.reports.plot_data import step_breakdowns
 from hermes_bench.reports.plot_specs import PLOTS
+from hermes_bench.reports.report_view import report_view
 from hermes_bench.reports.terminal import print_claims, verdict_counts
 from hermes_bench.results.files import results_from_data
 from hermes_bench.results.model import Results
@@ -39,7 +40,8 @@ PLOT_FUNCTIONS = (
     plots.hit_rate_over_time,
     plots.upstream_calls,
     plots.admitted_vs_limit,
-    plots.sessions_after_restart,
+    plots.latency_vs_hit_rate,
+    plots.lru_bound,
     plots.capacity,
 )
 SCRIPT_SUMMARY = 'p99 <script>alert("x")</script> & more'
@@ -335,7 +337,11 @@ def test_html_holds_claims_verdicts_and_plots(results: Results, page: str) -> No
         assert verdict in page
     for spec in PLOTS:
         assert f'<img id="plot-{spec.slug}"' in page
-    assert page.count("data:image/png;base64,") == len(PLOTS)
+    claim_plots = [claim.plot for claim in report_view(results).claim_sections if claim.plot]
+    assert {p.slug for p in claim_plots} == {
+        f"claim-{c}" for c in ("C1", "C2", "C3", "C4", "C6", "C7")
+    }
+    assert page.count("data:image/png;base64,") == len(PLOTS) + len(claim_plots)
     assert "<script" not in page and "&lt;script&gt;" in page
     assert "hunter2" not in page and "password" not in page.lower()
     assert "redis://default:***@10.0.0.5:6379/0" in page

@@ -6,7 +6,7 @@ Every extractor returns an empty list when nothing usable is there, so a plot ca
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,9 +14,15 @@ from hdrh.histogram import HdrHistogram
 
 from hermes_bench import histograms
 from hermes_bench.errors import ConfigError
-from hermes_bench.reports.latency_parts import PartsMissing, cell_parts, draw_parts
-from hermes_bench.reports.real_latency import RealUpstream, TailUnmeasured, real_upstream
-from hermes_bench.results.model import Cell, RestartFigures, Results, SweepFigures
+from hermes_bench.reports.latency_parts import PartsMissing, cell_parts, draw_parts, interval
+from hermes_bench.reports.palette import backend_colour
+from hermes_bench.reports.real_latency import (
+    RealUpstream,
+    TailUnmeasured,
+    blended_mean_ms,
+    real_upstream,
+)
+from hermes_bench.results.model import Cell, Results, SweepFigures
 from hermes_bench.results.vocabulary import (
     ADMITTED_OUTCOME,
     BURST_SCENARIO,
@@ -28,7 +34,27 @@ from hermes_bench.results.vocabulary import (
     STEP_ORDER,
     STEP_PREFIX,
     TOTAL_STEP,
+    CellKind,
 )
+
+# Where an ideal line names no single backend.
+_SHARED_GREY = "#555555"
+
+
+def instances_text(instances: int) -> str:
+    """ "1 instance", "2 instances"."""
+    return f"{instances} instance{'' if instances == 1 else 's'}"
+
+
+def cell_label(cell: Cell) -> str:
+    """A cell as a legend or an axis names it: "redis, 2 instances (cache-redis-2)"."""
+    backend = cell.backend or "no backend"
+    return f"{backend}, {instances_text(cell.instances)} ({cell.id})"
+
+
+def ok_cells(results: Results, kind: CellKind, only: Collection[str] | None) -> list[Cell]:
+    """Completed cells of `kind`; only those named in `only` unless it is None."""
+    return [c for c in results.ok_cells(kind) if only is None or c.id in only]
 
 
 @dataclass(frozen=True)
@@ -57,14 +83,27 @@ class StepBreakdown:
 
 @dataclass(frozen=True)
 class HitRateSeries:
-    """Per-second hit rate of one cache cell, seconds counted from its first response."""
+    """One cache cell's hit rate in each second that had lookups: second i spans start_s[i]
+    to end_s[i], in seconds since the cell's load started; `label` differs per cell."""
 
     cell_id: str
+    label: str
     backend: str
     instances: int
-    elapsed_s: np.ndarray
+    start_s: np.ndarray
+    end_s: np.ndarray
     hit_rate: np.ndarray
+    lookups: np.ndarray
     ideal_hit_rate: float | None
+
+
+@dataclass(frozen=True)
+class IdealLine:
+    """The ideal hit rate of a request sequence, once for every cell that drew it."""
+
+    hit_rate: float
+    colour: str
+    label: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +111,7 @@ class UpstreamCounts:
     """What reached the cache, what reached the upstream (ground truth), how many were distinct."""
 
     cell_id: str
+    label: str
     backend: str
     requests: int
     upstream_calls: int
@@ -89,18 +129,6 @@ class AdmittedDistribution:
     bursts: np.ndarray
     limit: float | None
     over_limit_bursts: int
-
-
-@dataclass(frozen=True)
-class RestartShares:
-    """Sessions intact before and after every target instance was restarted."""
-
-    cell_id: str
-    backend: str
-    instances: int
-    sessions: int
-    intact_before: int
-    intact_after: int
 
 
 def decode_histogram(cell: Cell, scenario: str, outcome: str) -> HdrHistogram | None:
@@ -216,37 +244,88 @@ def step_sort_key(name: str) -> tuple[int, str]:
 
 
 def hit_rate_series(results: Results) -> list[HitRateSeries]:
-    """HIT / (HIT + MISS + BYPASS) each second of each cache cell."""
+    """HIT / (HIT + MISS + BYPASS) in each second of each cache cell, from its per-second
+    series: the first and last seconds cut to when the load started and ended."""
     series = []
     for cell in results.ok_cells("cache"):
         if cell.metrics is None:
             continue
-        rows = cell.metrics.metrics.series
-        start = min((row.t for row in rows), default=0)
-        elapsed, rates = [], []
-        for row in rows:
-            looked_up = sum(row.outcomes.get(o, 0) for o in CACHE_OUTCOMES)
-            if looked_up:
-                elapsed.append(row.t - start)
-                rates.append(row.outcomes.get(HIT, 0) / looked_up)
-        if elapsed:
-            series.append(
-                HitRateSeries(
-                    cell_id=cell.id,
-                    backend=str(cell.backend),
-                    instances=cell.instances,
-                    elapsed_s=np.asarray(elapsed, dtype=float),
-                    hit_rate=np.asarray(rates, dtype=float),
-                    ideal_hit_rate=cell.metrics.cache.ideal_hit_rate,
-                )
+        rows = [
+            (row.t, row.outcomes.get(HIT, 0), looked_up)
+            for row in cell.metrics.metrics.series
+            if (looked_up := sum(row.outcomes.get(o, 0) for o in CACHE_OUTCOMES))
+        ]
+        if not rows:
+            continue
+        run = cell.metrics.run
+        start = run.started_at if run.started_at is not None else float(rows[0][0])
+        end = run.ended_at if run.ended_at is not None else float(rows[-1][0] + 1)
+        seconds = np.array([t for t, _, _ in rows], dtype=float)
+        # The first and last seconds cut to the load's span; a second wholly outside it (a
+        # clock a little off in another process) keeps its whole width.
+        starts = np.where(seconds + 1 > start, np.maximum(seconds, start), seconds) - start
+        ends = np.where(seconds < end, np.minimum(seconds + 1, end), seconds + 1) - start
+        series.append(
+            HitRateSeries(
+                cell_id=cell.id,
+                label=cell_label(cell),
+                backend=str(cell.backend),
+                instances=cell.instances,
+                start_s=starts,
+                end_s=ends,
+                hit_rate=np.array([hits / looked for _, hits, looked in rows]),
+                lookups=np.array([looked for _, _, looked in rows]),
+                ideal_hit_rate=cell.metrics.cache.ideal_hit_rate,
             )
+        )
     return series
 
 
-def upstream_counts(results: Results) -> list[UpstreamCounts]:
+def step_points(series: HitRateSeries) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of the series drawn as steps (where="post"): each second's rate held over
+    its span, NaN (a break) over a second without lookups."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for i, (start, end, rate) in enumerate(
+        zip(series.start_s, series.end_s, series.hit_rate, strict=True)
+    ):
+        xs.append(float(start))
+        ys.append(float(rate))
+        following = series.start_s[i + 1] if i + 1 < len(series.start_s) else None
+        if following is None or following > end:
+            xs.append(float(end))
+            ys.append(float(rate) if following is None else float("nan"))
+    return np.asarray(xs), np.asarray(ys)
+
+
+def ideal_lines(series: list[HitRateSeries]) -> list[IdealLine]:
+    """One line per ideal hit rate (to 0.1%): cells of one seeded workload share it."""
+    groups: dict[float, list[HitRateSeries]] = {}
+    for s in series:
+        if s.ideal_hit_rate is not None:
+            groups.setdefault(round(s.ideal_hit_rate, 3), []).append(s)
+    lines = []
+    for rate, members in sorted(groups.items()):
+        backends = {m.backend for m in members}
+        who = (
+            f"all {len(members)} cells"
+            if len(members) == len(series) and len(members) > 1
+            else ", ".join(m.cell_id for m in members)
+        )
+        lines.append(
+            IdealLine(
+                hit_rate=rate,
+                colour=backend_colour(backends.pop()) if len(backends) == 1 else _SHARED_GREY,
+                label=f"ideal hit rate of the sequence: {rate:.1%} ({who})",
+            )
+        )
+    return lines
+
+
+def upstream_counts(results: Results, only: Collection[str] | None = None) -> list[UpstreamCounts]:
     """Per cache cell with ground truth: requests, upstream calls and distinct prompts."""
     counts = []
-    for cell in results.ok_cells("cache"):
+    for cell in ok_cells(results, "cache", only):
         if cell.metrics is None:
             continue
         cache = cell.metrics.cache
@@ -255,6 +334,7 @@ def upstream_counts(results: Results) -> list[UpstreamCounts]:
         counts.append(
             UpstreamCounts(
                 cell_id=cell.id,
+                label=f"{cell.id}\n({cell.backend}, {instances_text(cell.instances)})",
                 backend=str(cell.backend),
                 requests=cache.cache_requests,
                 upstream_calls=cache.upstream_calls,
@@ -264,10 +344,17 @@ def upstream_counts(results: Results) -> list[UpstreamCounts]:
     return counts
 
 
-def admitted_distributions(results: Results) -> list[AdmittedDistribution]:
+def calls_allowed(requests: int, distinct: int, reduction: float) -> float:
+    """The most upstream calls that still avoid `reduction` of the duplicate requests."""
+    return distinct + (1 - reduction) * (requests - distinct)
+
+
+def admitted_distributions(
+    results: Results, only: Collection[str] | None = None
+) -> list[AdmittedDistribution]:
     """Per rate-limit cell: bursts by admitted count, and the mean limit per burst."""
     distributions = []
-    for cell in results.ok_cells("ratelimit"):
+    for cell in ok_cells(results, "ratelimit", only):
         hist = decode_histogram(cell, BURST_SCENARIO, ADMITTED_OUTCOME)
         if hist is None or cell.metrics is None:
             continue
@@ -289,26 +376,6 @@ def admitted_distributions(results: Results) -> list[AdmittedDistribution]:
     return distributions
 
 
-def restart_shares(results: Results) -> list[RestartShares]:
-    """Per restart cell with at least one session: intact before and after the restart."""
-    shares = []
-    for cell in results.ok_cells("restart"):
-        figures = cell.extra
-        if not isinstance(figures, RestartFigures) or not figures.sessions:
-            continue
-        shares.append(
-            RestartShares(
-                cell_id=cell.id,
-                backend=str(cell.backend),
-                instances=cell.instances,
-                sessions=figures.sessions,
-                intact_before=figures.intact_before,
-                intact_after=figures.intact_after,
-            )
-        )
-    return shares
-
-
 def achieved_hit_rates(results: Results) -> list[tuple[Cell, float]]:
     """Each completed cache cell with the hit rate its X-Cache headers showed."""
     return [
@@ -320,7 +387,8 @@ def achieved_hit_rates(results: Results) -> list[tuple[Cell, float]]:
 
 @dataclass(frozen=True)
 class BlendedCurve:
-    """The measured parts of one backend's cache cells (repeats pooled) at the real upstream."""
+    """The measured parts of one backend's cache cells (repeats pooled) at the real upstream,
+    and the mean they give at the hit rate reached, with its 95% bootstrap interval."""
 
     backend: str
     instances: int
@@ -328,16 +396,18 @@ class BlendedCurve:
     overhead_ms: float
     hit_rate: float
     upstream: RealUpstream
+    mean_ms: float
+    mean_interval_ms: tuple[float, float]
 
 
-def blended_curves(results: Results) -> list[BlendedCurve]:
+def blended_curves(results: Results, only: Collection[str] | None = None) -> list[BlendedCurve]:
     """Per backend and instance count, what mean response time each hit rate would give."""
     try:
         real_upstream(results.run.options)
     except ConfigError:
         return []
     curves, seen = [], set()
-    for cell in results.ok_cells("cache"):
+    for cell in ok_cells(results, "cache", only):
         key = (str(cell.backend), cell.instances)
         if key in seen:
             continue
@@ -348,7 +418,9 @@ def blended_curves(results: Results) -> list[BlendedCurve]:
             upstream = real_upstream(results.run.options, cache)
         except (PartsMissing, TailUnmeasured):
             continue
-        point = draw_parts(parts, draws=1).point
+        # The claims' own draws (same seed): the interval is the one their verdict rests on.
+        draws = draw_parts(parts, seed=results.run.options.seed)
+        point = draws.point
         curves.append(
             BlendedCurve(
                 backend=key[0],
@@ -357,6 +429,14 @@ def blended_curves(results: Results) -> list[BlendedCurve]:
                 overhead_ms=point["overhead_mean"],
                 hit_rate=point["hit_rate"],
                 upstream=upstream,
+                mean_ms=blended_mean_ms(
+                    point["hit_mean"], point["overhead_mean"], upstream.mean_ms, point["hit_rate"]
+                ),
+                mean_interval_ms=interval(
+                    blended_mean_ms(
+                        draws.hit_mean, draws.overhead_mean, upstream.mean_ms, draws.hit_rate
+                    )
+                ),
             )
         )
     return curves

@@ -6,7 +6,6 @@ The one place the report reads the results; the templates only loop over this vi
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,11 +17,15 @@ from hermes_bench.reports.capacity import capacities
 from hermes_bench.reports.outage_verdicts import outage_figures, statuses_text
 from hermes_bench.reports.palette import verdict_colour
 from hermes_bench.reports.plain_answer import usd
-from hermes_bench.reports.plot_specs import PLOT_WIDTH_PX, PLOTS, PlotSpec
+from hermes_bench.reports.plot_data import instances_text
+from hermes_bench.reports.plot_specs import CLAIM_PLOTS, PLOT_WIDTH_PX, PLOTS
 from hermes_bench.reports.terminal import verdict_counts
 from hermes_bench.results.model import (
     Cell,
     Claim,
+    EvictionFigures,
+    FallbackFigures,
+    MemoryFigures,
     OutageFigures,
     OutagePhase,
     Payoff,
@@ -51,6 +54,14 @@ class Link:
 
 
 @dataclass(frozen=True)
+class FileLink:
+    """A link to a file beside the report, relative to the report's folder."""
+
+    href: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Header:
     """The run at a glance, and which banner (if any) warns that it is unfinished."""
 
@@ -73,11 +84,13 @@ class ClaimRow:
     verdict: Verdict
     summary: str
     holds_when: str | None
+    plot: Link | None  # the claim's own plot, when its cells hold something to plot
 
 
 @dataclass(frozen=True)
 class PlotFigure:
-    """One plot: the PNG as base64 for a data: URI, None when there is nothing to plot."""
+    """One plot: the PNG as base64 for a data: URI, None when there is nothing to plot;
+    `slug` is its anchor on the page (plot-SLUG)."""
 
     slug: str
     title: str
@@ -89,7 +102,7 @@ class PlotFigure:
 
 @dataclass(frozen=True)
 class ClaimSection:
-    """One claim in detail, with links to the cells and plots it rests on."""
+    """One claim in detail, with its own plot and links to the cells it rests on."""
 
     anchor: str
     id: str
@@ -103,7 +116,8 @@ class ClaimSection:
     conditions: KeyValues
     notes: tuple[str, ...]
     cells: tuple[Link, ...]
-    plots: tuple[Link, ...]
+    plot: PlotFigure | None  # None: a claim told in words (C12) or one that measured nothing
+    evidence: str | None  # what a claim told in words rests on (the fallback target's log)
 
 
 @dataclass(frozen=True)
@@ -159,6 +173,7 @@ class CellRow:
     status: str
     failed: bool
     error: str
+    files: tuple[FileLink, ...]  # the cell's Locust report and CSVs, when they are there
 
 
 @dataclass(frozen=True)
@@ -228,18 +243,37 @@ def _anchor(prefix: str, name: Any) -> str:
     return prefix + re.sub(r"[^A-Za-z0-9_-]", "-", str(name))
 
 
-def _format_value(value: Any) -> str:
-    if value is None:
+def _format_value(value: Any, key: str = "") -> str:
+    """A value as people read it: "—" for nothing, yes/no, lists and mappings as text, and a
+    count of instances as "1 instance" or "1 and 2 instances"."""
+    if value is None or (isinstance(value, dict | list | tuple) and not value):
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if key == "instances" and _whole_numbers(value):
+        return _instances(value if isinstance(value, list | tuple) else [value])
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
     if isinstance(value, int):
         return f"{value:,}" if abs(value) >= 10_000 else str(value)
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(value, default=str)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_format_value(v, str(k))}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_format_value(v) for v in value)
     return str(value)
+
+
+def _whole_numbers(value: Any) -> bool:
+    values = value if isinstance(value, list | tuple) else [value]
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
+def _instances(counts: list[int] | tuple[int, ...]) -> str:
+    """[1] -> "1 instance"; [1, 2] -> "1 and 2 instances"."""
+    ordered = [str(n) for n in sorted(set(counts))]
+    if len(ordered) == 1:
+        return instances_text(counts[0])
+    return f"{', '.join(ordered[:-1])} and {ordered[-1]} instances"
 
 
 def _format_time(epoch_s: Any) -> str:
@@ -262,10 +296,16 @@ def _verdict(verdict: Any) -> Verdict:
     return Verdict(_text(verdict), verdict_colour(str(verdict)))
 
 
-def _key_values(data: Any) -> KeyValues:
+def _key_values(data: Any, labels: Mapping[str, str] | None = None) -> KeyValues:
+    """Rows of a key-value table; `labels` names keys for people (requests_per_cache_cell ->
+    requests per cache cell), any other key shown as it is."""
     if not isinstance(data, dict):
         return ()
-    return tuple((_text(key), _text(_format_value(value))) for key, value in data.items())
+    labels = labels or {}
+    return tuple(
+        (_text(labels.get(str(key), key)), _text(_format_value(value, str(key))))
+        for key, value in data.items()
+    )
 
 
 def _header(run: Run) -> Header:
@@ -287,7 +327,7 @@ def _header(run: Run) -> Header:
     )
 
 
-def _claim_row(claim: Claim) -> ClaimRow:
+def _claim_row(claim: Claim, plot: PlotFigure | None) -> ClaimRow:
     return ClaimRow(
         anchor=_anchor("claim-", claim.id),
         id=_text(claim.id),
@@ -295,22 +335,40 @@ def _claim_row(claim: Claim) -> ClaimRow:
         verdict=_verdict(claim.verdict),
         summary=_text(claim.summary),
         holds_when=None if claim.holds_when is None else _text(claim.holds_when),
+        plot=None if plot is None else Link(f"plot-{plot.slug}", plot.title),
     )
 
 
-def _plot_figure(spec: PlotSpec, png: bytes | None) -> PlotFigure:
+def _plot_figure(slug: str, title: str, alt: str, caption: str, png: bytes | None) -> PlotFigure:
     return PlotFigure(
-        slug=spec.slug,
-        title=_text(spec.title),
-        alt=_text(spec.alt),
-        caption=_text(spec.caption),
+        slug=slug,
+        title=_text(title),
+        alt=_text(alt),
+        caption=_text(caption),
         width_px=PLOT_WIDTH_PX,
         png_base64=None if png is None else base64.b64encode(png).decode("ascii"),
     )
 
 
-def _claim_section(claim: Claim, kinds_by_cell: Mapping[str, str]) -> ClaimSection:
-    kinds = {kinds_by_cell.get(c) for c in claim.cells}
+def _claim_plot(results: Results, claim: Claim) -> PlotFigure | None:
+    """The claim's own plot, from the cells it names; None when it has none or they hold
+    nothing to plot."""
+    spec = CLAIM_PLOTS.get(claim.id)
+    png = spec.render(results, claim) if spec is not None and claim.cells else None
+    if spec is None or png is None:
+        return None
+    return _plot_figure(_anchor("claim-", claim.id), spec.title, spec.alt, spec.caption, png)
+
+
+def _evidence(results: Results, claim: Claim) -> str | None:
+    """What a claim told in words rests on: the log of its fallback target."""
+    for cell in results.cells:
+        if cell.id in claim.cells and isinstance(cell.extra, FallbackFigures) and cell.extra.log:
+            return _text(cell.extra.log)
+    return None
+
+
+def _claim_section(results: Results, claim: Claim, plot: PlotFigure | None) -> ClaimSection:
     return ClaimSection(
         anchor=_anchor("claim-", claim.id),
         id=_text(claim.id),
@@ -324,7 +382,8 @@ def _claim_section(claim: Claim, kinds_by_cell: Mapping[str, str]) -> ClaimSecti
         conditions=_key_values(claim.conditions),
         notes=tuple(_text(n) for n in claim.notes),
         cells=tuple(Link(_anchor("cell-", c), _text(c)) for c in claim.cells),
-        plots=tuple(Link(f"plot-{p.slug}", _text(p.title)) for p in PLOTS if kinds & set(p.kinds)),
+        plot=plot,
+        evidence=_evidence(results, claim),
     )
 
 
@@ -378,8 +437,8 @@ def _outage_section(
                 "served from Redis again after": _seconds(fault.recovered_s, "not by the end"),
                 "sessions kept": f"{fault.sessions_intact} of {fault.sessions}",
                 "cached answers kept": f"{fault.cache_entries_intact} of {fault.cache_entries}",
-                "warnings the app logged": fault.app_warnings or "none",
-                "counters that changed": fault.app_counters or "none",
+                "warnings the app logged": _counts(fault.app_warnings, times=True),
+                "counters that changed": _counts(fault.app_counters, times=False),
             }
         )
         phases = tuple(_phase_row(name, phase) for name, phase in fault.phases.items())
@@ -399,6 +458,15 @@ def _outage_section(
         conditions=_key_values(claim.conditions),
         cell=None if cell is None else Link(_anchor("cell-", cell.id), _text(cell.id)),
     )
+
+
+def _counts(counts: Mapping[str, int], *, times: bool) -> str:
+    """{"hits": 3} as "hits: 3"; with `times` (messages as keys) as "3 × the message"."""
+    if not counts:
+        return "none"
+    if times:
+        return "; ".join(f"{n:,} × {message}" for message, n in counts.items())
+    return "; ".join(f"{name.replace('_', ' ')}: {n:,}" for name, n in counts.items())
 
 
 def _payoff_view(payoff: Payoff | None) -> PayoffView | None:
@@ -500,41 +568,87 @@ def _sweep_views(results: Results) -> tuple[SweepView, ...]:
     return tuple(views)
 
 
-def _cell_row(cell: Cell) -> CellRow:
+def _cell_row(cell: Cell, files: tuple[FileLink, ...]) -> CellRow:
     return CellRow(
         anchor=_anchor("cell-", cell.id),
         id=_text(cell.id),
         kind=_text(cell.kind),
-        backend=_text(cell.backend or ""),
+        backend=_text(_format_value(cell.backend)),
         instances=_text(cell.instances),
         status=_text(cell.status),
         failed=not cell.ok,
         error=_text(cell.error or ""),
+        files=files,
     )
 
 
-def report_view(results: Results) -> ReportView:
-    """What the report shows, read from `results`: the one place the page reads the results."""
+_OPTION_LABELS = {
+    "requests_per_cache_cell": "requests per cache cell",
+    "upstream_latency": "upstream latency (the real one the run stands for)",
+    "time_scale": "fake upstream time scale (1 = the real latency)",
+    "rate_limit": "rate limit",
+    "target_env": "target environment",
+    "external_targets": "external targets",
+    "hit_header": "hit header (--hit-header)",
+    "stream": "streamed answers",
+}
+_MACHINE_LABELS = {
+    "python": "Python",
+    "cpus": "CPUs",
+    "memory_gib": "memory (GiB)",
+    "load_average_1m": "load average, 1 min",
+}
+# The package "redis" is the Python client; the server's version is read from Redis itself.
+_VERSION_LABELS = {
+    "redis": "redis-py (Python client)",
+    "hiredis": "hiredis (redis-py's reply parser)",
+}
+REDIS_SERVER = "Redis server"
+
+
+def redis_server_version(results: Results) -> str | None:
+    """The version the run's Redis reported (INFO), from the first cell that read it."""
+    for cell in results.cells:
+        if isinstance(cell.extra, MemoryFigures | EvictionFigures | OutageFigures):
+            return cell.extra.redis_version
+    return None
+
+
+def _versions(results: Results) -> KeyValues:
+    rows = _key_values(results.run.versions, _VERSION_LABELS)
+    server = redis_server_version(results)
+    return rows if server is None else (*rows, (REDIS_SERVER, _text(server)))
+
+
+def report_view(
+    results: Results, cell_files: Mapping[str, tuple[FileLink, ...]] | None = None
+) -> ReportView:
+    """What the report shows, read from `results`: the one place the page reads the results.
+    `cell_files` holds each cell's files to link (by cell id), found beside the results."""
     run = results.run
-    kinds_by_cell = {c.id: c.kind for c in results.cells}
+    cell_files = cell_files or {}
     outage_cell = results.find_cell("outage", "redis")
+    plots = {claim.id: _claim_plot(results, claim) for claim in results.claims}
     return ReportView(
         title_id=_text(run.id),
         header=_header(run),
         answer=tuple(_text(sentence) for sentence in results.answer),
         payoff=_payoff_view(results.payoff),
         verdict_counts=tuple((_verdict(v), n) for v, n in verdict_counts(results).items()),
-        claims=tuple(_claim_row(c) for c in results.claims),
-        plots=tuple(_plot_figure(spec, spec.render(results)) for spec in PLOTS),
-        claim_sections=tuple(_claim_section(c, kinds_by_cell) for c in results.claims),
+        claims=tuple(_claim_row(c, plots[c.id]) for c in results.claims),
+        plots=tuple(
+            _plot_figure(spec.slug, spec.title, spec.alt, spec.caption, spec.render(results))
+            for spec in PLOTS
+        ),
+        claim_sections=tuple(_claim_section(results, c, plots[c.id]) for c in results.claims),
         outages=tuple(
             _outage_section(c, outage_cell, outage_figures(results)) for c in results.outages
         ),
         capacity=_sweep_views(results),
-        cells=tuple(_cell_row(c) for c in results.cells),
+        cells=tuple(_cell_row(c, cell_files.get(c.id, ())) for c in results.cells),
         configuration=Configuration(
-            options=_key_values(run.options.model_dump()),
-            machine=_key_values(run.machine.model_dump()),
-            versions=_key_values(run.versions),
+            options=_key_values(run.options.model_dump(), _OPTION_LABELS),
+            machine=_key_values(run.machine.model_dump(), _MACHINE_LABELS),
+            versions=_versions(results),
         ),
     )
