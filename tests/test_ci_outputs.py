@@ -25,14 +25,15 @@ from hermes_bench.harness.exit_codes import (
     EXIT_SETUP,
     EXIT_THRESHOLDS,
     run_exit_code,
+    run_outcome,
 )
 from hermes_bench.harness.preflight import (
     PreflightError,
     check_file_target,
     check_output_folder,
+    check_run,
 )
 from hermes_bench.harness.profiles import profile_named
-from hermes_bench.harness.run_command import run_preflight
 from hermes_bench.reports.gates import fail_on_matches, thresholds_not_passed
 from hermes_bench.reports.junit import junit_xml
 from hermes_bench.reports.thresholds import evaluate, parse_threshold, threshold_check
@@ -176,6 +177,22 @@ def test_exit_code_precedence(
     )
 
 
+def test_the_run_outcome_reads_the_results_and_says_why() -> None:
+    results = _quick(fail_on=["does not hold"])
+    failing = [c.id for c in results.claims if c.verdict == "does not hold"]
+    assert run_outcome(results) == (EXIT_FAIL_ON, f"claims got a --fail-on verdict: does not "
+                                                  f"hold {', '.join(failing)}")  # fmt: skip
+    _with_thresholds(results, ("redis.hit_rate>2", 0.5), ("redis.hit_rate>0", 0.5))
+    assert run_outcome(results) == (EXIT_THRESHOLDS,
+                                    "1 of 2 thresholds not passed: redis.hit_rate>2")  # fmt: skip
+    for cell in results.cells:
+        cell.status = "failed"
+    assert run_outcome(results)[0] == EXIT_SETUP
+    results.run.status = "interrupted"
+    assert run_outcome(results)[0] == EXIT_INTERRUPTED
+    assert run_outcome(_quick()) == (EXIT_OK, None)
+
+
 def test_run_help_documents_every_exit_code() -> None:
     run = command_parser(build_parser(), "run")
     text = run.format_help()
@@ -314,6 +331,18 @@ def test_the_redis_url_is_checked_when_a_cell_needs_redis(
     )
     if checked:
         with pytest.raises(PreflightError, match=r"'nope' \(HERMES_BENCH_REDIS_URL\) is not valid"):
-            run_preflight(options, None, {"redis_url": "HERMES_BENCH_REDIS_URL"})
+            check_run(options, None, {"redis_url": "HERMES_BENCH_REDIS_URL"})
     else:
-        run_preflight(options, None, {})
+        check_run(options, None, {})
+
+
+def test_options_that_leave_no_cell_to_run_are_refused(tmp_path: Path) -> None:
+    options = RunOptions(
+        profile=profile_named("quick"),
+        kinds=("eviction",),
+        redis_url="redis://127.0.0.1:1/0",  # eviction runs only on the Redis the run starts
+        output=tmp_path / "out",
+    )
+    with pytest.raises(PreflightError, match="--cells eviction: no cell of these kinds runs"):
+        check_run(options, None, {})
+    assert not (tmp_path / "out").exists()

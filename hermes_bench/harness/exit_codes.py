@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hermes_bench.reports.gates import fail_on_matches, thresholds_not_passed
+from hermes_bench.results.model import Results
+
 EXIT_OK = 0
 EXIT_FAIL_ON = 1  # a claim got a verdict --fail-on names
 EXIT_SETUP = 2  # bad options or set-up: nothing (or nothing useful) was measured
@@ -42,3 +45,25 @@ def run_exit_code(
     if fail_on_matched:
         return EXIT_FAIL_ON
     return EXIT_OK
+
+
+def run_outcome(results: Results) -> tuple[int, str | None]:
+    """The finished run's exit code and, when it is not 0, why, in a line."""
+    matches = fail_on_matches(results)
+    not_passed = thresholds_not_passed(results)
+    code = run_exit_code(
+        interrupted=results.run.status == "interrupted",
+        measured_nothing=not any(cell.ok for cell in results.cells),
+        thresholds_failed=bool(not_passed),
+        fail_on_matched=bool(matches),
+    )
+    reasons = {
+        EXIT_OK: None,
+        EXIT_INTERRUPTED: "interrupted: the verdicts rest on the cells done",
+        EXIT_SETUP: "no cell completed, nothing was measured: see the errors above",
+        EXIT_THRESHOLDS: f"{len(not_passed)} of {len(results.thresholds)} thresholds not "
+        f"passed: {', '.join(t.expression for t in not_passed)}",
+        EXIT_FAIL_ON: "claims got a --fail-on verdict: "
+        + "; ".join(f"{verdict} {', '.join(ids)}" for verdict, ids in matches.items()),
+    }
+    return code, reasons[code]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import redis
@@ -17,6 +18,9 @@ from hermes_bench.errors import ConfigError
 from hermes_bench.http_json import HttpJsonError, get_json
 from hermes_bench.redaction import redact_url
 from hermes_bench.results.files import LATEST_NAME
+
+if TYPE_CHECKING:
+    from hermes_bench.harness.claims_run import RunOptions
 
 REDIS_TIMEOUT_S = 3.0  # to connect, and again for the answer to PING
 HTTP_TIMEOUT_S = 5.0
@@ -32,6 +36,40 @@ _NOT_RUN = "Nothing was run."
 
 class PreflightError(ConfigError):
     """Something the run needs is missing or unreachable; found before the first cell."""
+
+
+def check_run(options: RunOptions, junit: Path | None, sources: dict[str, str]) -> None:
+    """Everything a run needs, checked before anything starts; the first failure stops it.
+
+    `sources` names where each option came from, for messages (e.g. redis_url ->
+    HERMES_BENCH_REDIS_URL).
+    """
+    from hermes_bench.harness.claims_run import plan_cells
+
+    plans = plan_cells(options)
+    if not plans:
+        raise PreflightError(
+            f"--cells {','.join(options.kinds)}: no cell of these kinds runs with these options "
+            "(eviction only on the Redis the run starts; against --target only cache and "
+            f"ratelimit). {_NOT_RUN}"
+        )
+    check_output_folder(options.output)
+    if junit is not None:
+        check_file_target(junit, "--junit")
+    if options.targets:
+        for url in options.targets:
+            check_target(url)
+        if options.upstream_url:
+            check_upstream(options.upstream_url)
+        return  # their Redis is theirs: the run never talks to it
+    if not any(plan.backend == "redis" for plan in plans):
+        return  # no cell talks to Redis: a Redis URL in the environment is not this run's
+    if options.redis_url:
+        check_redis(options.redis_url, sources.get("redis_url", "--redis-url"))
+    else:
+        from hermes_bench.stack.embedded_redis import find_redis_server
+
+        find_redis_server()  # no binary: said now, with the ways to get one
 
 
 def redis_url_problem(url: str) -> str | None:

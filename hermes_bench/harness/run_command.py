@@ -13,14 +13,6 @@ from hermes_bench.errors import ConfigError
 # The command line imports this module for its options alone: the heavy parts (matplotlib,
 # Locust's helpers, the stack) load only when a run or a report is asked for.
 from hermes_bench.harness.config_file import add_config_argument
-from hermes_bench.harness.exit_codes import (
-    EXIT_FAIL_ON,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_SETUP,
-    EXIT_THRESHOLDS,
-    run_exit_code,
-)
 from hermes_bench.harness.profiles import PROFILES, profile_named
 from hermes_bench.latency_spec import ACCEPTED_FORMS, parse_latency
 from hermes_bench.results.vocabulary import (
@@ -227,6 +219,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Run the claims as the options say; the exit code reflects --fail-on and --threshold."""
     from hermes_bench.harness.claims_run import RunOptions, run_claims
     from hermes_bench.harness.console import output_console
+    from hermes_bench.harness.preflight import check_run
     from hermes_bench.harness.report_command import write_junit
     from hermes_bench.reports.terminal import print_claims
     from hermes_bench.reports.thresholds import parse_threshold
@@ -314,7 +307,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         fail_on=fail_on,
     )
     junit = Path(args.junit) if args.junit else None
-    run_preflight(options, junit, getattr(args, "sources", {}))
+    check_run(options, junit, getattr(args, "sources", {}))
     console = output_console()
     report: dict[str, Path] = {}
     results = run_claims(options, console, lambda r: report.update(path=_finish(r, options)))
@@ -329,30 +322,6 @@ def run_from_args(args: argparse.Namespace) -> int:
     console.print(f"latest  {options.output / LATEST_NAME} -> {results.run.id}")
     console.print(f"wall time {results.run.wall_s} s")
     return code
-
-
-def run_preflight(options: RunOptions, junit: Path | None, sources: dict[str, str]) -> None:
-    """Everything the run needs, reached before anything starts: the first failure stops it."""
-    from hermes_bench.harness import preflight
-    from hermes_bench.harness.claims_run import plan_cells
-
-    preflight.check_output_folder(options.output)
-    if junit is not None:
-        preflight.check_file_target(junit, "--junit")
-    if options.targets:
-        for url in options.targets:
-            preflight.check_target(url)
-        if options.upstream_url:
-            preflight.check_upstream(options.upstream_url)
-        return  # their Redis is theirs: the run never talks to it
-    if not any(plan.backend == "redis" for plan in plan_cells(options)):
-        return  # no cell talks to Redis: a Redis URL in the environment is not this run's
-    if options.redis_url:
-        preflight.check_redis(options.redis_url, sources.get("redis_url", "--redis-url"))
-    else:
-        from hermes_bench.stack.embedded_redis import find_redis_server
-
-        find_redis_server()  # no binary: said now, with the ways to get one
 
 
 def _sweep_rates(text: str) -> tuple[float, ...]:
@@ -408,30 +377,15 @@ def _verdict(text: str) -> Verdict:
 
 
 def _exit_code(results: Results, console: Console) -> int:
-    """The exit code of the finished run, with a line saying why when it is not 0."""
+    """The exit code of the finished run, with the lines that say why when it is not 0."""
     from rich.text import Text
 
-    from hermes_bench.reports.gates import fail_on_matches, thresholds_not_passed
+    from hermes_bench.harness.exit_codes import run_outcome
+    from hermes_bench.reports.gates import fail_on_matches
 
-    matches = fail_on_matches(results)
-    for verdict, ids in matches.items():
+    for verdict, ids in fail_on_matches(results).items():
         console.print(Text(f"--fail-on {verdict!r}: {', '.join(ids)}", style="red"))
-    not_passed = thresholds_not_passed(results)
-    measured_nothing = not any(cell.ok for cell in results.cells)
-    code = run_exit_code(
-        interrupted=results.run.status == "interrupted",
-        measured_nothing=measured_nothing,
-        thresholds_failed=bool(not_passed),
-        fail_on_matched=bool(matches),
-    )
-    reasons = {
-        EXIT_INTERRUPTED: "interrupted: the verdicts rest on the cells done",
-        EXIT_SETUP: "no cell completed, nothing was measured: see the errors above",
-        EXIT_THRESHOLDS: f"{len(not_passed)} of {len(results.thresholds)} thresholds not "
-        f"passed: {', '.join(t.expression for t in not_passed)}",
-        EXIT_FAIL_ON: "claims got a --fail-on verdict: "
-        + "; ".join(f"{v} {', '.join(ids)}" for v, ids in matches.items()),
-    }
-    if code != EXIT_OK:
-        console.print(Text(f"exit {code}: {reasons[code]}", style="bold red"))
+    code, reason = run_outcome(results)
+    if reason:
+        console.print(Text(f"exit {code}: {reason}", style="bold red"))
     return code
