@@ -21,7 +21,7 @@ from rich.markup import escape as rich_escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hermes_bench import __version__
-from hermes_bench.errors import HermesBenchError
+from hermes_bench.errors import ConfigError, HermesBenchError
 from hermes_bench.harness import cells as cell_runners
 from hermes_bench.harness import eviction_cell, failure_cells, outage_cell, sweep_cell
 from hermes_bench.harness.cells import CellEnv, CellPlan, Measured, TargetSet
@@ -185,8 +185,14 @@ def run_claims(
     """Run every cell, writing results.json after each; Ctrl-C ends early but keeps them."""
     run_id = time.strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     out_dir = options.output / run_id
-    out_dir.mkdir(parents=True)
-    point_latest(out_dir)  # `latest` is the newest run from its start: watch it, or read it after
+    try:
+        out_dir.mkdir(parents=True)
+        point_latest(out_dir)  # the newest run from its start: watch it, or read it after
+    except OSError as exc:  # e.g. a file system that says writable and is not
+        raise ConfigError(
+            f"--output {options.output}: cannot make the run's folder ({exc.strerror or exc}). "
+            "Nothing was run."
+        ) from None
     results = new_results(options, run_id)
     results_path = out_dir / "results.json"
     plans = plan_cells(options)
