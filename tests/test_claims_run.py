@@ -199,8 +199,9 @@ def test_external_targets_are_loaded_without_starting_anything(tmp_path: Path) -
         [*COMMAND, "run", "--target", "http://127.0.0.1:1", "--output", str(tmp_path / "x")],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert unreachable.returncode == 1 and "does not answer" in unreachable.stderr
+    assert unreachable.returncode == 2 and "does not answer" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+    assert not (tmp_path / "x").exists()  # checked before anything: no run folder
 
 
 def test_a_streamed_run_records_the_first_token_and_says_so(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from hermes_bench.app.backends import FALLBACK_LOG_LINE
+from hermes_bench.harness.check import RATE_LIMIT, RATE_LIMIT_TRIES
 
 COMMAND = [sys.executable, "-m", "hermes_bench"]
 
@@ -182,7 +183,7 @@ def test_unreachable_redis_url_is_one_clear_line(command: str, tmp_path: Path) -
         url = f"redis://:s3cret@127.0.0.1:{port}/0"
         backend = ["--backend", "redis"]
         result = _run(command, *backend, "--redis-url", url, env=env)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr  # a set-up error, as for every command
     line = _one_error_line(result, command)
     assert f"127.0.0.1:{port}" in line and "PING" in line
     assert "s3cret" not in result.stdout + result.stderr
@@ -190,8 +191,15 @@ def test_unreachable_redis_url_is_one_clear_line(command: str, tmp_path: Path) -
 
 
 def test_check_shows_what_each_backend_did() -> None:
-    result = _run("check", timeout_s=180)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = _run("check", timeout_s=180, env=env)  # stdout piped: no terminal
     assert result.returncode == 0, result.stderr
+    # Without a terminal the table keeps its full width: no header cut to "…".
+    assert "…" not in result.stdout, result.stdout
+    for header in ("same prompt,", "other instance", "OpenAI calls", "(ground truth)",
+                   f"admitted of {RATE_LIMIT_TRIES}", f"(limit {RATE_LIMIT}/min)",
+                   "session after", "wrong answers"):  # fmt: skip
+        assert header in result.stdout, header
     rows = {line.split()[1]: line for line in result.stdout.splitlines() if line.startswith("│ ")}
     redis, memory = rows["redis"].split("│"), rows["memory"].split("│")
     cells = lambda row: [c.strip() for c in row[1:-1]]  # noqa: E731

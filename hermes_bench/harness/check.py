@@ -192,8 +192,9 @@ def _new_key() -> str:
 
 def print_results(results: list[CheckResult], wall_s: float) -> None:
     """A table of what each backend did, and the wall time."""
-    from rich.console import Console
     from rich.table import Table
+
+    from hermes_bench.harness.console import output_console
 
     table = Table(title="hermes-bench check: two instances per backend")
     table.add_column("backend")
@@ -215,6 +216,6 @@ def print_results(results: list[CheckResult], wall_s: float) -> None:
             r.session_after_restart,
             str(r.wrong_answers),
         )
-    console = Console()
+    console = output_console()
     console.print(table)
     console.print(f"wall time {wall_s:.1f} s")

@@ -21,18 +21,21 @@ from rich.markup import escape as rich_escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from hermes_bench import __version__
-from hermes_bench.errors import HermesBenchError
+from hermes_bench.errors import ConfigError, HermesBenchError
 from hermes_bench.harness import cells as cell_runners
 from hermes_bench.harness import eviction_cell, failure_cells, outage_cell, sweep_cell
 from hermes_bench.harness.cells import CellEnv, CellPlan, Measured, TargetSet
 from hermes_bench.harness.profiles import Profile
 from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.reports import figure_lookup
 from hermes_bench.reports.bounds import sequence_bounds
 from hermes_bench.reports.claims import evaluate_claims
 from hermes_bench.reports.outage_verdicts import evaluate_outages
 from hermes_bench.reports.payoff import PayoffOptions, evaluate_payoff
 from hermes_bench.reports.plain_answer import plain_answer
-from hermes_bench.results.files import write_results
+from hermes_bench.reports.thresholds import Threshold, threshold_check
+from hermes_bench.reports.thresholds import evaluate as evaluate_threshold
+from hermes_bench.results.files import point_latest, write_results
 from hermes_bench.results.model import (
     BACKENDS,
     CELL_KINDS,
@@ -48,6 +51,8 @@ from hermes_bench.results.model import (
     Run,
     RunOptionsRecord,
     SweepFigures,
+    ThresholdCheck,
+    Verdict,
 )
 from hermes_bench.scenarios.workload import zipf_sequence
 from hermes_bench.stack.external import ExternalTargets
@@ -72,6 +77,8 @@ class RunOptions:
     target_backend: str = "redis"  # what the external targets use, to label their cells
     hit_header: str | None = None  # how the external targets mark a hit; None: X-Cache
     payoff: PayoffOptions | None = None  # what to price the payoff with; None: no payoff
+    thresholds: tuple[Threshold, ...] = ()  # checked after the claims, kept in results.json
+    fail_on: tuple[Verdict, ...] = ()  # verdicts that fail the run (recorded, for JUnit)
 
 
 def plan_cells(options: RunOptions) -> list[CellPlan]:
@@ -158,6 +165,7 @@ def new_results(options: RunOptions, run_id: str) -> Results:
         external_targets=[redact_url(t) for t in options.targets],
         hit_header=options.hit_header,
         stream=p.stream,
+        fail_on=list(options.fail_on),
     )
     run = Run(
         id=run_id,
@@ -177,6 +185,14 @@ def run_claims(
     """Run every cell, writing results.json after each; Ctrl-C ends early but keeps them."""
     run_id = time.strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     out_dir = options.output / run_id
+    try:
+        out_dir.mkdir(parents=True)
+        point_latest(out_dir)  # the newest run from its start: watch it, or read it after
+    except OSError as exc:  # e.g. a file system that says writable and is not
+        raise ConfigError(
+            f"--output {options.output}: cannot make the run's folder ({exc.strerror or exc}). "
+            "Nothing was run."
+        ) from None
     results = new_results(options, run_id)
     results_path = out_dir / "results.json"
     plans = plan_cells(options)
@@ -204,9 +220,21 @@ def run_claims(
     if options.payoff is not None:
         results.payoff = evaluate_payoff(results, options.payoff)
     results.answer = plain_answer(results)
+    results.thresholds = [check_threshold(t, results) for t in options.thresholds]
     write_results(results_path, results)
     on_results(results)
     return results
+
+
+def check_threshold(threshold: Threshold, results: Results) -> ThresholdCheck:
+    """One threshold against the run's figures, as results.json keeps it."""
+    return threshold_check(
+        evaluate_threshold(
+            threshold,
+            lambda subject, aggregate: figure_lookup.latency_us(results, subject, aggregate),
+            lambda name: figure_lookup.scalar(results, name),
+        )
+    )
 
 
 def run_bounds(options: RunOptions) -> Bounds:

@@ -17,10 +17,12 @@ from typing import NoReturn
 from hermes_bench import __version__
 from hermes_bench.errors import ConfigError, HermesBenchError
 from hermes_bench.harness.compare_command import add_compare_arguments, compare_from_args
+from hermes_bench.harness.config_file import add_config_argument, parse_command_line
+from hermes_bench.harness.exit_codes import COMMANDS_EPILOG, EPILOG, EXIT_INTERRUPTED, EXIT_SETUP
+from hermes_bench.harness.report_command import add_report_arguments, report_from_args
 from hermes_bench.harness.run_command import (
     add_payoff_arguments,
     add_run_arguments,
-    report_from_args,
     run_from_args,
 )
 from hermes_bench.harness.trace_stats_command import (
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="hermes-bench",
         description="Test the HERMES Redis guide's claims against a real stack.",
+        epilog=COMMANDS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"hermes-bench {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -55,13 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="test every claim of the guide on both backends and write the HTML report",
-        description="Start the stack per backend, run each cell of the claims, write "
-        "results.json after every cell, then the verdicts and one HTML report.",
+        description="Check the Redis URL and the targets, start the stack per backend, run "
+        "each cell of the claims, write results.json after every cell, then the verdicts and "
+        "one HTML report. Options also come from [tool.hermes-bench] in ./pyproject.toml or "
+        "--config FILE (the command line wins; HERMES_BENCH_REDIS_URL over the file).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_run_arguments(run)
-    report = commands.add_parser("report", help="render the HTML report again from a results.json")
-    report.add_argument("results", help="path of a results.json written by 'hermes-bench run'")
-    report.add_argument("--output", help="where to write the HTML (default: beside the results)")
+    report = commands.add_parser(
+        "report",
+        help="render the HTML report again from a results.json",
+        description="Render the HTML report (and with --junit the JUnit XML) again from a "
+        "run's results.json. Exit 0, or 2 when the results cannot be read or written.",
+    )
+    add_report_arguments(report)
     add_payoff_arguments(report)  # given, the report prices the payoff again (results.json kept)
     compare = commands.add_parser(
         "compare",
@@ -72,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compared (different schema or workload), 0 otherwise.",
     )
     add_compare_arguments(compare)
+    add_config_argument(compare)
 
     check = commands.add_parser(
         "check",
@@ -212,8 +225,17 @@ def port_number(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run the command, turn our errors into a message and an exit code."""
-    args = build_parser().parse_args(argv)
+    """Entry point: run the command, turn our errors into a message and an exit code.
+
+    Every error hermes-bench raises on purpose is a usage or set-up error: exit 2.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parse_command_line(build_parser, argv, Path.cwd(), os.environ)
+    except HermesBenchError as exc:  # the config file; argparse exits 2 by itself
+        command = next((a for a in argv if not a.startswith("-")), "")
+        print(f"hermes-bench {command}: error: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_SETUP
     # Root at WARNING: libraries (httpx, openai) log every request at INFO; ours speak at INFO.
     logging.basicConfig(level=logging.WARNING, format="[%(levelname)s] %(message)s")
     logging.getLogger("hermes_bench").setLevel(logging.INFO)
@@ -227,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_COMMANDS[args.command](args) or 0)
     except HermesBenchError as exc:
         print(f"hermes-bench {args.command}: error: {redact_text(str(exc))}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        return EXIT_SETUP
     except KeyboardInterrupt:
         # After SIGHUP the terminal may be gone: the cleanup has run, the message is a bonus.
         with contextlib.suppress(OSError):
@@ -235,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"hermes-bench {args.command}: interrupted; everything it started is stopped",
                 file=sys.stderr,
             )
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

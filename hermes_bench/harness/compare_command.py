@@ -43,9 +43,14 @@ _STATUS_STYLE = {
 def add_compare_arguments(compare: argparse.ArgumentParser) -> None:
     """Arguments and options of `hermes-bench compare`."""
     compare.add_argument(
-        "base", metavar="BASE", help="results.json of the baseline run (e.g. from main)"
+        "base",
+        metavar="BASE",
+        help="results.json of the baseline run (e.g. from main), or its folder, or an output "
+        "folder (its latest run)",
     )
-    compare.add_argument("new", metavar="NEW", help="results.json of the run to check against it")
+    compare.add_argument(
+        "new", metavar="NEW", help="results.json of the run to check against it (or a folder)"
+    )
     compare.add_argument(
         "--latency",
         default=DEFAULT_LIMITS["latency"],
@@ -106,21 +111,23 @@ def limits_from_args(args: argparse.Namespace) -> Limits:
 
 def compare_from_args(args: argparse.Namespace) -> int:
     """Compare NEW against BASE; exit 1 on a regression, 0 otherwise."""
-    from rich.console import Console
     from rich.text import Text
 
+    from hermes_bench.harness.console import output_console
     from hermes_bench.reports.compare import compare_runs
-    from hermes_bench.results.files import read_results
+    from hermes_bench.results.files import find_results, read_results, write_text_atomically
 
     limits = limits_from_args(args)  # bad options fail before any file is read
-    base, new = Path(args.base), Path(args.new)
+    base, new = find_results(Path(args.base)), find_results(Path(args.new))
     comparison = compare_runs(read_results(base), read_results(new), limits)
     if args.json:
         document = {"base": str(base), "new": str(new), **comparison.as_dict()}
         target = Path(args.json)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n")
-    console = Console()
+        try:
+            write_text_atomically(target, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise ConfigError(f"--json {target}: cannot write it ({exc.strerror or exc})") from None
+    console = output_console()
     console.print(Text(f"BASE {base}\nNEW  {new}"))
     print_comparison(comparison, console)
     if comparison.regressed:

@@ -12,6 +12,7 @@ from hermes_bench.errors import ConfigError
 
 # The command line imports this module for its options alone: the heavy parts (matplotlib,
 # Locust's helpers, the stack) load only when a run or a report is asked for.
+from hermes_bench.harness.config_file import add_config_argument
 from hermes_bench.harness.profiles import PROFILES, profile_named
 from hermes_bench.latency_spec import ACCEPTED_FORMS, parse_latency
 from hermes_bench.results.vocabulary import (
@@ -20,6 +21,7 @@ from hermes_bench.results.vocabulary import (
     DEFAULT_TRAFFIC_PER_DAY,
     VERDICTS,
     CellKind,
+    Verdict,
 )
 
 if TYPE_CHECKING:
@@ -27,11 +29,9 @@ if TYPE_CHECKING:
 
     from hermes_bench.harness.claims_run import RunOptions
     from hermes_bench.reports.payoff import PayoffOptions
-    from hermes_bench.reports.thresholds import Threshold, ThresholdResult
     from hermes_bench.results.model import Results
 
 
-EXIT_INTERRUPTED = 130
 MAX_REPEAT = 20
 MAX_TRAFFIC_PER_DAY = 1e12
 
@@ -98,7 +98,11 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         "include the machine's run-to-run spread (quick 1, standard and full 3)",
     )
     run.add_argument("--seed", type=int, default=0, help="seed of the workload (default 0)")
-    run.add_argument("--redis-url", help="use this Redis instead of a private redis-server")
+    run.add_argument(
+        "--redis-url",
+        help="use this Redis instead of a private redis-server (env HERMES_BENCH_REDIS_URL, "
+        "which keeps a password out of `ps`); reached and authenticated before the first cell",
+    )
     run.add_argument(
         "--cells",
         default=",".join(CELL_KINDS),
@@ -146,8 +150,14 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         help=f"exit 1 if any claim or Redis fault gets this verdict ({'; '.join(VERDICTS)})",
     )
     run.add_argument("--threshold", action="append", default=[], metavar="EXPR",
-                     help="exit 1 unless it holds, k6-style: 'redis.HIT p(95)<50ms', "
+                     help="exit 99 unless it holds, k6-style: 'redis.HIT p(95)<50ms', "
                      "'redis.hit_rate>0.5', 'outage.hung.during max<2s'")  # fmt: skip
+    run.add_argument(
+        "--junit",
+        metavar="FILE",
+        help="also write the claims' verdicts and the thresholds as JUnit XML, for CI test tabs",
+    )
+    add_config_argument(run)
     add_payoff_arguments(run)
 
 
@@ -207,11 +217,13 @@ def payoff_options(args: argparse.Namespace) -> PayoffOptions:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the claims as the options say; the exit code reflects --fail-on and --threshold."""
-    from rich.console import Console
-
     from hermes_bench.harness.claims_run import RunOptions, run_claims
+    from hermes_bench.harness.console import output_console
+    from hermes_bench.harness.preflight import check_run
+    from hermes_bench.harness.report_command import write_junit
     from hermes_bench.reports.terminal import print_claims
     from hermes_bench.reports.thresholds import parse_threshold
+    from hermes_bench.results.files import LATEST_NAME, RESULTS_NAME
 
     profile = profile_named(args.profile)
     changes: dict[str, Any] = {}
@@ -276,13 +288,13 @@ def run_from_args(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--hit-header is for --target gateways: the reference app sends X-Cache"
             )
-    fail_on = [_verdict(v) for v in args.fail_on]
-    thresholds = [parse_threshold(t) for t in args.threshold]
+    fail_on = tuple(dict.fromkeys(_verdict(v) for v in args.fail_on))
+    thresholds = tuple(parse_threshold(t) for t in args.threshold)
     options = RunOptions(
         profile=dataclasses.replace(profile, **changes),
         backends=backends,
         seed=args.seed,
-        redis_url=args.redis_url,
+        redis_url=args.redis_url or None,
         output=Path(args.output),
         kinds=kinds,
         target_env=tuple(target_env),
@@ -291,21 +303,24 @@ def run_from_args(args: argparse.Namespace) -> int:
         target_backend=args.target_backend,
         hit_header=args.hit_header,
         payoff=payoff_options(args),
+        thresholds=thresholds,
+        fail_on=fail_on,
     )
-    if options.targets:
-        from hermes_bench.stack.external import ExternalTargets
-
-        ExternalTargets(list(options.targets), options.upstream_url).check()
-    console = Console()
+    junit = Path(args.junit) if args.junit else None
+    check_run(options, junit, getattr(args, "sources", {}))
+    console = output_console()
     report: dict[str, Path] = {}
     results = run_claims(options, console, lambda r: report.update(path=_finish(r, options)))
     print_claims(results, console)
-    code = _exit_code(results, fail_on, [_check(t, results) for t in thresholds], console)
+    if junit is not None:
+        write_junit(junit, results)
+    code = _exit_code(results, console)
     console.print(f"report  {report['path']}")
-    console.print(f"results {report['path'].with_name('results.json')}")
+    console.print(f"results {report['path'].with_name(RESULTS_NAME)}")
+    if junit is not None:
+        console.print(f"junit   {junit}")
+    console.print(f"latest  {options.output / LATEST_NAME} -> {results.run.id}")
     console.print(f"wall time {results.run.wall_s} s")
-    if results.run.status == "interrupted":
-        return EXIT_INTERRUPTED
     return code
 
 
@@ -346,30 +361,6 @@ def _check_workload(profile: Any, seed: int) -> None:
     )
 
 
-def report_from_args(args: argparse.Namespace) -> int:
-    """`hermes-bench report results.json`: render the HTML again from the results alone."""
-    from rich.console import Console
-
-    from hermes_bench.reports.html import write_report
-    from hermes_bench.reports.terminal import print_claims
-    from hermes_bench.results.files import read_results
-
-    path = Path(args.results)
-    results = read_results(path)
-    if any(v is not None for v in (args.traffic, args.model, args.prices, args.completion_tokens)):
-        from hermes_bench.reports.payoff import evaluate_payoff
-        from hermes_bench.reports.plain_answer import plain_answer
-
-        # Priced again for the report only: results.json keeps what the run concluded.
-        results.payoff = evaluate_payoff(results, payoff_options(args))
-        results.answer = plain_answer(results)
-    target = Path(args.output) if args.output else path.with_name("report.html")
-    write_report(results, target)
-    print_claims(results, Console())
-    print(f"report  {target}")
-    return 0
-
-
 def _finish(results: Results, options: RunOptions) -> Path:
     from hermes_bench.reports.html import write_report
 
@@ -377,38 +368,24 @@ def _finish(results: Results, options: RunOptions) -> Path:
     return write_report(results, run_dir / "report.html")
 
 
-def _verdict(text: str) -> str:
+def _verdict(text: str) -> Verdict:
+    by_name: dict[str, Verdict] = {verdict: verdict for verdict in VERDICTS}
     normalized = text.replace("-", " ").strip().lower()
-    if normalized not in VERDICTS:
+    if normalized not in by_name:
         raise ConfigError(f"--fail-on {text!r}: use one of {', '.join(VERDICTS)}")
-    return normalized
+    return by_name[normalized]
 
 
-def _check(threshold: Threshold, results: Results) -> ThresholdResult:
-    from hermes_bench.reports import figure_lookup
-    from hermes_bench.reports.thresholds import evaluate
+def _exit_code(results: Results, console: Console) -> int:
+    """The exit code of the finished run, with the lines that say why when it is not 0."""
+    from rich.text import Text
 
-    return evaluate(
-        threshold,
-        lambda subject, aggregate: figure_lookup.latency_us(results, subject, aggregate),
-        lambda name: figure_lookup.scalar(results, name),
-    )
+    from hermes_bench.harness.exit_codes import run_outcome
+    from hermes_bench.reports.gates import fail_on_matches
 
-
-def _exit_code(
-    results: Results, fail_on: list[str], checks: list[ThresholdResult], console: Console
-) -> int:
-    code = 0
-    for verdict in fail_on:
-        # The faults of "When Redis fails" are claims about the app too (their ids are the
-        # faults: killed, hung...).
-        hit = [c.id for c in [*results.claims, *results.outages] if c.verdict == verdict]
-        if hit:
-            console.print(f"[red]--fail-on {verdict!r}: {', '.join(hit)}")
-            code = 1
-    for check in checks:
-        colour = "green" if check.passed else "red"
-        console.print(f"[{colour}]threshold {check.message}")
-        if check.passed is not True:
-            code = 1
+    for verdict, ids in fail_on_matches(results).items():
+        console.print(Text(f"--fail-on {verdict!r}: {', '.join(ids)}", style="red"))
+    code, reason = run_outcome(results)
+    if reason:
+        console.print(Text(f"exit {code}: {reason}", style="bold red"))
     return code

@@ -68,10 +68,20 @@ def print_claims(results: Results, console: Console) -> None:
         console.print(Text("No claims evaluated: no data.", style="yellow"))
     print_outages(results, console)
     print_capacity(results, console)
+    print_thresholds(results, console)
     for cell in results.cells:
         if not cell.ok:
             line = f"cell {cell.id} {cell.status}: {cell.error or 'no error recorded'}"
             console.print(_plain(line), style="red")
+
+
+_THRESHOLD_STYLE = {"passed": "green", "failed": "red", "unmeasured": "red"}
+
+
+def print_thresholds(results: Results, console: Console) -> None:
+    """One line per --threshold: the figure measured against its limit, and the outcome."""
+    for check in results.thresholds:
+        console.print(Text(f"threshold {check.message}", style=_THRESHOLD_STYLE[check.status]))
 
 
 def print_outages(results: Results, console: Console) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.results.model import ThresholdCheck
 
 OPERATORS: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
     {
@@ -207,6 +208,23 @@ def evaluate(
     else:
         message = f"{label} = {show(observed)}, not {limit}: failed"
     return ThresholdResult(threshold, observed, passed, message)
+
+
+def threshold_check(result: ThresholdResult) -> ThresholdCheck:
+    """The result as results.json keeps it: expression, measured value, limit and status."""
+    threshold = result.threshold
+    status = "unmeasured" if result.passed is None else "passed" if result.passed else "failed"
+    return ThresholdCheck(
+        expression=threshold.text,
+        subject=threshold.subject,
+        aggregate=threshold.aggregate,
+        op=threshold.op,
+        limit=threshold.value,
+        unit=None if threshold.aggregate is None else "us",
+        measured=result.observed,
+        status=status,
+        message=result.message,
+    )
 
 
 def _ms(value_us: float) -> str:

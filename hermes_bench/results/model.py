@@ -30,6 +30,7 @@ from hermes_bench.results.vocabulary import (
     VERDICTS,
     CellKind,
     RunStatus,
+    ThresholdStatus,
     Verdict,
 )
 
@@ -665,10 +666,11 @@ class RunOptionsRecord(Record):
     external_targets: list[str] = []
     hit_header: str | None = None
     stream: bool = False  # the cache cells streamed (--stream)
+    fail_on: list[Verdict] = []  # --fail-on: the verdicts that fail the run
 
     @model_serializer(mode="wrap")
     def _stream_only_when_on(self, handler: SerializerFunctionWrapHandler) -> Any:
-        return _unless_empty(handler(self), self, ("stream",))
+        return _unless_empty(handler(self), self, ("stream", "fail_on"))
 
 
 class Machine(Record):
@@ -710,6 +712,23 @@ class Claim(Record):
     conditions: dict[str, Any] = {}
     notes: list[str] = []
     cells: list[str] = []
+
+
+class ThresholdCheck(Record):
+    """One --threshold of the run: the expression as given, what was measured, the outcome.
+
+    `limit` and `measured` are in µs for a latency (`unit` "us"), plain numbers for a scalar.
+    """
+
+    expression: str
+    subject: str
+    aggregate: str | None = None  # "p(95)", "avg", "min", "max"; None for a scalar
+    op: str
+    limit: float
+    unit: Literal["us"] | None = None
+    measured: float | None = None  # None: the run did not measure it
+    status: ThresholdStatus
+    message: str
 
 
 class LruPoint(Record):
@@ -783,11 +802,12 @@ class Results(Record):
     payoff: Payoff | None = None
     answer: list[str] = []  # the plain answer: a few sentences from the figures
     bounds: Bounds | None = None
+    thresholds: list[ThresholdCheck] = []  # each --threshold, checked after the claims
 
     @model_serializer(mode="wrap")
     def _later_parts_only_when_made(self, handler: SerializerFunctionWrapHandler) -> Any:
         # Every run since the outage cell judges all its faults: only older files lack them.
-        return _unless_empty(handler(self), self, ("outages", "payoff", "answer"))
+        return _unless_empty(handler(self), self, ("outages", "payoff", "answer", "thresholds"))
 
     def ok_cells(self, kind: CellKind) -> list[Cell]:
         """Cells of `kind` that completed."""
@@ -840,5 +860,6 @@ __all__ = [
     "VERDICTS",
     "CellKind",
     "RunStatus",
+    "ThresholdStatus",
     "Verdict",
 ]

@@ -80,3 +80,5 @@ INCONCLUSIVE: Final = "inconclusive"
 NOT_MEASURED: Final = "not measured yet"
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 RunStatus = Literal["running", "complete", "interrupted"]
+# A --threshold after the run: held, did not hold, or the run did not measure its figure.
+ThresholdStatus = Literal["passed", "failed", "unmeasured"]

@@ -1,0 +1,224 @@
+"""Checks before a run starts anything: the Redis URL and the targets are reached, the output
+folders can be written. Each failure is one PreflightError: the URL (password redacted), why
+it cannot be used and what to do, so a CI job stops in seconds instead of running failed cells.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from hermes_bench.errors import ConfigError
+from hermes_bench.http_json import HttpJsonError, get_json
+from hermes_bench.redaction import redact_url
+from hermes_bench.results.files import LATEST_NAME
+
+if TYPE_CHECKING:
+    from hermes_bench.harness.claims_run import RunOptions
+
+REDIS_TIMEOUT_S = 3.0  # to connect, and again for the answer to PING
+HTTP_TIMEOUT_S = 5.0
+# No user:password@ example: the redaction of every message would print it as ***.
+REDIS_URL_FORMS = (
+    "redis://HOST[:PORT][/DB] (a password as :PASSWORD@ before HOST), rediss://... for TLS, "
+    "or unix:///path/redis.sock"
+)
+REDIS_URL_ENV = "HERMES_BENCH_REDIS_URL"
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_NOT_RUN = "Nothing was run."
+
+
+class PreflightError(ConfigError):
+    """Something the run needs is missing or unreachable; found before the first cell."""
+
+
+def check_run(options: RunOptions, junit: Path | None, sources: dict[str, str]) -> None:
+    """Everything a run needs, checked before anything starts; the first failure stops it.
+
+    `sources` names where each option came from, for messages (e.g. redis_url ->
+    HERMES_BENCH_REDIS_URL).
+    """
+    from hermes_bench.harness.claims_run import plan_cells
+
+    plans = plan_cells(options)
+    if not plans:
+        raise PreflightError(
+            f"--cells {','.join(options.kinds)}: no cell of these kinds runs with these options "
+            "(eviction only on the Redis the run starts; against --target only cache and "
+            f"ratelimit). {_NOT_RUN}"
+        )
+    check_output_folder(options.output)
+    if junit is not None:
+        check_file_target(junit, "--junit")
+    if options.targets:
+        for url in options.targets:
+            check_target(url)
+        if options.upstream_url:
+            check_upstream(options.upstream_url)
+        return  # their Redis is theirs: the run never talks to it
+    if not any(plan.backend == "redis" for plan in plans):
+        return  # no cell talks to Redis: a Redis URL in the environment is not this run's
+    if options.redis_url:
+        check_redis(options.redis_url, sources.get("redis_url", "--redis-url"))
+    else:
+        from hermes_bench.stack.embedded_redis import find_redis_server
+
+        find_redis_server()  # no binary: said now, with the ways to get one
+
+
+def redis_url_problem(url: str) -> str | None:
+    """Why `url` is not a Redis URL redis-py can use, or None when its form is fine."""
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    if scheme not in _REDIS_SCHEMES:
+        shown = f"scheme {scheme + '://'!r}" if scheme else "no scheme"
+        return f"it has {shown}, not redis://, rediss:// or unix://"
+    try:
+        redis.connection.parse_url(url)
+    except ValueError as exc:
+        return str(exc).rstrip(".")
+    return None
+
+
+def check_redis(url: str, source: str = "--redis-url") -> None:
+    """Connect to the Redis at `url`, authenticate and PING it; PreflightError says why not.
+
+    `source` names where the URL came from (an option, a variable, a config file).
+    """
+    shown = f"{redact_url(url)!r} ({source})"
+    problem = redis_url_problem(url)
+    if problem is not None:
+        raise PreflightError(f"the Redis URL {shown} is not valid: {problem}. Write it as "
+                             f"{REDIS_URL_FORMS}. {_NOT_RUN}")  # fmt: skip
+    client = redis.Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_TIMEOUT_S,
+        socket_timeout=REDIS_TIMEOUT_S,
+        retry=Retry(NoBackoff(), 0),
+    )
+    try:
+        with client:
+            client.ping()
+    except redis.AuthenticationError as exc:
+        raise PreflightError(f"the Redis at {shown} {_auth_problem(url, exc)} {_NOT_RUN}") from None
+    except (redis.RedisError, OSError) as exc:
+        raise PreflightError(
+            f"the Redis at {shown} cannot be used: {_reason(exc)}. Start that Redis or fix the "
+            "URL (host, port, database), or give no Redis URL and hermes-bench starts a "
+            f"private one. {_NOT_RUN}"
+        ) from None
+
+
+def _auth_problem(url: str, exc: redis.AuthenticationError) -> str:
+    """What the refusal means for this URL, and what to change."""
+    if "@" in urlsplit(url).netloc or "password=" in url.lower():
+        return f"refused the user name or password ({_reason(exc)}): fix them in the URL."
+    # Without a password redis-py's words are about HELLO or NOAUTH: the cause is plainer.
+    return (
+        "wants a password and the URL gives none: put :PASSWORD@ before the host, and pass the "
+        f"URL in {REDIS_URL_ENV} rather than on the command line to keep it out of `ps`."
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """A driver error in a few words: redis-py's own text, a timeout said as one."""
+    if isinstance(exc, redis.TimeoutError | TimeoutError):
+        return f"no answer within {REDIS_TIMEOUT_S:g} s"
+    text = " ".join(str(exc).split()).rstrip(".")
+    return text or type(exc).__name__
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why `url` is not an http(s) URL with a host, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "it does not start with http:// or https://"
+    if not parts.hostname:
+        return "it names no host"
+    return None
+
+
+def check_target(url: str, option: str = "--target") -> None:
+    """GET the target's /healthz: any HTTP answer will do (a gateway may have no such path)."""
+    problem = http_url_problem(url)
+    if problem is not None:
+        raise PreflightError(
+            f"{option} {url!r} is not a URL: {problem}. Write it like http://HOST:8000. {_NOT_RUN}"
+        )
+    try:
+        get_json(url + "/healthz", timeout_s=HTTP_TIMEOUT_S)
+    except HttpJsonError as exc:
+        if " answered " in str(exc):  # a status, even 404: something serves HTTP there
+            return
+        raise PreflightError(
+            f"{option} {redact_url(url)} does not answer ({_http_reason(exc)}). Check the URL "
+            f"and that the target runs. {_NOT_RUN}"
+        ) from None
+
+
+def check_upstream(url: str) -> None:
+    """GET the fake upstream's /ground-truth: the run reads its counters after every cell."""
+    option = "--upstream-url"
+    problem = http_url_problem(url)
+    if problem is not None:
+        raise PreflightError(
+            f"{option} {url!r} is not a URL: {problem}. Write it like http://HOST:8900. {_NOT_RUN}"
+        )
+    try:
+        get_json(url + "/ground-truth", timeout_s=HTTP_TIMEOUT_S)
+    except HttpJsonError as exc:
+        raise PreflightError(
+            f"{option} {redact_url(url)} does not answer as the fake upstream "
+            f"({_http_reason(exc)}). Give the base URL of `hermes-bench upstream` (no /v1), "
+            f"or leave the option out. {_NOT_RUN}"
+        ) from None
+
+
+def _http_reason(exc: HttpJsonError) -> str:
+    cause = exc.__cause__
+    reason = getattr(cause, "reason", None)  # urllib's URLError wraps the socket error
+    if isinstance(reason, TimeoutError) or isinstance(cause, TimeoutError):
+        return f"no answer within {HTTP_TIMEOUT_S:g} s"
+    if reason is not None:
+        return " ".join(str(getattr(reason, "strerror", None) or reason).split())
+    return " ".join(str(exc).split())
+
+
+def check_output_folder(path: Path, option: str = "--output") -> None:
+    """The run's output folder can be made and written to, and its `latest` can be a link."""
+    _check_creatable(path, option)
+    latest = path / LATEST_NAME
+    if latest.exists() and not latest.is_symlink():
+        raise PreflightError(
+            f"{option} {path}: {latest} is not a link; hermes-bench keeps a link there to the "
+            f"newest run. Move it away. {_NOT_RUN}"
+        )
+
+
+def check_file_target(path: Path, option: str) -> None:
+    """A file the run writes at its end (e.g. --junit) can be written: found now, not then."""
+    if path.is_dir():
+        raise PreflightError(f"{option} {path} is a folder: give a file name. {_NOT_RUN}")
+    _check_creatable(path.parent, option)
+
+
+def _check_creatable(path: Path, option: str) -> None:
+    """`path` is a writable folder, or can be made as one under the nearest folder that is."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise PreflightError(f"{option} {path}: {existing} is a file, not a folder. {_NOT_RUN}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PreflightError(
+            f"{option} {path}: {existing} is not writable for this user. {_NOT_RUN}"
+        )
