@@ -94,13 +94,19 @@ def test_each_transport_error_has_words(error: BaseException | None, reason: str
     assert transport_reason(error, 60).startswith(reason)
 
 
-def test_gevents_timeout_reads_as_a_timeout() -> None:
-    """FastHttpUser gives gevent's Timeout; it is not a TimeoutError, but means the same."""
+def test_the_load_clients_own_errors_have_words_too() -> None:
+    """FastHttpUser gives gevent's Timeout (not a TimeoutError) and geventhttpclient's
+    HTTPConnectionClosed; named as they are, without importing gevent here."""
 
-    class Timeout(BaseException):  # gevent.Timeout's name and base, without importing gevent
+    class Timeout(BaseException):
+        pass
+
+    class HTTPConnectionClosed(Exception):
         pass
 
     assert transport_reason(Timeout(), 60) == "no answer within 60 s (timed out)"
+    closed = HTTPConnectionClosed("connection closed.")
+    assert transport_reason(closed) == "connection closed before an answer"
 
 
 def test_a_failure_names_the_target_not_the_path() -> None:

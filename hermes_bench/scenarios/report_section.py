@@ -156,12 +156,12 @@ def render_section(view: SectionView) -> str:
 
 def add_section(page: str, section: str) -> str:
     """`page` with `section` in it: in place of an earlier one, else before Locust's root
-    element, else before </body>, else at the end."""
+    element (the last one written), else before </body>, else at the end."""
     begin, end = page.find(BEGIN), page.find(END)
     if begin != -1 and end > begin:
         return page[:begin] + section + page[end + len(END) :]
     for anchor in (_ROOT, "</body>"):
-        at = page.find(anchor)
+        at = page.rfind(anchor)  # the page's own, after any script that spells it
         if at != -1:
             return page[:at] + section + "\n" + page[at:]
     return page + "\n" + section + "\n"

@@ -48,6 +48,8 @@ def transport_reason(error: BaseException | None, timeout_s: float | None = None
         return f"no answer{within} (timed out)"
     if isinstance(error, ConnectionResetError):
         return "connection reset by the peer"
+    if type(error).__name__ == "HTTPConnectionClosed":  # geventhttpclient's
+        return "connection closed before an answer"
     if isinstance(error, ssl.SSLError):
         return f"TLS failed ({error.reason or error})"
     if isinstance(error, OSError) and error.strerror:
