@@ -30,6 +30,7 @@ from hermes_bench.scenarios.hermes_tables import ALL_OUTCOMES
 from hermes_bench.scenarios.report_section import BEGIN
 from hermes_bench.scenarios.workload import ZipfWorkload
 from hermes_bench.stack.ports import free_port
+from hermes_bench.stack.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.e2e
 
@@ -333,3 +334,38 @@ def test_a_request_without_an_answer_fails_with_its_reason(
     assert re.search(rf"^10\s+{re.escape(failure)} an answer", output, re.MULTILINE), output
     document = json.loads((tmp_path / "m.json").read_text())
     assert document["metrics"]["counters"]["no_answer"] == 10
+
+
+@pytest.fixture(scope="module")
+def listed_keys_target() -> Iterator[Stack]:
+    """A reference target that accepts only two keys (its HERMES_API_KEYS)."""
+    config = StackConfig(
+        backend="memory",
+        upstream_latency="fixed:2ms",
+        target_env={"HERMES_API_KEYS": "sk-listed-a,sk-listed-b", "RATE_LIMIT": "none"},
+    )
+    with Stack(config) as stack:
+        yield stack
+
+
+@pytest.mark.parametrize("keys", ["sk-listed-a,sk-listed-b", "10"])
+def test_api_keys_are_a_number_to_make_up_or_the_keys_a_target_accepts(
+    tmp_path: Path, listed_keys_target: Stack, keys: str
+) -> None:
+    result = _locust(
+        tmp_path, "--headless", "--only-summary", "-u", "2", "-r", "2", "-t", "60s",
+        "--host", listed_keys_target.target_urls[0],
+        "--hermes-upstream-url", listed_keys_target.upstream_url,
+        "--hermes-requests", "20", "--hermes-api-keys", keys,
+        "--hermes-metrics-json", "m.json", "CacheUser", "SessionUser",
+    )  # fmt: skip
+    metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    counters = metrics["counters"]
+    if keys == "10":  # made up: sk-hermes-bench-0..9, which this target refuses
+        assert result.returncode == 1 and counters.get("status_401", 0) > 0
+        assert counters.get("sessions_error", 0) > 0
+    else:
+        assert result.returncode == 0, result.stderr
+        assert not {"status_401", "sessions_error"} & set(counters)
+        assert metrics["scenarios"]["session"]["outcomes"]["ok"]["service"]["count"] > 0
+    assert "sk-listed" not in (tmp_path / "m.json").read_text()

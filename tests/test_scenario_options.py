@@ -226,6 +226,8 @@ def test_api_keys_a_number_made_up_or_the_keys_given() -> None:
     assert "sk-live" not in repr(given) and "sk-live" not in str(given)  # secrets
     options = ScenarioOptions.from_parsed(_parse("--hermes-api-keys", "sk-live-a,sk-live-b"))
     assert options.api_keys == given and "sk-live" not in repr(options)
+    built = dataclasses.replace(ScenarioOptions(), api_keys=1)  # type: ignore[arg-type]
+    assert built.api_keys == ApiKeys(1)  # a number, as code building options gives it
 
 
 @pytest.mark.parametrize(

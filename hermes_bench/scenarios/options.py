@@ -268,6 +268,11 @@ class ScenarioOptions:
         alias_env="HERMES_METRICS_JSON",
     )
 
+    def __post_init__(self) -> None:
+        # A plain number of keys, as callers building options directly give it (bench/).
+        if not isinstance(self.api_keys, ApiKeys):
+            object.__setattr__(self, "api_keys", ApiKeys.parse(self.api_keys))
+
     @classmethod
     def from_parsed(cls, parsed: argparse.Namespace | None) -> ScenarioOptions:
         """Read and check the options (None: every default); ConfigError names the one at fault."""

@@ -357,7 +357,11 @@ class SessionCalls(HermesUser):
 
     def on_start(self) -> None:
         super().on_start()
-        self.key = f"sk-hermes-session-{secrets.token_hex(6)}"
+        keys = self.hermes.options.api_keys
+        # A key of its own (sessions belong to a key), or one a target with a list accepts.
+        self.key = (
+            keys.pick(self.rng) if keys.given else f"sk-hermes-session-{secrets.token_hex(6)}"
+        )
 
     def session_request(
         self, method: str, path: str, name: str, expected: dict[str, Any] | None, **kwargs: Any
