@@ -297,25 +297,29 @@ def closing_server() -> Iterator[_ClosingServer]:
     server.close()
 
 
-@pytest.mark.parametrize("dead", ["target", "upstream"])
+@pytest.mark.parametrize("dead", ["target", "upstream", "target, workers forked"])
 def test_a_dead_target_stops_locust_before_any_load(
     tmp_path: Path, closing_server: _ClosingServer, dead: str
 ) -> None:
     nobody = f"http://127.0.0.1:{free_port()}"
-    if dead == "target":
-        args = ["--host", nobody]
-    else:
+    if dead == "upstream":
         args = ["--host", closing_server.url, "--hermes-upstream-url", nobody]
+    else:
+        args = ["--host", nobody]
+    if dead.endswith("forked"):
+        args += processes(2)
     result = _locust(tmp_path, "--headless", "-t", "30s", "--hermes-metrics-json", "m.json", *args)
     assert result.returncode == 2
-    role = "target" if dead == "target" else "upstream (--hermes-upstream-url)"
-    error = [line for line in result.stderr.splitlines() if "error" in line]
+    role = "upstream (--hermes-upstream-url)" if dead == "upstream" else "target"
+    error = [line for line in result.stderr.splitlines() if "error" in line.lower()]
     assert error == [
         f"hermes-bench: error: {role} {nobody} does not answer: connection refused (nothing "
         "listens on that port). Check the URL and that it runs; no load was sent"
     ]
     assert "Ramping" not in result.stderr and STACK_STARTED not in result.stderr
     assert not (tmp_path / "m.json").exists()
+    # Forked workers are stopped with the master, not left to time out waiting for it.
+    assert "heartbeat" not in result.stderr
 
 
 def test_a_request_without_an_answer_fails_with_its_reason(

@@ -9,6 +9,7 @@ into its --html report too.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import secrets
@@ -18,6 +19,7 @@ from argparse import Namespace
 from typing import Any, NoReturn
 
 import gevent
+import psutil
 from locust import events
 from locust.env import Environment
 from locust.html import process_html_filename
@@ -279,11 +281,25 @@ def _usage_error(exc: HermesBenchError, environment: Environment) -> NoReturn:
     workers of --processes are stopped. A worker forked by --processes exits quietly: the
     master, reading the same options, says it once."""
     parsed: Any = environment.parsed_options
-    forked = isinstance(environment.runner, WorkerRunner) and getattr(parsed, "processes", None)
+    processes = getattr(parsed, "processes", None)
+    forked = isinstance(environment.runner, WorkerRunner) and processes
     if not forked:
         print(f"hermes-bench: error: {redact_text(str(exc))}", file=sys.stderr)
+    if processes and not forked:
+        _stop_forked_workers()
     sys.stdout.flush()
     sys.exit(2)
+
+
+def _stop_forked_workers() -> None:
+    """The workers --processes forked before this check wait for a master that is leaving:
+    their own shutdown would hang on it until Locust's heartbeat timeout (60 s). Nothing of
+    theirs needs keeping, no load having started."""
+    this = psutil.Process()
+    for child in this.children():
+        with contextlib.suppress(psutil.Error):
+            if child.cmdline() == this.cmdline():  # forked, not started: the same command
+                child.kill()
 
 
 def _fail_now(exc: HermesBenchError) -> NoReturn:
