@@ -61,7 +61,7 @@ class HermesRun:
 
     def begin_test(self) -> None:
         """A new test (Locust's test_start): nothing measured yet, the workload from its start."""
-        self.metrics = RunMetrics()
+        self.metrics.reset()
         self.cpu.drain()
         self.cpu_by_process = {}
         self.started_at = time.time()
