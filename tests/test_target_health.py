@@ -14,6 +14,7 @@ from hermes_bench.scenarios.target_health import (
     TargetDownError,
     base_url,
     check_endpoints,
+    check_upstream,
     probe,
     transport_reason,
 )
@@ -111,3 +112,15 @@ def test_the_load_clients_own_errors_have_words_too() -> None:
 
 def test_a_failure_names_the_target_not_the_path() -> None:
     assert base_url("http://u:pw@10.0.0.1:8000/v1/chat/completions") == "http://u:***@10.0.0.1:8000"
+
+
+def test_the_upstream_must_answer_as_the_fake_upstream(gateway: str) -> None:
+    """Its counters are read: a server of another kind is refused, with what to give instead."""
+    with pytest.raises(TargetDownError, match="answers, but not as the fake upstream"):
+        check_upstream(gateway)
+    dead = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(TargetDownError) as caught:
+        check_upstream(dead)
+    assert str(caught.value).startswith(
+        f"upstream (--hermes-upstream-url) {dead} does not answer: connection refused"
+    )

@@ -41,7 +41,7 @@ from hermes_bench.scenarios.run_context import HermesRun, run_of
 from hermes_bench.scenarios.run_document import metrics_json, stopped_test_document
 from hermes_bench.scenarios.run_outputs import add_to_report, section_html, write_metrics
 from hermes_bench.scenarios.summary import console_summary
-from hermes_bench.scenarios.target_health import Endpoint, check_endpoints
+from hermes_bench.scenarios.target_health import Endpoint, check_endpoints, check_upstream
 from hermes_bench.scenarios.trace_file import load_trace
 from hermes_bench.scenarios.web_tab import add_web_tab
 from hermes_bench.scenarios.worker_metrics import (
@@ -135,10 +135,9 @@ def _check_targets(environment: Environment, run: HermesRun) -> None:
     """Every target, and the upstream whose ground truth is read, answers: or no load is sent."""
     if not run.options.targets and environment.host:
         check_http_url(environment.host, "--host")
-    endpoints = [Endpoint("target", url) for url in run.targets(environment)]
+    check_endpoints(Endpoint("target", url) for url in run.targets(environment))
     if run.options.upstream_url:
-        endpoints.append(Endpoint("upstream (--hermes-upstream-url)", run.options.upstream_url))
-    check_endpoints(endpoints)
+        check_upstream(run.options.upstream_url)
 
 
 def _start_stack(options: ScenarioOptions) -> Stack:

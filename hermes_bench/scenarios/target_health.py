@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from hermes_bench.errors import HermesBenchError
+from hermes_bench.http_json import HttpJsonError, get_json
 from hermes_bench.redaction import redact_url
 
 PROBE_PATH = "/healthz"
+UPSTREAM_OPTION = "upstream (--hermes-upstream-url)"
 PROBE_TIMEOUT_S = 5.0
 
 
@@ -106,3 +108,26 @@ def check_endpoints(
                 f"{endpoint.role} {redact_url(endpoint.url)} does not answer: {reason}. Check "
                 "the URL and that it runs; no load was sent"
             )
+
+
+def check_upstream(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """TargetDownError unless `url` answers GET /ground-truth as the fake upstream does: the
+    run reads its counters, so an answer of another kind is no better than none."""
+    shown = redact_url(url)
+    try:
+        answer = get_json(_without_credentials(url.rstrip("/")) + "/ground-truth", timeout_s)
+    except HttpJsonError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and not isinstance(cause, urllib.error.HTTPError):
+            raise TargetDownError(
+                f"{UPSTREAM_OPTION} {shown} does not answer: "
+                f"{transport_reason(cause, timeout_s)}. Check the URL and that it runs; no load "
+                "was sent"
+            ) from None
+        answer = {"error": str(exc)}
+    if not isinstance(answer.get("calls"), int):
+        raise TargetDownError(
+            f"{UPSTREAM_OPTION} {shown} answers, but not as the fake upstream (its GET "
+            "/ground-truth gives no count of calls): give the base URL of `hermes-bench "
+            "upstream`, without /v1, or leave the option out; no load was sent"
+        )
