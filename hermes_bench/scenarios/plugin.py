@@ -276,9 +276,9 @@ def _sample_cpu(run: HermesRun) -> None:
 
 
 def _usage_error(exc: HermesBenchError, environment: Environment) -> NoReturn:
-    """Exit 2, as Locust does for a bad option, before any load; atexit handlers run, so the
-    workers of --processes are stopped. A worker forked by --processes exits quietly: the
-    master, reading the same options, says it once."""
+    """A usage or set-up error before any load: one message, exit 2 (Locust's own code for a
+    bad option); atexit handlers run (what was started stops). A worker forked by
+    --processes exits quietly: the master, reading the same options, says it once."""
     parsed: Any = environment.parsed_options
     processes = getattr(parsed, "processes", None)
     forked = isinstance(environment.runner, WorkerRunner) and processes
