@@ -172,7 +172,7 @@ def test_help_describes_every_option() -> None:
     options = ["--hermes-backend", "--hermes-targets", "--hermes-trace", "--hermes-arrival-rate"]
     for option in [*options, "--hermes-requests", "--hermes-metrics-json"]:
         assert option in result.stdout
-    assert "[env HERMES_BACKEND]" in result.stdout  # each option has an env-var twin
+    assert "[env LOCUST_HERMES_BACKEND]" in result.stdout  # each option has its variable
 
 
 def test_arrival_rate_mode_keeps_both_latencies(tmp_path: Path) -> None:

@@ -70,13 +70,15 @@ def _locust(
     command += ["--only-summary", *args]
     if metrics is not None:
         command += ["--hermes-metrics-json", str(metrics)]
-    written = metrics or tmp_path / "reports" / "hermes-metrics.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HERMES_", "LOCUST_"))}
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # no __pycache__ left in scenarios/
     result = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=110
     )
     output = result.stdout + result.stderr
+    # Without --hermes-metrics-json: a folder of the run's own under reports/.
+    found = list(tmp_path.glob("reports/locust-*/hermes-metrics.json"))
+    written = metrics or (found[0] if len(found) == 1 else tmp_path / "none")
     document = json.loads(written.read_text()) if written.exists() else {}
     return result.returncode, output, document
 
@@ -102,7 +104,7 @@ def _user_scenarios(document: dict[str, Any]) -> set[str]:
 
 @pytest.mark.e2e
 def test_the_folder_loads_all_four_once(tmp_path: Path) -> None:
-    # No --hermes-metrics-json: the default lands under reports/ of the working directory.
+    # No --hermes-metrics-json: the default lands in reports/locust-<date>-<time>-<id>/.
     code, output, document = _locust(
         tmp_path, SCENARIOS, "-u", "6", "-r", "6", "-t", "5s", "--hermes-requests", "60",
         metrics=None,
@@ -112,4 +114,10 @@ def test_the_folder_loads_all_four_once(tmp_path: Path) -> None:
     assert output.count(STACK_STARTED) == 1  # the plugin's listeners are registered once
     recorded = _user_scenarios(document)
     assert recorded == set().union(*(s for _, s in LOCUSTFILES.values()))
-    assert not list(tmp_path.glob("*.json"))  # nothing in the working directory itself
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"]  # nothing else in the folder
+    (run_folder,) = (tmp_path / "reports").iterdir()
+    assert sorted(p.name for p in run_folder.iterdir()) == [
+        "hermes-metrics.json",
+        "hermes.csv",
+        "hermes_cache.csv",
+    ]

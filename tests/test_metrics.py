@@ -393,3 +393,18 @@ def test_headers_stay_the_source_and_the_log_checks_them() -> None:
     summary = console_summary(document)
     assert "hit rate (X-Cache headers): 75.0%" in summary
     assert "header agrees on 75.0% of 4 (header HIT, log MISS: 1)" in summary
+
+
+def test_reset_starts_a_new_test_in_place() -> None:
+    """A new test in the web UI starts from zero, seen by whoever holds the object (the live
+    view keeps a reference to it)."""
+    metrics = RunMetrics()
+    live_rows = metrics.live_rows  # as the web UI's live view holds it
+    metrics.record("cache", "HIT", 300, at_s=T0)
+    metrics.count("wrong_answers")
+    metrics.lookup("a" * 64, T0, T0 + 0.1, 300, None, None)
+    metrics.reset()
+    assert live_rows() == [] and metrics.lookups == []
+    assert metrics.snapshot() == RunMetrics().snapshot()
+    metrics.record("cache", "MISS", 900, at_s=T0)
+    assert [(r["outcome"], r["count"]) for r in live_rows()] == [("MISS", 1)]

@@ -66,6 +66,13 @@ class RunMetrics:
         self._series: dict[int, dict[str, int]] = {}  # second -> outcome -> responses
         self._lookups: list[Lookup] = []
 
+    def reset(self) -> None:
+        """Forget everything recorded: a new test starts. In place, so whoever holds this
+        object (the web UI's live view) sees the new test."""
+        self._service, self._intended = {}, {}
+        self._counters, self._series = {}, {}
+        self._lookups = []
+
     def record(
         self,
         scenario: str,

@@ -1,51 +1,63 @@
-"""Locust event listeners: options, the embedded stack, metrics merging, the metrics file.
+"""Locust event listeners: options, the embedded stack or the targets' check, the metrics.
 
-Importing this module registers the listeners; locustfile.py does it for you.
+Importing this module registers the listeners; locustfile.py does it for you. At every test
+stop (the end of a headless run, Stop in the web UI, Ctrl-C) the master or local process writes
+the metrics JSON and its CSVs (output_paths.py says where); when Locust quits, the figures go
+into its --html report too.
 """
 
 from __future__ import annotations
 
 import atexit
-import json
+import contextlib
 import logging
 import os
+import secrets
 import sys
 import time
-from pathlib import Path
-from typing import Any
+from argparse import Namespace
+from typing import Any, NoReturn
 
 import gevent
+import psutil
 from locust import events
 from locust.env import Environment
+from locust.html import process_html_filename
 from locust.runners import (
+    STATE_RUNNING,
     STATE_SPAWNING,
     STATE_STOPPED,
     STATE_STOPPING,
-    LocalRunner,
     MasterRunner,
     WorkerRunner,
 )
-from pydantic import ValidationError
 
 from hermes_bench.errors import HermesBenchError
-from hermes_bench.http_json import HttpJsonError, get_json, post_json
+from hermes_bench.http_json import HttpJsonError, post_json
 from hermes_bench.redaction import redact_text, redact_url
-from hermes_bench.results.model import MetricsDocument
-from hermes_bench.scenarios.attribution import attribute
-from hermes_bench.scenarios.generator_cpu import summarize_cpu
-from hermes_bench.scenarios.options import ScenarioOptions, add_options
+from hermes_bench.scenarios.options import ScenarioOptions, add_options, check_http_url
+from hermes_bench.scenarios.output_paths import OutputPaths, output_paths, run_id
 from hermes_bench.scenarios.run_context import HermesRun, run_of
-from hermes_bench.scenarios.summary import build_document, console_summary
+from hermes_bench.scenarios.run_document import metrics_json, stopped_test_document
+from hermes_bench.scenarios.run_outputs import add_to_report, section_html, write_metrics
+from hermes_bench.scenarios.summary import console_summary
+from hermes_bench.scenarios.target_health import Endpoint, check_endpoints, check_upstream
 from hermes_bench.scenarios.trace_file import load_trace
 from hermes_bench.scenarios.web_tab import add_web_tab
+from hermes_bench.scenarios.worker_metrics import (
+    collect_finals,
+    exchange_metrics,
+    expect_workers,
+    send_final,
+)
 from hermes_bench.stack.stack import Stack, StackConfig
 
 log = logging.getLogger("hermes_bench")
 CPU_SAMPLE_INTERVAL_S = 1.0
-LOCAL = "local"
 STOP_TIMEOUT_S = 10.0
-# The call log of a long run is tens of MB of JSON: more time than a counter read.
-LOG_TIMEOUT_S = 120.0
+# Beyond the users' stop timeout, for the workers' last metrics to reach the master.
+FINALS_GRACE_S = 10.0
+_RUNNING = (STATE_SPAWNING, STATE_RUNNING)
 
 
 @events.init_command_line_parser.add_listener
@@ -60,51 +72,72 @@ def _on_init(environment: Environment, **_: Any) -> None:
         # Every process reads the trace now, so a malformed one fails before any load starts.
         trace = load_trace(options.trace) if options.workload == "trace" else None
     except HermesBenchError as exc:
-        _exit_with_error(exc)
+        _usage_error(exc, environment)
     run = HermesRun(options, trace)
     environment.hermes_run = run  # type: ignore[attr-defined]
     if not isinstance(environment.runner, WorkerRunner):
         _prepare_master(environment, run)
-    _exchange_metrics(environment, run)
+    exchange_metrics(environment, run)
     gevent.spawn(_sample_cpu, run)
-
-
-def _exchange_metrics(environment: Environment, run: HermesRun) -> None:
-    """Workers send metric deltas with each stats report; the master merges them."""
-
-    def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
-        data["hermes"] = {"metrics": run.metrics.to_wire(), "cpu": run.cpu.drain()}
-
-    def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-        payload = data.get("hermes")
-        if payload is not None:
-            run.metrics.merge_wire(payload["metrics"])
-            run.cpu_by_process.setdefault(client_id, []).extend(payload["cpu"])
-
-    if isinstance(environment.runner, WorkerRunner):
-        environment.events.report_to_master.add_listener(on_report_to_master)
-    elif isinstance(environment.runner, MasterRunner):
-        environment.events.worker_report.add_listener(on_worker_report)
 
 
 def _prepare_master(environment: Environment, run: HermesRun) -> None:
     parsed: Any = environment.parsed_options
+    run.outputs = _output_paths(parsed, run.options)
     if not run.options.targets and not environment.host:
         try:
             stack = run.stack = _start_stack(run.options)
         except HermesBenchError as exc:
-            _exit_with_error(exc)
+            _usage_error(exc, environment)
         atexit.register(stack.stop)  # a backstop: quitting normally stops it first
         environment.host = stack.target_urls[0]
         if parsed is not None:
             # Custom options travel to the workers with the spawn message.
             parsed.hermes_targets = ",".join(stack.target_urls)
             parsed.hermes_upstream_url = stack.upstream_url
+    else:
+        try:
+            _check_targets(environment, run)
+        except HermesBenchError as exc:
+            _usage_error(exc, environment)
     # Users finish the request in flight when a run stops, so every request that reached the
     # upstream is also counted here (Locust's default of 0 s would cut them off).
     environment.stop_timeout = max(environment.stop_timeout or 0.0, STOP_TIMEOUT_S)
     if environment.web_ui is not None:
         add_web_tab(environment, run)
+        _add_section_to_downloads(environment, run)
+    log.info("hermes-bench metrics go to %s at every test stop", run.outputs.metrics_json)
+
+
+def _output_paths(parsed: Any, options: ScenarioOptions) -> OutputPaths:
+    """Decided once, so every test stop of the run writes the same files."""
+    html = getattr(parsed, "html_file", None)
+    if html:
+        # The name Locust will give its report: {u}, {r} and {t} replaced (on a copy).
+        named = Namespace(
+            html_file=html,
+            num_users=getattr(parsed, "num_users", None),
+            spawn_rate=getattr(parsed, "spawn_rate", None),
+            run_time=getattr(parsed, "run_time", None),
+        )
+        process_html_filename(named)
+        html = named.html_file
+    return output_paths(
+        metrics_json=options.metrics_json,
+        output=options.output,
+        csv_prefix=getattr(parsed, "csv_prefix", None),
+        html_file=html,
+        run_id=run_id(time.time(), secrets.token_hex(2)),
+    )
+
+
+def _check_targets(environment: Environment, run: HermesRun) -> None:
+    """Every target, and the upstream whose ground truth is read, answers: or no load is sent."""
+    if not run.options.targets and environment.host:
+        check_http_url(environment.host, "--host")
+    check_endpoints(Endpoint("target", url) for url in run.targets(environment))
+    if run.options.upstream_url:
+        check_upstream(run.options.upstream_url)
 
 
 def _start_stack(options: ScenarioOptions) -> Stack:
@@ -131,18 +164,22 @@ def _start_stack(options: ScenarioOptions) -> Stack:
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
     run = run_of(environment)
-    run.started_at = time.time()
-    if isinstance(environment.runner, WorkerRunner):
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
         # Workers started on their own only now hold the master's --hermes-* options.
         try:
             options = ScenarioOptions.from_parsed(environment.parsed_options)
             trace = load_trace(options.trace) if options.workload == "trace" else None
         except HermesBenchError as exc:
-            _exit_with_error(exc)
-        run.reconfigure(options, trace)
+            _fail_now(exc)
+        run.options, run.trace = options, trace
+        run.begin_test()
         return
-    if isinstance(environment.runner, MasterRunner) and run.bounded:
-        gevent.spawn(_end_when_workers_are_done, environment.runner)
+    run.begin_test()
+    if isinstance(runner, MasterRunner):
+        expect_workers(runner, run)
+        if run.bounded:
+            gevent.spawn(_end_when_workers_are_done, environment)
     upstream = run.upstream_url(environment)
     if upstream:
         try:
@@ -151,94 +188,84 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
             log.warning("could not reset the upstream's ground truth at %s: %s", upstream, exc)
 
 
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    run = getattr(environment, "hermes_run", None)
+    if run is None:
+        return
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        send_final(environment, run)
+        return
+    if isinstance(runner, MasterRunner):
+        collect_finals(runner, run, (environment.stop_timeout or 0.0) + FINALS_GRACE_S)
+    _write_metrics(environment, run)
+
+
+def _write_metrics(environment: Environment, run: HermesRun) -> None:
+    """The stopped test's metrics JSON and CSVs; the summary on the console."""
+    assert run.outputs is not None
+    document = stopped_test_document(environment, run)
+    text, typed = metrics_json(document)
+    written = write_metrics(run.outputs, text, typed)
+    run.last_document = typed
+    print(console_summary(document), file=sys.stderr)
+    print(f"hermes-bench metrics written to {', '.join(map(str, written))}", file=sys.stderr)
+
+
 @events.quitting.add_listener
 def _on_quitting(environment: Environment, **_: Any) -> None:
     run = getattr(environment, "hermes_run", None)
     if run is None or isinstance(environment.runner, WorkerRunner):
         return
     try:
-        if isinstance(environment.runner, LocalRunner):
-            environment.runner.stop()  # in-flight requests finish and are counted
-        document = _document(environment, run)
-        path = Path(run.options.metrics_json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(_metrics_json(document))
-        print(console_summary(document), file=sys.stderr)
-        print(f"hermes-bench metrics written to {path}", file=sys.stderr)
+        runner = environment.runner
+        if runner is not None and runner.state in _RUNNING:
+            runner.stop()  # Ctrl-C: in-flight requests finish and are counted; test_stop writes
+        if run.outputs is not None and run.last_document is not None:
+            report = add_to_report(run.outputs, run.last_document)
+            if report is not None:
+                print(f"hermes-bench figures added to {report}", file=sys.stderr)
     finally:
         if run.stack is not None:
             run.stack.stop()
 
 
-def _metrics_json(document: dict[str, Any]) -> str:
-    """The document as the results model types it; as it stands, with an error, if it is not."""
-    try:
-        typed = MetricsDocument.model_validate(document)
-    except ValidationError as exc:  # a bug of ours: say so, but keep what was measured
-        log.error("the metrics document does not match its model, written as is: %s", exc)
-        return json.dumps(document, indent=1)
-    return typed.model_dump_json(by_alias=True, indent=1)
+def _add_section_to_downloads(environment: Environment, run: HermesRun) -> None:
+    """The report the web UI downloads carries the last stopped test's section too."""
+    web_ui = environment.web_ui
+    if web_ui is None or web_ui.app is None:
+        return
+
+    @web_ui.app.after_request
+    def add_section(response: Any) -> Any:
+        from flask import request
+
+        from hermes_bench.scenarios.report_section import add_section as put
+
+        if request.path != "/stats/report" or run.last_document is None or not run.outputs:
+            return response
+        section = section_html(run.outputs, run.last_document)
+        response.set_data(put(response.get_data(as_text=True), section))
+        return response
 
 
-def _document(environment: Environment, run: HermesRun) -> dict[str, Any]:
-    upstream = run.upstream_url(environment)
-    ground_truth = None
-    # Cache-path answers kept (by this process, or shipped by the workers) for attribution.
-    lookups = run.metrics.lookups
-    if upstream:
-        # The call log only when there is something to attribute: it holds every call.
-        query = "?log=1" if lookups else ""
-        try:
-            ground_truth = get_json(upstream + "/ground-truth" + query, timeout_s=LOG_TIMEOUT_S)
-        except HttpJsonError as exc:
-            log.warning("could not read the upstream's ground truth at %s: %s", upstream, exc)
-    attribution = None
-    if lookups:
-        calls_log = ground_truth.pop("calls_log", None) if ground_truth is not None else None
-        dropped = int(ground_truth.get("calls_log_dropped", 0)) if ground_truth else 0
-        found = attribute(lookups, calls_log, calls_log_dropped=dropped)
-        # Answers without a header outcome get the log's now, before the snapshot is taken.
-        run.metrics.settle_lookups(found.outcomes)
-        attribution = found.summary()
-    run.cpu_by_process.setdefault(LOCAL, []).extend(run.cpu.drain())
-    per_process = {name: summarize_cpu(samples) for name, samples in run.cpu_by_process.items()}
-    saturated = any(summary.get("saturated") for summary in per_process.values())
-    workload = run.workload(environment).describe()
-    return build_document(
-        snapshot=run.metrics.snapshot(),
-        ground_truth=ground_truth,
-        cpu={"saturated": saturated, "per_process": per_process},
-        run={
-            "started_at": run.started_at,
-            "ended_at": time.time(),
-            "targets": [redact_url(t) for t in run.targets(environment)],
-            "upstream": redact_url(upstream) if upstream else None,
-            "embedded_stack": run.stack is not None,
-            "backend": run.options.backend if run.stack is not None else None,
-            # Workers that reported: by the end they may already have quit.
-            "workers": len([name for name in run.cpu_by_process if name != LOCAL]),
-            "arrival_rate": run.options.arrival_rate or None,
-            "workload": workload,
-        },
-        attribution=attribution,
-        hit_header=run.options.hit_header,
-    )
+def _end_when_workers_are_done(environment: Environment) -> None:
+    """A bounded run ends once every worker reports no users left (stops, in the web UI).
 
-
-def _end_when_workers_are_done(runner: MasterRunner) -> None:
-    """A bounded run ends once every worker reports no users left.
-
-    A worker's report of zero users was made after its users stopped, so the metrics it
-    carries are complete: nothing is lost by quitting then.
+    A worker's report of zero users was made after its users stopped and its final metrics
+    were sent, so nothing is lost by ending then.
     """
+    runner = environment.runner
+    assert isinstance(runner, MasterRunner)
     seen_users = False
     while True:
         gevent.sleep(0.5)
         if runner.user_count > 0:
             seen_users = True
         elif seen_users and runner.state not in (STATE_SPAWNING, STATE_STOPPING, STATE_STOPPED):
-            log.info("every worker has used up its workload: ending the run")
-            runner.quit()
+            log.info("every worker has used up its workload: ending the test")
+            runner.stop() if environment.web_ui is not None else runner.quit()
             return
 
 
@@ -248,7 +275,34 @@ def _sample_cpu(run: HermesRun) -> None:
         run.cpu.sample()
 
 
-def _exit_with_error(exc: HermesBenchError) -> Any:
+def _usage_error(exc: HermesBenchError, environment: Environment) -> NoReturn:
+    """A usage or set-up error before any load: one message, exit 2 (Locust's own code for a
+    bad option); atexit handlers run (what was started stops). A worker forked by
+    --processes exits quietly: the master, reading the same options, says it once."""
+    parsed: Any = environment.parsed_options
+    processes = getattr(parsed, "processes", None)
+    forked = isinstance(environment.runner, WorkerRunner) and processes
+    if not forked:
+        print(f"hermes-bench: error: {redact_text(str(exc))}", file=sys.stderr)
+    if processes and not forked:
+        _stop_forked_workers()
+    sys.stdout.flush()
+    sys.exit(2)
+
+
+def _stop_forked_workers() -> None:
+    """The workers --processes forked before this check wait for a master that is leaving:
+    their own shutdown would hang on it until Locust's heartbeat timeout (60 s). Nothing of
+    theirs needs keeping, no load having started."""
+    this = psutil.Process()
+    for child in this.children():
+        with contextlib.suppress(psutil.Error):
+            if child.cmdline() == this.cmdline():  # forked, not started: the same command
+                child.kill()
+
+
+def _fail_now(exc: HermesBenchError) -> NoReturn:
+    """Exit 2 from inside a greenlet, where SystemExit would not end the process."""
     print(f"hermes-bench: error: {redact_text(str(exc))}", file=sys.stderr)
     sys.stdout.flush()
     os._exit(2)

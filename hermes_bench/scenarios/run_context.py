@@ -11,9 +11,11 @@ from locust.env import Environment
 from locust.runners import WorkerRunner
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.results.model import MetricsDocument
 from hermes_bench.scenarios.generator_cpu import CpuSampler
 from hermes_bench.scenarios.metrics import RunMetrics
 from hermes_bench.scenarios.options import ScenarioOptions
+from hermes_bench.scenarios.output_paths import OutputPaths
 from hermes_bench.scenarios.workload import TraceWorkload, WorkItem, ZipfWorkload
 from hermes_bench.stack.stack import Stack
 
@@ -31,6 +33,13 @@ class HermesRun:
     cpu_by_process: dict[str, list[float]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     ending: bool = False  # set once the workload is exhausted and the run is winding down
+    # The master's (or a local run's): where each test stop writes, and what it wrote last.
+    outputs: OutputPaths | None = None
+    last_document: MetricsDocument | None = None
+    # On the master: workers sent spawn jobs at this test's start, and those whose final
+    # metrics (sent when they stopped) have come in.
+    expected_workers: set[str] = field(default_factory=set)
+    final_workers: set[str] = field(default_factory=set)
     _workload: ZipfWorkload | TraceWorkload | None = None
     _budget: int | None = None  # draws left in this process under --hermes-requests
     _slot_origin: float | None = None
@@ -49,6 +58,16 @@ class HermesRun:
         slot = self._slot_origin + self._slots_taken * parts / self.options.arrival_rate
         self._slots_taken += 1
         return slot
+
+    def begin_test(self) -> None:
+        """A new test (Locust's test_start): nothing measured yet, the workload from its start."""
+        self.metrics.reset()
+        self.cpu.drain()
+        self.cpu_by_process = {}
+        self.started_at = time.time()
+        self.last_document = None
+        self.expected_workers, self.final_workers = set(), set()
+        self.reconfigure(self.options, self.trace)
 
     def reconfigure(self, options: ScenarioOptions, trace: list[WorkItem] | None) -> None:
         """Take the master's options (a worker gets them with the spawn message); start over."""

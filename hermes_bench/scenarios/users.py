@@ -34,14 +34,17 @@ from hermes_bench.results.vocabulary import (
     WRONG_ANSWER,
 )
 from hermes_bench.scenarios.attribution import NO_OUTCOME
-from hermes_bench.scenarios.options import parse_hit_header
+from hermes_bench.scenarios.hit_header import parse_hit_header
 from hermes_bench.scenarios.rate_windows import RateResponse, count_windows, header_int
 from hermes_bench.scenarios.run_context import HermesRun, run_of
+from hermes_bench.scenarios.target_health import base_url, transport_reason
 from hermes_bench.scenarios.workload import WorkItem
 from hermes_bench.wire.answer import answer_text
 from hermes_bench.wire.chat import request_hash
 
 CHAT_PATH = "/v1/chat/completions"
+# A counter: requests that got no HTTP answer at all (refused, timed out, reset...).
+NO_ANSWER = "no_answer"
 BARE_PATH = "/_bare"
 _UNTIL_STOPPED_S = 60.0
 SESSION_PATH = "/v1/sessions"
@@ -95,12 +98,14 @@ class HermesUser(FastHttpUser):
         return self._intended
 
     def workload_done(self) -> None:
-        """The workload is used up: a local run ends, a worker stops its users (and the master,
-        seeing no users left, ends the run). Users mid-request finish within the stop timeout."""
+        """The workload is used up: a local run ends (its test stops, in the web UI), a worker
+        stops its users (and the master, seeing no users left, ends the test). Users
+        mid-request finish within the stop timeout."""
         runner = self.environment.runner
         if not self.hermes.ending and runner is not None:
             self.hermes.ending = True
-            gevent.spawn(runner.stop if isinstance(runner, WorkerRunner) else runner.quit)
+            keep_running = isinstance(runner, WorkerRunner) or self.environment.web_ui is not None
+            gevent.spawn(runner.stop if keep_running else runner.quit)
 
     def target(self) -> str:
         """A target for the next request, chosen like a non-sticky load balancer."""
@@ -108,7 +113,7 @@ class HermesUser(FastHttpUser):
 
     def api_key(self) -> str:
         """One of the run's cache API keys: enough of them to stay under a per-key limit."""
-        return f"sk-hermes-bench-{self.rng.randrange(self.hermes.options.api_keys)}"
+        return self.hermes.options.api_keys.pick(self.rng)
 
     def record(
         self, scenario: str, outcome: str, started_ns: int, intended: float | None = None
@@ -136,15 +141,18 @@ class HermesUser(FastHttpUser):
         self.hermes.metrics.count("chat_started")
         started = time.perf_counter_ns()
         sent_s = time.time()
+        target = self.target()
         with self.client.post(
-            self.target() + CHAT_PATH,
+            target + CHAT_PATH,
             json=body,
             headers=headers,
             name=f"{scenario}: chat",
             catch_response=True,
             stream=streaming,
         ) as response:
-            if streaming:
+            if response.status_code == 0:
+                outcome = self._no_answer(response, target)
+            elif streaming:
                 outcome = self._check_stream(response, item, started)
             else:
                 outcome = self._check_chat(response, item, expect_429)
@@ -188,6 +196,12 @@ class HermesUser(FastHttpUser):
                     continue
                 step_scenario = self._step_scenarios[name] = STEP_PREFIX + name
             metrics.record(step_scenario, outcome, step_us, at_s=at_s)
+
+    def _no_answer(self, response: ResponseContextManager, target: str) -> str:
+        """A request that got no HTTP answer: failed with the reason (refused, timed out...)."""
+        self.hermes.metrics.count(NO_ANSWER)
+        response.failure(no_answer_text(response, target, self.network_timeout))
+        return ERROR
 
     def _check_chat(
         self, response: ResponseContextManager, item: WorkItem, expect_429: bool
@@ -343,7 +357,11 @@ class SessionCalls(HermesUser):
 
     def on_start(self) -> None:
         super().on_start()
-        self.key = f"sk-hermes-session-{secrets.token_hex(6)}"
+        keys = self.hermes.options.api_keys
+        # A key of its own (sessions belong to a key), or one a target with a list accepts.
+        self.key = (
+            keys.pick(self.rng) if keys.given else f"sk-hermes-session-{secrets.token_hex(6)}"
+        )
 
     def session_request(
         self, method: str, path: str, name: str, expected: dict[str, Any] | None, **kwargs: Any
@@ -351,15 +369,19 @@ class SessionCalls(HermesUser):
         """One session call; outcome ok / lost (404) / corrupt / error. Returns the JSON."""
         headers = {"Authorization": f"Bearer {self.key}"}
         started = time.perf_counter_ns()
+        target = self.target()
         with self.client.request(
             method,
-            self.target() + path,
+            target + path,
             headers=headers,
             name=f"session: {name}",
             catch_response=True,
             **kwargs,
         ) as response:
-            payload, outcome = _check_session(response, expected)
+            if response.status_code == 0:
+                payload, outcome = None, self._no_answer(response, target)
+            else:
+                payload, outcome = _check_session(response, expected)
         if outcome != "ok":
             self.hermes.metrics.count(f"sessions_{outcome}")
         self.record("session", outcome, started)
@@ -461,6 +483,12 @@ def _check_session(
     return None, "error"
 
 
+def no_answer_text(response: Any, target: str, timeout_s: float | None = None) -> str:
+    """The failure of a request that got no HTTP answer: the target and why, not "HTTP 0"."""
+    reason = transport_reason(getattr(response, "error", None), timeout_s)
+    return f"no answer from {base_url(target)}: {reason}"
+
+
 def _error_message(response: Any) -> str:
     try:
         return str(response.json()["error"]["message"])[:120]
@@ -486,11 +514,14 @@ class BareUser(HermesUser):
     def bare(self) -> None:
         intended = self.intended_start()
         started = time.perf_counter_ns()
+        target = self.target()
         with self.client.post(
-            self.target() + BARE_PATH, data="{}", name="bare", catch_response=True
+            target + BARE_PATH, data="{}", name="bare", catch_response=True
         ) as response:
             ok = response.status_code == 200
-            if not ok:
+            if response.status_code == 0:
+                self._no_answer(response, target)
+            elif not ok:
                 response.failure(f"HTTP {response.status_code}")
         self.record(BARE_SCENARIO, "ok" if ok else ERROR, started, intended)
 

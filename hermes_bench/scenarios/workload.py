@@ -54,6 +54,30 @@ def _require(ok: bool, name: str, expected: str, got: object) -> None:
         raise ConfigError(f"{name} must be {expected}, got {got!r}")
 
 
+# One check per Zipf parameter: ZipfWorkload runs them, and so do the --hermes-* options of
+# Locust before anything starts, so both say the same about the same bad value.
+def check_alpha(alpha: object) -> None:
+    """ConfigError unless `alpha` is a finite number >= 0."""
+    finite = _real(alpha) and 0 <= alpha < math.inf
+    _require(finite, "Zipf alpha", "a finite number >= 0 (0 = uniform)", alpha)
+
+
+def check_catalogue_size(catalogue_size: object) -> None:
+    """ConfigError unless `catalogue_size` is a whole number >= 1."""
+    _require(_whole(catalogue_size, 1), "catalogue_size", "a whole number >= 1", catalogue_size)
+
+
+def check_one_off_share(one_off_share: object) -> None:
+    """ConfigError unless `one_off_share` is a fraction from 0 to 1."""
+    share_ok = _real(one_off_share) and 0 <= one_off_share <= 1
+    _require(share_ok, "one_off_share", "a fraction from 0 to 1 (0.1 = 10%)", one_off_share)
+
+
+def check_seed(seed: object) -> None:
+    """ConfigError unless `seed` is a whole number >= 0."""
+    _require(_whole(seed, 0), "seed", "a whole number >= 0", seed)
+
+
 class ZipfWorkload:
     """P(rank k) ∝ 1/k^alpha over a shared catalogue, plus a share of prompts asked only once."""
 
@@ -67,12 +91,10 @@ class ZipfWorkload:
         model: str = DEFAULT_MODEL,
         stream: int = 0,
     ) -> None:
-        finite = _real(alpha) and 0 <= alpha < math.inf
-        _require(finite, "Zipf alpha", "a finite number >= 0 (0 = uniform)", alpha)
-        _require(_whole(catalogue_size, 1), "catalogue_size", "a whole number >= 1", catalogue_size)
-        share_ok = _real(one_off_share) and 0 <= one_off_share <= 1
-        _require(share_ok, "one_off_share", "a fraction from 0 to 1 (0.1 = 10%)", one_off_share)
-        _require(_whole(seed, 0), "seed", "a whole number >= 0", seed)
+        check_alpha(alpha)
+        check_catalogue_size(catalogue_size)
+        check_one_off_share(one_off_share)
+        check_seed(seed)
         _require(_whole(stream, 0), "stream", "a whole number >= 0", stream)
         _require(isinstance(model, str) and bool(model), "model", "a non-empty string", model)
         self.alpha = float(alpha)
