@@ -144,8 +144,12 @@ def test_stop_in_the_web_ui_writes_the_metrics_and_a_new_test_starts_from_zero(
     try:
 
         def requests_made() -> bool:
+            # "running" only once the swarm has spawned, its stats cleared: a read just after
+            # /swarm would otherwise see the last test's counts and stop this one mid-spawn.
             stats = get_json(web + "/stats/requests", timeout_s=5)
-            return any(s["num_requests"] >= 30 for s in stats["stats"] if s["name"] != "Total")
+            return stats["state"] == "running" and any(
+                s["num_requests"] >= 30 for s in stats["stats"] if s["name"] != "Total"
+            )
 
         documents = []
         for test in range(2):
@@ -164,6 +168,13 @@ def test_stop_in_the_web_ui_writes_the_metrics_and_a_new_test_starts_from_zero(
                 log,
             )
             assert proc.poll() is None
+            # A user starts the next test once Locust says this one stopped: a swarm sent while
+            # it still stops would mix the two.
+            _wait_for(
+                lambda: get_json(web + "/stats/requests", timeout_s=5)["state"] == "stopped",
+                f"the end of test {test + 1}",
+                log,
+            )
             # The test's own requests against the upstream's count since its start: exact.
             _assert_exact(document["cache"])
             documents.append(document)
