@@ -7,9 +7,10 @@ are hidden wherever they appear, whatever the text around them.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 REDACTED = "***"
 
@@ -128,11 +129,13 @@ def secrets_of(values: Mapping[str, str]) -> set[str]:
         if "://" not in value:
             continue
         try:
-            userinfo = urlsplit(value).netloc.rpartition("@")[0]
+            parts = urlsplit(value)
+            params = parse_qsl(parts.query)
         except ValueError:  # e.g. an unbalanced IPv6 bracket: no password to read
             continue
-        user, colon, password = userinfo.partition(":")
+        user, colon, password = parts.netloc.rpartition("@")[0].partition(":")
         found.add(password if colon else user)
+        found.update(v for k, v in params if _QUERY_SECRET.match(f"{k}={v}"))
     return {value for value in found if len(value) >= MIN_SECRET_CHARS}
 
 
@@ -151,6 +154,23 @@ def remember_secrets(values: Iterable[str]) -> None:
 def remember_secrets_of(values: Mapping[str, str]) -> None:
     """remember_secrets of secrets_of(values), e.g. of os.environ or of --target-env."""
     remember_secrets(secrets_of(values))
+
+
+def redact_values(text: str) -> str:
+    """`text` with every remembered secret value as ***: for whole files and streams, where
+    the shapes redact_text knows could match what is not a secret."""
+    return text if _by_value is None else _by_value.sub(REDACTED, text)
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts each record's message, secrets by shape and by value."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 def forget_secrets() -> None:

@@ -242,6 +242,8 @@ BAD_TRACES = [
     ("t.jsonl", '["a"]\n', 1, None, "expected a JSON object"),
     ("t.csv", "prompt,model\na,m,extra\n", 2, None, "expected 2 cells"),
     ("t.jsonl", '{"prompt": "a", "key": ""}\n', 1, "key", "got a blank string"),
+    ("t.jsonl", '{"prompt": "a", "key": "sk-1\\r\\nX-Evil: 1"}\n', 1, "key", "a control"),
+    ("t.jsonl", '{"prompt": "a", "key": "%s"}\n' % ("k" * 600), 1, "key", "600 characters"),
     ("t.jsonl", '{"prompt": "a", "session": 5}\n', 1, "session", "non-empty string, got 5"),
     ("t.jsonl", '{"prompt": "a", "model": ""}\n', 1, "model", "non-empty string, got ''"),
 ]

@@ -7,12 +7,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from starlette.requests import Request
 
+from hermes_bench.wire.api_key import api_key_problem
 from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
 from hermes_bench.wire.openai_error import error_body
 
-# Real keys are under 200 characters (OpenAI's project keys about 164); a longer one is not a
-# key, and each key's hash is kept per request, so its length is a bound on work and memory.
-MAX_API_KEY_CHARS = 512
 # All of a request's header lines together, past which it gets 431: uvicorn's httptools
 # parser itself sets no bound.
 MAX_HEADER_BYTES = 16_384
@@ -103,7 +101,7 @@ def validate(model: type[BaseModel], payload: Any) -> Any:
 
 def bearer_key(request: Request) -> str:
     """The API key from `Authorization: Bearer …`; 401 when absent, malformed, longer than
-    MAX_API_KEY_CHARS or holding anything but printable ASCII."""
+    wire.api_key.MAX_API_KEY_CHARS or holding anything but printable ASCII."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     key = key.strip()
@@ -113,14 +111,7 @@ def bearer_key(request: Request) -> str:
             "missing API key: send 'Authorization: Bearer <key>'",
             kind="invalid_api_key",
         )
-    if len(key) > MAX_API_KEY_CHARS:
-        raise ApiError(
-            401,
-            f"API key of {len(key)} characters: keys have at most {MAX_API_KEY_CHARS}",
-            kind="invalid_api_key",
-        )
-    if not key.isascii() or not key.isprintable() or " " in key:
-        raise ApiError(
-            401, "API key with a space, a control or a non-ASCII character", kind="invalid_api_key"
-        )
+    problem = api_key_problem(key)
+    if problem is not None:
+        raise ApiError(401, f"not an API key: {problem}", kind="invalid_api_key")
     return key

@@ -26,7 +26,7 @@ from hermes_bench.harness import cells as cell_runners
 from hermes_bench.harness import eviction_cell, failure_cells, outage_cell, sweep_cell
 from hermes_bench.harness.cells import CellEnv, CellPlan, Measured, TargetSet
 from hermes_bench.harness.profiles import Profile
-from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.redaction import REDACTED, looks_secret, redact_text, redact_url
 from hermes_bench.reports import figure_lookup
 from hermes_bench.reports.bounds import sequence_bounds
 from hermes_bench.reports.claims import evaluate_claims
@@ -397,8 +397,8 @@ _RUNNERS: dict[str, Callable[[CellPlan, TargetSet, CellEnv], Measured]] = {
 
 def _shown(name: str, value: str) -> str:
     """A setting as it may appear in results: secrets hidden, passwords in URLs redacted."""
-    if any(word in name.upper() for word in ("KEY", "SECRET", "PASSWORD", "TOKEN")):
-        return "***"
+    if looks_secret(name):
+        return REDACTED
     return redact_url(value) if "://" in value else value
 
 

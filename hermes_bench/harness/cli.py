@@ -30,7 +30,12 @@ from hermes_bench.harness.trace_stats_command import (
     trace_stats_from_args,
 )
 from hermes_bench.latency_spec import ACCEPTED_FORMS, DEFAULT_LATENCY
-from hermes_bench.redaction import redact_text, redact_url
+from hermes_bench.redaction import (
+    RedactingFilter,
+    redact_text,
+    redact_url,
+    remember_secrets_of,
+)
 from hermes_bench.results.vocabulary import BACKENDS
 from hermes_bench.sockets import MAX_PORT
 from hermes_bench.upstream.config import DEFAULT_TOKEN_RATE
@@ -236,8 +241,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = next((a for a in argv if not a.startswith("-")), "")
         print(f"hermes-bench {command}: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_SETUP
+    # What looks secret, in the environment or on the command line, is hidden by its value
+    # in every file written and every line logged from here on.
+    remember_secrets_of(os.environ)
+    remember_secrets_of(_given_settings(args))
     # Root at WARNING: libraries (httpx, openai) log every request at INFO; ours speak at INFO.
     logging.basicConfig(level=logging.WARNING, format="[%(levelname)s] %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
     logging.getLogger("hermes_bench").setLevel(logging.INFO)
     # SIGTERM and SIGHUP (terminal closed) end a long-running command the way Ctrl-C does:
     # through the cleanup paths that stop children and remove temporary directories.
@@ -258,6 +269,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return EXIT_INTERRUPTED
+
+
+def _given_settings(args: argparse.Namespace) -> dict[str, str]:
+    """The text options as name -> value, each --target-env NAME=VALUE under its own name."""
+    given = {name: value for name, value in vars(args).items() if isinstance(value, str)}
+    for item in getattr(args, "target_env", None) or []:
+        name, _, value = str(item).partition("=")
+        given[name.strip()] = value
+    return given
 
 
 def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:

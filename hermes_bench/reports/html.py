@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hermes_bench.redaction import redact_text
 from hermes_bench.reports.report_view import FileLink, ReportView, report_view
+from hermes_bench.results.files import write_text_atomically
 from hermes_bench.results.model import Results
 
 # What Locust writes into each cell's folder (hermes_bench/harness/cells.py: --html, --csv).
@@ -88,5 +89,5 @@ def write_report(results: Results, path: Path, results_dir: Path | None = None) 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     page = render_html(results, results_dir or path.parent, path.parent)
-    path.write_text(page, encoding="utf-8")
+    write_text_atomically(path, page)
     return path

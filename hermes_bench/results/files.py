@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hermes_bench.errors import ConfigError
-from hermes_bench.redaction import redact_text
+from hermes_bench.redaction import redact_text, redact_values
 from hermes_bench.results.model import Results
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA
 
@@ -39,8 +39,10 @@ def write_text_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file renamed over it (parents created).
 
     The file gets the mode any new file gets (0666 less the umask, 0644 as a rule), like the
-    report beside it: nothing in it is secret, secrets are redacted before they are written.
+    report beside it: nothing in it is secret, secrets are redacted before they are written,
+    and the values of secret settings this process was given are hidden here once more.
     """
+    text = redact_values(text)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.wire.api_key import api_key_problem
 
 _COUNT = re.compile(r"[+-]?\d+")
 GENERATED_KEY_PREFIX = "sk-hermes-bench-"
@@ -34,6 +35,10 @@ class ApiKeys:
                 "--hermes-api-keys lists no key: give a number of keys to make up (e.g. 1000) "
                 "or the keys the targets accept (their HERMES_API_KEYS), separated by commas"
             )
+        for number, key in enumerate(given, 1):
+            problem = api_key_problem(key)
+            if problem is not None:
+                raise ConfigError(f"--hermes-api-keys: key {number} is not an API key: {problem}")
         return cls(len(given), given)
 
     def check(self) -> None:

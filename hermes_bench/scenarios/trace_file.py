@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from hermes_bench.errors import ConfigError
 from hermes_bench.scenarios.workload import DEFAULT_MODEL, WorkItem
+from hermes_bench.wire.api_key import api_key_problem
 
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _CSV_SUFFIXES = (".csv",)
@@ -50,13 +51,18 @@ def _check_text(value: object) -> str:
 
 
 def _check_key(value: object) -> str:
-    if isinstance(value, str) and value.strip():
-        return value
     # Never echo a key, even a malformed one: messages end up in logs.
-    shown = "a blank string" if isinstance(value, str) else type(value).__name__
-    raise PydanticCustomError(
-        "trace_key", "expected a non-empty string, got {shown}", {"shown": shown}
-    )
+    if not isinstance(value, str) or not value.strip():
+        shown = "a blank string" if isinstance(value, str) else type(value).__name__
+        raise PydanticCustomError(
+            "trace_key", "expected a non-empty string, got {shown}", {"shown": shown}
+        )
+    problem = api_key_problem(value)
+    if problem is not None:  # CR/LF would split the header; the target refuses the rest
+        raise PydanticCustomError(
+            "trace_key", "expected an API key, got {shown}", {"shown": problem}
+        )
+    return value
 
 
 def _check_seconds(value: object) -> float:
