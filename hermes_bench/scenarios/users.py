@@ -362,12 +362,25 @@ class SessionCalls(HermesUser):
         self.key = (
             keys.pick(self.rng) if keys.given else f"sk-hermes-session-{secrets.token_hex(6)}"
         )
+        # The ETag the user's session last answered with; a new session forgets the old ones,
+        # so a long run keeps one entry, not one per session it ever made.
+        self.etags: dict[str, str] = {}
 
     def session_request(
-        self, method: str, path: str, name: str, expected: dict[str, Any] | None, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        name: str,
+        expected: dict[str, Any] | None,
+        if_match: str | None = None,
+        **kwargs: Any,
     ) -> dict[str, Any] | None:
-        """One session call; outcome ok / lost (404) / corrupt / error. Returns the JSON."""
+        """One session call; outcome ok / lost (404) / conflict (412) / corrupt / error.
+        Returns the JSON; the session's ETag, when the target sends one, is kept for the next
+        write's If-Match."""
         headers = {"Authorization": f"Bearer {self.key}"}
+        if if_match is not None:
+            headers["If-Match"] = if_match
         started = time.perf_counter_ns()
         target = self.target()
         with self.client.request(
@@ -382,12 +395,16 @@ class SessionCalls(HermesUser):
                 payload, outcome = None, self._no_answer(response, target)
             else:
                 payload, outcome = _check_session(response, expected)
+                etag = response.headers.get("etag")
+                if payload is not None and etag:
+                    self.etags[str(payload["id"])] = etag
         if outcome != "ok":
             self.hermes.metrics.count(f"sessions_{outcome}")
         self.record("session", outcome, started)
         return payload
 
     def create_session(self, data: dict[str, Any]) -> str | None:
+        self.etags.clear()
         payload = self.session_request("POST", SESSION_PATH, "create", data, json={"data": data})
         return None if payload is None else str(payload["id"])
 
@@ -396,10 +413,13 @@ class SessionCalls(HermesUser):
         return self.session_request("GET", path, "read", expected) is not None
 
     def update_session(self, session_id: str, change: dict[str, Any]) -> bool:
+        """A merge over the version last read: a 412 means another writer came between."""
         path = f"{SESSION_PATH}/{session_id}"
-        return (
-            self.session_request("PATCH", path, "update", None, json={"data": change}) is not None
+        condition = self.etags.get(session_id)
+        answer = self.session_request(
+            "PATCH", path, "update", None, if_match=condition, json={"data": change}
         )
+        return answer is not None
 
 
 class SessionUser(SessionCalls):
@@ -479,6 +499,9 @@ def _check_session(
     if status == 404:
         response.failure("session lost (404): created but not found")
         return None, "lost"
+    if status == 412:
+        response.failure("session changed since it was read (412): a write would have been lost")
+        return None, "conflict"
     response.failure(f"HTTP {status}: {_error_message(response)}")
     return None, "error"
 
