@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.input_files import file_problem
 
 PYPROJECT = "pyproject.toml"
 TOOL_TABLE = "hermes-bench"  # [tool.hermes-bench]
@@ -73,6 +74,9 @@ def load_config(explicit: Path | None, cwd: Path) -> ConfigFile | None:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    problem = file_problem(path)
+    if problem is not None:
+        raise ConfigError(f"{path}: {problem}")
     try:
         with path.open("rb") as file:
             return tomllib.load(file)
@@ -80,6 +84,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    except (RecursionError, UnicodeDecodeError, ValueError) as exc:  # nesting, bytes, numbers
+        raise ConfigError(f"{path} is not valid TOML: {type(exc).__name__}") from None
 
 
 def _table(value: Any, path: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.input_files import file_problem
 from hermes_bench.redaction import redact_text, redact_values
 from hermes_bench.results.model import Results
 from hermes_bench.results.vocabulary import RESULTS_SCHEMA
@@ -100,6 +101,9 @@ def find_results(path: Path) -> Path:
 
 def read_results(path: Path) -> Results:
     """Load and validate a results.json; ResultsFileError says what is wrong and where."""
+    problem = file_problem(Path(path))
+    if problem is not None and not problem.startswith("no such file"):
+        raise ResultsFileError(f"{path}: {problem}")
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -110,6 +114,12 @@ def read_results(path: Path) -> Results:
         raise ResultsFileError(
             f"{path} is not JSON ({exc}); is it a hermes-bench results.json?"
         ) from None
+    except RecursionError:
+        raise ResultsFileError(
+            f"{path} nests its JSON deeper than Python reads; no results file does"
+        ) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ResultsFileError(f"{path}: a value no results file has ({exc})") from None
     return results_from_data(data, source=str(path))
 
 

@@ -8,7 +8,7 @@ measure is None: readers test for it instead of catching KeyError.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
@@ -33,6 +33,10 @@ from hermes_bench.results.vocabulary import (
     ThresholdStatus,
     Verdict,
 )
+
+# Seconds since the epoch, up to 1e10 (the year 2286): a timestamp from a garbled file is
+# refused when read rather than when a date is made of it.
+Timestamp = Annotated[float, Field(ge=0, le=10_000_000_000)]
 
 
 class Record(BaseModel):
@@ -250,8 +254,8 @@ class CellLoad(Record):
 class MetricsRun(Record):
     """Where one Locust run sent its load and what it drew."""
 
-    started_at: float | None = None
-    ended_at: float | None = None
+    started_at: Timestamp | None = None
+    ended_at: Timestamp | None = None
     targets: list[str] = []
     upstream: str | None = None
     embedded_stack: bool = False
@@ -623,8 +627,8 @@ class Cell(Record):
     repeat: int = Field(1, ge=1)
     status: Literal["ok", "failed"]
     error: str | None = None
-    started_at: float
-    ended_at: float
+    started_at: Timestamp
+    ended_at: Timestamp
     conditions: dict[str, Any] = {}
     metrics: MetricsDocument | None = None
     targets: list[TargetStats] = []
@@ -687,8 +691,8 @@ class Run(Record):
     """When and how the run ran."""
 
     id: str
-    started_at: float
-    ended_at: float | None = None
+    started_at: Timestamp
+    ended_at: Timestamp | None = None
     wall_s: float | None = None
     status: RunStatus
     profile: str

@@ -22,9 +22,11 @@ from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any
 
+from hermes_bench.input_files import file_problem
 from hermes_bench.scenarios.trace_file import TraceError, load_trace
 from hermes_bench.scenarios.workload import DEFAULT_MODEL
 from hermes_bench.wire.chat import request_hash
+from hermes_bench.wire.json_body import JsonBodyError, parse_json_text
 
 BODY_KEYS = ("request", "body", "request_body", "payload")
 TIME_KEYS = ("timestamp", "time", "ts", "created", "start_time")
@@ -56,6 +58,9 @@ class RequestLog:
 def read_request_log(path: Path) -> RequestLog:
     """The chat requests of a JSONL log, or of a trace (prompt rows) as replay would send them;
     TraceError naming the file and line for what cannot be read."""
+    problem = file_problem(path)
+    if problem is not None:
+        raise TraceError(path, problem)
     suffix = path.suffix.lower()
     if suffix == ".csv" or _looks_like_trace(path):
         return _from_trace(path)
@@ -130,9 +135,10 @@ def _records(path: Path, file: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         if len(text) > MAX_LINE_CHARS:
             raise TraceError(path, f"longer than {MAX_LINE_CHARS:,} characters", line=line)
         try:
-            record = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            shown = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            record = parse_json_text(text, "the line")
+        except JsonBodyError as exc:
+            cause = exc.__context__
+            shown = cause.msg if isinstance(cause, json.JSONDecodeError) else str(exc)
             raise TraceError(path, f"invalid JSON: {shown}", line=line) from None
         if not isinstance(record, dict):
             raise TraceError(

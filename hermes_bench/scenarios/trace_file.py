@@ -18,8 +18,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, Validati
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.input_files import file_problem
 from hermes_bench.scenarios.workload import DEFAULT_MODEL, WorkItem
 from hermes_bench.wire.api_key import api_key_problem
+from hermes_bench.wire.json_body import JsonBodyError, parse_json_text
 
 _JSONL_SUFFIXES = (".jsonl", ".ndjson")
 _CSV_SUFFIXES = (".csv",)
@@ -110,6 +112,9 @@ def load_trace(path: str | Path) -> list[WorkItem]:
     if suffix not in _JSONL_SUFFIXES + _CSV_SUFFIXES:
         shown = path.suffix or "(none)"
         raise TraceError(path, f"extension {shown!r} not supported; use .jsonl, .ndjson or .csv")
+    problem = file_problem(path)
+    if problem is not None:
+        raise TraceError(path, problem)
     try:  # utf-8-sig: CSVs saved by Excel start with a byte order mark
         with path.open(encoding="utf-8-sig", newline="") as file:
             rows = _jsonl_rows(path, file) if suffix in _JSONL_SUFFIXES else _csv_rows(path, file)
@@ -131,11 +136,12 @@ def _jsonl_rows(path: Path, file: IO[str]) -> Iterator[tuple[int, dict[str, Any]
         if not text.strip():
             continue
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise TraceError(
-                path, f"invalid JSON at column {exc.colno}: {exc.msg}", line=line
-            ) from None
+            record = parse_json_text(text, "the line")
+        except JsonBodyError as exc:
+            cause = exc.__context__
+            where = f" at column {cause.colno}" if isinstance(cause, json.JSONDecodeError) else ""
+            shown = cause.msg if isinstance(cause, json.JSONDecodeError) else str(exc)
+            raise TraceError(path, f"invalid JSON{where}: {shown}", line=line) from None
         if not isinstance(record, dict):
             raise TraceError(
                 path, f"expected a JSON object, got a {type(record).__name__}", line=line

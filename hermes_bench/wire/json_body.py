@@ -41,10 +41,15 @@ def parse_json_body(raw: bytes) -> Any:
         text = raw.decode("utf-8-sig")  # a leading BOM is tolerated, as RFC 8259 allows
     except UnicodeDecodeError as exc:
         raise JsonBodyError(f"the body is not UTF-8: {exc}") from None
+    return parse_json_text(text, "the body")
+
+
+def parse_json_text(text: str, what: str = "the text") -> Any:
+    """`text` parsed as strict JSON; JsonBodyError says why when it is not, naming `what`."""
     try:
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
-        raise JsonBodyError("the body is nested too deeply") from None
+        raise JsonBodyError(f"{what} is nested too deeply") from None
     except ValueError as exc:  # JSONDecodeError, and int strings past Python's digit limit
         raise JsonBodyError(str(exc)) from None
     if _SURROGATE_ESCAPE.search(text):
