@@ -91,9 +91,7 @@ def _private_tmp_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
 
 
 def _hermes_dirs(tmpdir: Path) -> set[str]:
-    return {
-        p.name for p in tmpdir.iterdir() if p.name.startswith(("hermes-bench-", "hermes-redis-"))
-    }
+    return {p.name for p in tmpdir.iterdir() if p.name.startswith("hermes-bench-")}
 
 
 def _stop_stack_with(sig: signal.Signals, tmp_path: Path, instances: int) -> str:
@@ -120,7 +118,7 @@ def _stop_stack_with(sig: signal.Signals, tmp_path: Path, instances: int) -> str
         assert len(children) >= 2 + instances and "redis-server" in names, names
         created = _hermes_dirs(tmpdir) - before
         assert any(n.startswith("hermes-bench-stack-") for n in created), created
-        assert any(n.startswith("hermes-redis-") for n in created), created
+        assert any(n.startswith("hermes-bench-redis-") for n in created), created
         proc.send_signal(sig)
         assert proc.wait(timeout=30) == 130
     finally:

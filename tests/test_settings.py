@@ -35,6 +35,7 @@ GUIDE_VARIABLES = {
     "HERMES_FAULT_CACHE_DELAY_MS",
     "HERMES_FAULT_CACHE_MISS_SHARE",
     "HERMES_API_KEYS",
+    "HERMES_ADMIN_KEY",
     "HERMES_INSTANCE_ID",
     "HERMES_KEY_PREFIX",
 }
@@ -61,6 +62,7 @@ READ_VALUES: list[tuple[str, str, str, Any]] = [
     ("HERMES_FAULT_CACHE_DELAY_MS", "12.5", "fault_cache_delay_ms", 12.5),
     ("HERMES_FAULT_CACHE_MISS_SHARE", "0.25", "fault_cache_miss_share", 0.25),
     ("HERMES_API_KEYS", " key-a , key-b,, ", "api_keys", frozenset({"key-a", "key-b"})),
+    ("HERMES_ADMIN_KEY", "adm-1", "admin_key", SecretStr("adm-1")),
     ("HERMES_INSTANCE_ID", "t-1", "instance_id", "t-1"),
     ("HERMES_KEY_PREFIX", "other", "key_prefix", "other"),
 ]

@@ -29,6 +29,7 @@ from hermes_bench.errors import (
 from hermes_bench.redaction import redact_url
 from hermes_bench.stack.ports import ensure_port_free, free_port
 from hermes_bench.stack.processes import ManagedProcess
+from hermes_bench.stack.temp_dirs import owned_prefix, remove_orphans
 
 log = logging.getLogger("hermes_bench")
 
@@ -241,7 +242,8 @@ class EmbeddedRedis:
 
     def _start(self) -> None:
         if self._workdir is None and self._tmpdir is None:
-            self._tmpdir = tempfile.TemporaryDirectory(prefix="hermes-redis-")
+            remove_orphans()  # what an earlier, killed process left behind
+            self._tmpdir = tempfile.TemporaryDirectory(prefix=owned_prefix("redis"))
         auto_port = self._requested_port == 0
         for attempt in range(1, _PORT_ATTEMPTS + 1):
             if auto_port:

@@ -26,6 +26,7 @@ from hermes_bench.redaction import redact_url
 from hermes_bench.results.vocabulary import BACKENDS, PERSISTENCE_MODES, RDB_SAVE
 from hermes_bench.stack.embedded_redis import EmbeddedRedis
 from hermes_bench.stack.processes import ManagedProcess, ProcessGroup
+from hermes_bench.stack.temp_dirs import owned_prefix, remove_orphans
 
 log = logging.getLogger("hermes_bench")
 
@@ -112,8 +113,9 @@ class Stack:
         if config.run_dir is not None:
             self.run_dir = config.run_dir
         else:
+            remove_orphans()  # what an earlier, killed process left behind
             self.run_dir = self._owned_run_dir = Path(
-                tempfile.mkdtemp(prefix="hermes-bench-stack-")
+                tempfile.mkdtemp(prefix=owned_prefix("stack"))
             )
 
     def __repr__(self) -> str:
