@@ -23,6 +23,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "wire",
             "serving",
             "latency_spec",
+            "input_files",
         }
     ),
     frozenset({"results"}),

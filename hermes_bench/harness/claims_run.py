@@ -8,6 +8,7 @@ import logging
 import os
 import platform
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
 from rich.console import Console
 from rich.markup import escape as rich_escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -175,6 +177,9 @@ def new_results(options: RunOptions, run_id: str) -> Results:
         options=recorded,
         machine=_machine(),
         versions=_versions(),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        process_started_at=psutil.Process().create_time(),
     )
     return Results(run=run)
 

@@ -38,6 +38,7 @@ from hermes_bench.redaction import (
 )
 from hermes_bench.results.vocabulary import BACKENDS
 from hermes_bench.sockets import MAX_PORT
+from hermes_bench.stack.temp_dirs import remove_orphans
 from hermes_bench.upstream.config import DEFAULT_TOKEN_RATE
 
 log = logging.getLogger("hermes_bench")
@@ -241,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = next((a for a in argv if not a.startswith("-")), "")
         print(f"hermes-bench {command}: error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_SETUP
+    remove_orphans()  # temporary folders of earlier runs that were killed
     # What looks secret, in the environment or on the command line, is hidden by its value
     # in every file written and every line logged from here on.
     remember_secrets_of(os.environ)

@@ -34,13 +34,22 @@ def add_report_arguments(report: argparse.ArgumentParser) -> None:
 def report_from_args(args: argparse.Namespace) -> int:
     """Render the HTML again from the results alone; exit 0, or 2 when they cannot be read."""
     from hermes_bench.harness.console import output_console
+    from hermes_bench.harness.killed_run import finish_killed, is_killed
     from hermes_bench.harness.run_command import payoff_options
     from hermes_bench.reports.html import write_report
     from hermes_bench.reports.terminal import print_claims
-    from hermes_bench.results.files import find_results, read_results
+    from hermes_bench.results.files import find_results, read_results, write_results
 
     path = find_results(Path(args.results))
     results = read_results(path)
+    console = output_console()
+    if is_killed(results):
+        finish_killed(results)
+        _written(lambda: write_results(path, results), path, "RESULTS")
+        console.print(
+            f"run {results.run.id} was killed (its process is gone): finished from the "
+            f"{len(results.cells)} cell(s) it wrote; results.json now says so"
+        )
     if any(v is not None for v in (args.traffic, args.model, args.prices, args.completion_tokens)):
         from hermes_bench.reports.payoff import evaluate_payoff
         from hermes_bench.reports.plain_answer import plain_answer
@@ -53,7 +62,6 @@ def report_from_args(args: argparse.Namespace) -> int:
     junit = Path(args.junit) if args.junit else None
     if junit is not None:
         write_junit(junit, results)
-    console = output_console()
     print_claims(results, console)
     console.print(f"report  {target}")
     if junit is not None:

@@ -71,7 +71,7 @@ class Header:
     wall_time: str
     started: str
     ended: str
-    banner: str | None  # "interrupted", "running" (any other unfinished status) or None
+    banner: str | None  # "interrupted", "killed", "running" (any other unfinished) or None
 
 
 @dataclass(frozen=True)
@@ -312,8 +312,8 @@ def _header(run: Run) -> Header:
     banner = (
         None
         if run.status == "complete"
-        else "interrupted"
-        if run.status == "interrupted"
+        else run.status
+        if run.status in ("interrupted", "killed")
         else "running"
     )
     return Header(

@@ -44,8 +44,10 @@ def _measured(summary: str, holds_when: str | None) -> Text:
 
 def print_claims(results: Results, console: Console) -> None:
     """A table of claims with coloured verdicts, then one line per failed cell."""
-    if results.run.status == "interrupted":
-        console.print(Text("Run interrupted: verdicts rest on partial data.", style="bold red"))
+    if results.run.status in ("interrupted", "killed"):
+        console.print(
+            Text(f"Run {results.run.status}: verdicts rest on partial data.", style="bold red")
+        )
     if results.answer:
         console.print(Panel(_plain(" ".join(results.answer)), title="The answer", expand=False))
     if results.claims:

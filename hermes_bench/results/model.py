@@ -699,6 +699,14 @@ class Run(Record):
     options: RunOptionsRecord
     machine: Machine
     versions: dict[str, str]
+    # The process that ran it, so a later `report` can tell a run still going from one killed.
+    host: str | None = None
+    pid: int | None = None
+    process_started_at: Timestamp | None = None
+
+    @model_serializer(mode="wrap")
+    def _process_only_when_known(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return _unless_empty(handler(self), self, ("host", "pid", "process_started_at"))
 
 
 class Claim(Record):

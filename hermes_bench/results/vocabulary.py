@@ -79,6 +79,7 @@ BORDERLINE: Final = "borderline"
 INCONCLUSIVE: Final = "inconclusive"
 NOT_MEASURED: Final = "not measured yet"
 VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
-RunStatus = Literal["running", "complete", "interrupted"]
+# "killed": found "running" by a later `report` after its process died (SIGKILL, a crash).
+RunStatus = Literal["running", "complete", "interrupted", "killed"]
 # A --threshold after the run: held, did not hold, or the run did not measure its figure.
 ThresholdStatus = Literal["passed", "failed", "unmeasured"]
