@@ -76,7 +76,7 @@ def test_an_unreachable_redis_url_stops_the_run_before_any_cell(tmp_path: Path) 
         ([], {"HERMES_BENCH_REDIS_URL": f"redis://:{SECRET}@127.0.0.1:{{port}}/0"},
          "'redis://:***@127.0.0.1:{port}/0' (HERMES_BENCH_REDIS_URL) cannot be used"),
         (["--target", "notaurl"], {}, "--target 'notaurl' is not a URL"),
-        (["--target", "http://127.0.0.1:{port}"], {}, "does not answer (Connection refused)"),
+        (["--target", "http://127.0.0.1:{port}"], {}, "does not answer (connection refused"),
     ],
 )  # fmt: skip
 def test_bad_redis_urls_and_targets_are_one_message_and_exit_2(

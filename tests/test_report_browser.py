@@ -130,15 +130,20 @@ class _DevTools:
             self.events.append(json.loads(self._ws.recv()))
 
 
-@pytest.fixture
-def devtools(chromium: Path, tmp_path: Path) -> Iterator[_DevTools]:
-    """A headless Chromium on a free DevTools port, connected to its blank page."""
+@contextlib.contextmanager
+def open_devtools(
+    chromium: Path, tmp_path: Path, window: tuple[int, int] | None = None
+) -> Iterator[_DevTools]:
+    """A headless Chromium on a free DevTools port (of a `window` size, if given), connected
+    to its blank page; stopped with its helpers on the way out."""
     profile = tmp_path / "profile"
+    size = [f"--window-size={window[0]},{window[1]}"] if window else []
     argv = [
         str(chromium),
         *_FLAGS,
         f"--user-data-dir={profile}",
         "--remote-debugging-port=0",  # a free port, written to DevToolsActivePort
+        *size,
         "about:blank",
     ]
     log = (tmp_path / "chromium.log").open("wb")
@@ -162,6 +167,13 @@ def devtools(chromium: Path, tmp_path: Path) -> Iterator[_DevTools]:
     finally:
         _stop(process)
         log.close()
+
+
+@pytest.fixture
+def devtools(chromium: Path, tmp_path: Path) -> Iterator[_DevTools]:
+    """A headless Chromium on a free DevTools port, connected to its blank page."""
+    with open_devtools(chromium, tmp_path) as client:
+        yield client
 
 
 def _errors(events: list[dict[str, Any]]) -> list[str]:

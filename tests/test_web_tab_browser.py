@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import signal
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import numpy as np
 import pytest
 
 # A sibling test module, importable because pytest puts tests/ on sys.path (rootdir conftest).
-from test_report_browser import _FLAGS, _DevTools, _errors, _stop, chromium  # noqa: F401
+from test_report_browser import _DevTools, _errors, _stop, chromium, open_devtools  # noqa: F401
 
 from hermes_bench.http_json import HttpJsonError, get_json
 from hermes_bench.results.vocabulary import CHAT_SCENARIOS, REFUSED
@@ -150,32 +149,8 @@ def test_the_locust_table_has_latencies_in_ms_and_counts_as_counts(web_run: WebR
 @pytest.fixture
 def devtools(chromium: Path, tmp_path: Path) -> Iterator[_DevTools]:  # noqa: F811
     """A headless Chromium of the test's window size, connected to its blank page."""
-    profile = tmp_path / "profile"
-    argv = [
-        str(chromium), *_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-        f"--window-size={WINDOW_WIDTH},{WINDOW_HEIGHT}", "about:blank",
-    ]  # fmt: skip
-    log = (tmp_path / "chromium.log").open("wb")
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 45
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert process.poll() is None, (tmp_path / "chromium.log").read_text()
-            assert time.monotonic() < deadline, "chromium wrote no DevToolsActivePort"
-            time.sleep(0.1)
-        port = port_file.read_text().split()[0]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as reply:
-            pages = json.load(reply)
-        page = next(p for p in pages if p.get("type") == "page")
-        client = _DevTools(page["webSocketDebuggerUrl"])
-        try:
-            yield client
-        finally:
-            client.close()
-    finally:
-        _stop(process)
-        log.close()
+    with open_devtools(chromium, tmp_path, (WINDOW_WIDTH, WINDOW_HEIGHT)) as client:
+        yield client
 
 
 def _evaluate(devtools: _DevTools, expression: str) -> Any:

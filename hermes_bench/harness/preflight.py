@@ -18,6 +18,7 @@ from hermes_bench.errors import ConfigError
 from hermes_bench.http_json import HttpJsonError, get_json
 from hermes_bench.redaction import redact_url
 from hermes_bench.results.files import LATEST_NAME
+from hermes_bench.scenarios.target_health import PROBE_PATH, probe
 
 if TYPE_CHECKING:
     from hermes_bench.harness.claims_run import RunOptions
@@ -154,15 +155,13 @@ def check_target(url: str, option: str = "--target") -> None:
         raise PreflightError(
             f"{option} {url!r} is not a URL: {problem}. Write it like http://HOST:8000. {_NOT_RUN}"
         )
-    try:
-        get_json(url + "/healthz", timeout_s=HTTP_TIMEOUT_S)
-    except HttpJsonError as exc:
-        if " answered " in str(exc):  # a status, even 404: something serves HTTP there
-            return
+    # The probe Locust's own check makes, so both commands say the same words.
+    reason = probe(url.rstrip("/") + PROBE_PATH, HTTP_TIMEOUT_S)
+    if reason is not None:
         raise PreflightError(
-            f"{option} {redact_url(url)} does not answer ({_http_reason(exc)}). Check the URL "
-            f"and that the target runs. {_NOT_RUN}"
-        ) from None
+            f"{option} {redact_url(url)} does not answer ({reason}). Check the URL and that "
+            f"the target runs. {_NOT_RUN}"
+        )
 
 
 def check_upstream(url: str) -> None:
