@@ -12,10 +12,11 @@ import redis.asyncio as aioredis
 from hermes_bench.app.cache import MemoryCache, RedisCache, ResponseCache
 from hermes_bench.app.counters import OpTimings
 from hermes_bench.app.degraded_cache import DegradedCache
-from hermes_bench.app.rate_limit import KeyRateLimiter, memory_rate_limiter, redis_rate_limiter
+from hermes_bench.app.rate_limit import OwnerRateLimiter, memory_rate_limiter, redis_rate_limiter
 from hermes_bench.app.redis_client import create_pool
+from hermes_bench.app.redis_fixed_window import RedisFixedWindowLimiter
 from hermes_bench.app.sessions import MemorySessionStore, RedisSessionStore, SessionStore
-from hermes_bench.app.settings import TargetSettings
+from hermes_bench.app.settings import FIXED_WINDOW, TargetSettings, parse_rate_limit
 from hermes_bench.errors import UnknownSchemeError
 from hermes_bench.redaction import redact_url
 
@@ -27,13 +28,18 @@ FALLBACK_LOG_LINE = "Redis not configured, using in-memory fallback"
 
 @dataclass
 class Backends:
-    """The three stores of one target instance, plus the Redis client when there is one."""
+    """The three stores of one target instance, plus the Redis client when there is one.
+
+    `limit_and_read` is the limiter again when its check can carry the cache read in the same
+    Redis round trip (fixed window on Redis, the cache not wrapped by a deliberate fault).
+    """
 
     name: str
     cache: ResponseCache
-    limiter: KeyRateLimiter | None
+    limiter: OwnerRateLimiter | None
     sessions: SessionStore
     redis: aioredis.Redis | None = None
+    limit_and_read: RedisFixedWindowLimiter | None = None
 
     async def close(self) -> None:
         """Release the Redis pool, if any."""
@@ -69,19 +75,25 @@ def _redis(settings: TargetSettings, timings: OpTimings) -> Backends:
         settings.redis_pool_mode,
         settings.redis_timeout_s,
     )
-    limiter = (
-        redis_rate_limiter(
+    cache = RedisCache(client, url, settings.cache_ttl_s or 1, prefix, timings)
+    limiter: OwnerRateLimiter | None = None
+    one_trip: RedisFixedWindowLimiter | None = None
+    if settings.rate_limit_enabled and settings.rate_limit_strategy == FIXED_WINDOW:
+        item = parse_rate_limit(settings.rate_limit)
+        one_trip = RedisFixedWindowLimiter(client, url, item, prefix, cache.key_of, timings)
+        limiter = one_trip
+    elif settings.rate_limit_enabled:
+        # The other strategies keep `limits`' own algorithms (a round trip or two more).
+        limiter = redis_rate_limiter(
             client, url, settings.rate_limit, settings.rate_limit_strategy, prefix, timings
         )
-        if settings.rate_limit_enabled
-        else None
-    )
     return Backends(
         name="redis",
-        cache=RedisCache(client, url, settings.cache_ttl_s or 1, prefix, timings),
+        cache=cache,
         limiter=limiter,
         sessions=RedisSessionStore(client, url, settings.session_ttl_s, prefix, timings),
         redis=client,
+        limit_and_read=one_trip,
     )
 
 
@@ -113,4 +125,6 @@ def backends_from_settings(settings: TargetSettings, timings: OpTimings) -> Back
             miss_share,
         )
         backends.cache = DegradedCache(backends.cache, delay_ms / 1000, miss_share)
+        # The fault wraps the cache object: reads must go through it, not through the limiter.
+        backends.limit_and_read = None
     return backends

@@ -49,6 +49,10 @@ class RedisCache(RedisStore):
     backend = "redis"
     key_kind = "cache"
 
+    def key_of(self, key: str) -> str:
+        """The Redis key of cache entry `key`."""
+        return self._prefix + key
+
     async def get(self, key: str) -> bytes | None:
         value = await self._run("GET", self._client.get(self._prefix + key))
         return value if value is None or isinstance(value, bytes) else value.encode()

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import limits
 import redis.asyncio as aioredis
@@ -50,6 +51,16 @@ class RateDecision:
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after_s(now))
         return headers
+
+
+class OwnerRateLimiter(Protocol):
+    """Counts requests per owner and decides each; `backend` names the storage."""
+
+    backend: str
+
+    async def hit(self, key: str) -> RateDecision:
+        """Count one request for `key`; raises BackendUnavailableError when the storage fails."""
+        ...
 
 
 class KeyRateLimiter:

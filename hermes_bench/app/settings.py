@@ -29,6 +29,8 @@ DEFAULT_UPSTREAM_URL = "http://127.0.0.1:8900/v1"
 # Any host of this domain is the real OpenAI (api., eu.api., ...).
 _FORBIDDEN_UPSTREAM_DOMAIN = "openai.com"
 _POOL_MODES = ("blocking", "nonblocking")
+# The default RATE_LIMIT_STRATEGY, and the one whose Redis check reads the cache in the same trip.
+FIXED_WINDOW = "fixed-window"
 # What the rate limiter does when Redis cannot decide: admit (open) or refuse with 503 (closed).
 _ON_REDIS_ERROR = ("open", "closed")
 _RATE_LIMIT_OFF = ("", "none", "off")
@@ -141,7 +143,7 @@ class TargetSettings(BaseSettings):
     cache_max_entries: _Int = _env("CACHE_MAX_ENTRIES", 10_000, ge=1)
     # Not blank-is-unset: RATE_LIMIT="" turns the limiter off.
     rate_limit: Annotated[str, AfterValidator(_rate_limit)] = _env("RATE_LIMIT", "60/minute")
-    rate_limit_strategy: _Strategy = _env("RATE_LIMIT_STRATEGY", "fixed-window")
+    rate_limit_strategy: _Strategy = _env("RATE_LIMIT_STRATEGY", FIXED_WINDOW)
     rate_limit_on_redis_error: _OnRedisError = _env("RATE_LIMIT_ON_REDIS_ERROR", "open")
     session_ttl_s: _Int = _env("SESSION_TTL_S", 1800, ge=1)
     session_max_entries: _Int = _env("SESSION_MAX_ENTRIES", 100_000, ge=1)

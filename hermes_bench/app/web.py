@@ -40,7 +40,8 @@ from hermes_bench import __version__
 from hermes_bench.app.backends import Backends, backends_from_settings
 from hermes_bench.app.counters import Counters
 from hermes_bench.app.header_limit import HeaderLimit
-from hermes_bench.app.rate_limit import now_s
+from hermes_bench.app.rate_limit import RateDecision, now_s
+from hermes_bench.app.redis_fixed_window import RedisFixedWindowLimiter
 from hermes_bench.app.redis_guard import (
     HEALTH_TIMEOUT_S,
     RedisGuard,
@@ -53,6 +54,7 @@ from hermes_bench.app.server_timing import (
     CACHE_READ,
     CACHE_WRITE,
     RATELIMIT,
+    RATELIMIT_CACHE_READ,
     TOTAL,
     UPSTREAM,
     timing_entry,
@@ -204,71 +206,51 @@ async def _chat(state: TargetState, request: Request) -> Response:
     counters.requests += 1
     owner = state.authenticate(request)
     headers = {"X-Instance": state.settings.instance_id}
+    budget = state.guard.budget()
+    use_cache = state.settings.cache_ttl_s > 0 and not _client_refuses_cache(request)
+    # With a limiter that can read the cache in its own round trip, the body comes first: the
+    # cache key is in it. Otherwise the limit comes first, so a refused body is never read.
+    one_trip = state.backends.limit_and_read if use_cache else None
     timing = ""
-    guard = state.guard
-    budget = guard.budget()
-    limiter = state.backends.limiter
-    if limiter is not None:
-        before = perf_counter_ns()
-        failure: BackendUnavailableError | None = None
-        try:
-            decision = await guard.run(budget, lambda: limiter.hit(owner))
-        except BackendUnavailableError as exc:
-            failure = exc
-            if not isinstance(exc, RedisSkippedError):
-                counters.rate_limit_errors += 1
-                log.warning("rate limiter failed: %s", exc)
-        timing = timing_entry(RATELIMIT, perf_counter_ns() - before) + ", "
-        if failure is not None:
-            if state.settings.rate_limit_on_redis_error == "closed":
-                counters.rate_limit_fail_closed += 1
-                headers[RATE_LIMIT_STATUS] = "fail-closed"
-                headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
-                return _store_failure(failure, "rate limiter", "rate_limiter", headers)
-            counters.rate_limit_fail_open += 1
-            headers[RATE_LIMIT_STATUS] = "fail-open"
-        else:
-            now = now_s()
-            headers.update(decision.headers(now))
-            if not decision.allowed:
-                counters.rate_limited += 1
-                body = ApiError(429, "rate limit exceeded for this API key", "rate_limit_exceeded")
-                headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
-                return JSONResponse(body.body(), status_code=429, headers=headers)
-    payload = await read_json(request, state.settings.max_body_bytes)
-    validated: ChatRequest = validate(ChatRequest, payload)
+    if one_trip is None and state.backends.limiter is not None:
+        timing, refusal = await _limit(state, budget, owner, headers, started)
+        if refusal is not None:
+            return refusal
+    try:
+        payload = await read_json(request, state.settings.max_body_bytes)
+        validated: ChatRequest = validate(ChatRequest, payload)
+    except ApiError:
+        if one_trip is not None:
+            # Counted, and refused first, as when the limit came before the body.
+            _, refusal = await _limit(state, budget, owner, headers, started)
+            if refusal is not None:
+                return refusal
+        raise
     streaming = bool(validated.stream)
     options = payload.get("stream_options")
     include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
 
     key = request_hash(payload)
-    use_cache = state.settings.cache_ttl_s > 0 and not _client_refuses_cache(request)
     cache_state = "MISS" if use_cache else "BYPASS"
-    if use_cache:
-        before = perf_counter_ns()
-        try:
-            cached = await guard.run(budget, lambda: state.backends.cache.get(key))
-        except BackendUnavailableError as exc:
-            cache_state = "BYPASS"
-            if not isinstance(exc, RedisSkippedError):
-                counters.cache_errors += 1
-                log.warning("cache failed open: %s", exc)
-            after = perf_counter_ns()
-        else:
-            after = perf_counter_ns()
-            if cached is not None:
-                counters.hits += 1
-                headers["X-Cache"] = "HIT"
-                headers[SERVER_TIMING] = (
-                    f"{timing}{timing_entry(CACHE_READ, after - before)}, "
-                    f"{timing_entry(TOTAL, perf_counter_ns() - started)}"
-                )
-                if streaming:
-                    return StreamingResponse(
-                        replay(cached, include_usage), media_type=EVENT_STREAM, headers=headers
-                    )
-                return Response(cached, media_type=JSON, headers=headers)
-        timing += timing_entry(CACHE_READ, after - before) + ", "
+    cached: bytes | None = None
+    if one_trip is not None:
+        timing, refusal, cached, cache_state = await _limit_and_read(
+            state, one_trip, budget, owner, key, headers, started
+        )
+        if refusal is not None:
+            return refusal
+    elif use_cache:
+        entry, cached, cache_state = await _read_cache(state, budget, key)
+        timing += entry
+    if cached is not None:
+        counters.hits += 1
+        headers["X-Cache"] = "HIT"
+        headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
+        if streaming:
+            return StreamingResponse(
+                replay(cached, include_usage), media_type=EVENT_STREAM, headers=headers
+            )
+        return Response(cached, media_type=JSON, headers=headers)
     headers["X-Cache"] = cache_state
     if streaming:
         return await _stream(state, payload, key, cache_state, headers, timing, started)
@@ -288,6 +270,115 @@ async def _chat(state: TargetState, request: Request) -> Response:
         timing += timing_entry(CACHE_WRITE, perf_counter_ns() - before) + ", "
     headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
     return Response(content, status_code=status, media_type=JSON, headers=headers)
+
+
+async def _limit(
+    state: TargetState, budget: RequestBudget, owner: str, headers: dict[str, str], started: int
+) -> tuple[str, Response | None]:
+    """The limiter's check alone: its Server-Timing entry, and the answer when the request is
+    refused (429, or 503 when the limiter failed closed)."""
+    limiter = state.backends.limiter
+    assert limiter is not None
+    before = perf_counter_ns()
+    try:
+        decision = await state.guard.run(budget, lambda: limiter.hit(owner))
+    except BackendUnavailableError as exc:
+        timing = timing_entry(RATELIMIT, perf_counter_ns() - before) + ", "
+        return timing, _limiter_failed(state, exc, headers, timing, started)
+    timing = timing_entry(RATELIMIT, perf_counter_ns() - before) + ", "
+    return timing, _decided(state, decision, headers, timing, started)
+
+
+async def _limit_and_read(
+    state: TargetState,
+    limiter: RedisFixedWindowLimiter,
+    budget: RequestBudget,
+    owner: str,
+    key: str,
+    headers: dict[str, str],
+    started: int,
+) -> tuple[str, Response | None, bytes | None, str]:
+    """The limiter's check and the cache read in one Redis round trip: the Server-Timing
+    entry, the refusal if any, the cached answer and the X-Cache state of a non-HIT."""
+    before = perf_counter_ns()
+    try:
+        lookup = await state.guard.run(budget, lambda: limiter.hit_and_read(owner, key))
+    except BackendUnavailableError as exc:
+        # One call failed for both: the limiter failed (counted once), the read is a BYPASS.
+        timing = timing_entry(RATELIMIT_CACHE_READ, perf_counter_ns() - before) + ", "
+        return timing, _limiter_failed(state, exc, headers, timing, started), None, "BYPASS"
+    elapsed = perf_counter_ns() - before
+    decision = lookup.decision
+    # A refused request's cache entry is not read: its step is the limiter's alone.
+    refused = decision is not None and not decision.allowed
+    timing = timing_entry(RATELIMIT if refused else RATELIMIT_CACHE_READ, elapsed) + ", "
+    if decision is None:
+        # Redis refused the count (OOM under noeviction) but answered, and may still have read.
+        assert lookup.limiter_error is not None
+        state.counters.redis_last_error = str(lookup.limiter_error)
+        refusal = _limiter_failed(state, lookup.limiter_error, headers, timing, started)
+    else:
+        refusal = _decided(state, decision, headers, timing, started)
+    if refusal is not None:
+        return timing, refusal, None, "MISS"
+    if lookup.read_error is not None:
+        state.counters.cache_errors += 1
+        state.counters.redis_last_error = str(lookup.read_error)
+        log.warning("cache failed open: %s", lookup.read_error)
+        return timing, None, None, "BYPASS"
+    return timing, None, lookup.cached, "MISS"
+
+
+def _limiter_failed(
+    state: TargetState,
+    exc: BackendUnavailableError,
+    headers: dict[str, str],
+    timing: str,
+    started: int,
+) -> Response | None:
+    """Fail open (None, the request goes on, marked) or closed (the 503), as configured."""
+    counters = state.counters
+    if not isinstance(exc, RedisSkippedError):
+        counters.rate_limit_errors += 1
+        log.warning("rate limiter failed: %s", exc)
+    if state.settings.rate_limit_on_redis_error == "closed":
+        counters.rate_limit_fail_closed += 1
+        headers[RATE_LIMIT_STATUS] = "fail-closed"
+        headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
+        return _store_failure(exc, "rate limiter", "rate_limiter", headers)
+    counters.rate_limit_fail_open += 1
+    headers[RATE_LIMIT_STATUS] = "fail-open"
+    return None
+
+
+def _decided(
+    state: TargetState, decision: RateDecision, headers: dict[str, str], timing: str, started: int
+) -> Response | None:
+    """The X-RateLimit-* headers of a decision, and the 429 when it refuses."""
+    headers.update(decision.headers(now_s()))
+    if decision.allowed:
+        return None
+    state.counters.rate_limited += 1
+    body = ApiError(429, "rate limit exceeded for this API key", "rate_limit_exceeded")
+    headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
+    return JSONResponse(body.body(), status_code=429, headers=headers)
+
+
+async def _read_cache(
+    state: TargetState, budget: RequestBudget, key: str
+) -> tuple[str, bytes | None, str]:
+    """The cache read alone: its Server-Timing entry, the cached answer and the X-Cache state
+    of a non-HIT (BYPASS when the read failed)."""
+    before = perf_counter_ns()
+    try:
+        cached = await state.guard.run(budget, lambda: state.backends.cache.get(key))
+    except BackendUnavailableError as exc:
+        timing = timing_entry(CACHE_READ, perf_counter_ns() - before) + ", "
+        if not isinstance(exc, RedisSkippedError):
+            state.counters.cache_errors += 1
+            log.warning("cache failed open: %s", exc)
+        return timing, None, "BYPASS"
+    return timing_entry(CACHE_READ, perf_counter_ns() - before) + ", ", cached, "MISS"
 
 
 async def _stream(

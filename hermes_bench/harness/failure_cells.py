@@ -25,7 +25,7 @@ import httpx
 import psutil
 import redis
 
-from hermes_bench.app.server_timing import CACHE_READ, RATELIMIT, parse_server_timing
+from hermes_bench.app.server_timing import LOOKUP_STEPS, parse_server_timing
 from hermes_bench.app.sessions import CREATED_FIELD, MAX_SESSION_FIELDS, OWNER_FIELD
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness.cells import CellEnv, CellError, CellPlan, Measured, TargetSet, ask_all
@@ -589,7 +589,7 @@ class LoopbackConnection:
             return Answer(type(exc).__name__, (time.perf_counter_ns() - started) // 1000)
         elapsed_us = (time.perf_counter_ns() - started) // 1000
         steps = parse_server_timing(headers.get("server-timing", "")) or {}
-        timed = [steps[name] for name in (RATELIMIT, CACHE_READ) if name in steps]
+        timed = [steps[name] for name in LOOKUP_STEPS if name in steps]
         return Answer(
             status=str(status),
             elapsed_us=elapsed_us,
