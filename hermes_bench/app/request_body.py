@@ -56,15 +56,23 @@ class SessionBody(BaseModel):
 
 async def read_json(request: Request, max_bytes: int) -> Any:
     """The body parsed as strict JSON; 413 past `max_bytes` (without reading it all), 400 if bad."""
+    return parse_json(await read_body(request, max_bytes))
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body's bytes; 413 past `max_bytes`, told by Content-Length before reading any."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit():
         if int(declared) > max_bytes:
             raise ApiError(
                 413, f"request body of {declared} bytes exceeds the {max_bytes}-byte limit"
             )
-        raw = await request.body()
-    else:
-        raw = await _read_limited(request, max_bytes)
+        return await request.body()
+    return await _read_limited(request, max_bytes)
+
+
+def parse_json(raw: bytes) -> Any:
+    """`raw` parsed as strict JSON (None when empty); 400 when it is not JSON."""
     if not raw:
         return None
     try:
