@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -124,6 +125,9 @@ def create_app(settings: TargetSettings) -> FastAPI:
             api_key=settings.openai_api_key.get_secret_value(),
             timeout=settings.openai_timeout_s,
             max_retries=settings.openai_max_retries,
+            # The SDK's aiohttp transport: ~0.1-0.15 ms less per call than its default
+            # httpx one, measured on a MISS (bench/test_app_paths.py). One client per instance.
+            http_client=openai.DefaultAioHttpClient(),
         )
         guard = RedisGuard.from_settings(settings, backends.redis, counters)
         app.state.target = TargetState(settings, backends, counters, upstream, guard)
@@ -497,13 +501,31 @@ def _upstream_failure(
         if "retry-after" in exc.response.headers:
             passed["Retry-After"] = exc.response.headers["retry-after"]
         return exc.status_code, exc.response.content, passed
-    if isinstance(exc, openai.APITimeoutError):
+    refused = _refused_connection(exc)
+    if isinstance(exc, openai.APITimeoutError) and refused is None:
         body = error_body("upstream did not answer in time", "upstream_timeout", code=504)
         return 504, json.dumps(body).encode(), {}
     where = redact_url(state.settings.openai_base_url)
-    message = f"upstream unreachable at {where}: {redact_text(str(exc))}"
+    message = f"upstream unreachable at {where}: {redact_text(str(refused or exc))}"
     body = error_body(message, "upstream_unreachable", code=502)
     return 502, json.dumps(body).encode(), {}
+
+
+def _refused_connection(exc: BaseException) -> OSError | None:
+    """The refused or failed connection behind an SDK error, if that is what it was.
+
+    The SDK's aiohttp transport reports a refused connection as a connect *timeout*; the
+    refusal is still there in the chain of causes, and it is no reason to say "did not answer
+    in time" of an upstream that is not there at all.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):  # a short walk: SDK error -> transport error -> aiohttp -> socket
+        if seen is None:
+            return None
+        if isinstance(seen, ConnectionError | socket.gaierror):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _client_refuses_cache(request: Request) -> bool:
