@@ -14,11 +14,15 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+import redis.asyncio as aioredis
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from hermes_bench.app.backends import Backends, backends_from_settings
 from hermes_bench.app.counters import OpTimings
-from hermes_bench.app.settings import MEMORY_URL, TargetSettings
+from hermes_bench.app.rate_limit import OwnerRateLimiter, memory_rate_limiter, redis_rate_limiter
+from hermes_bench.app.redis_client import create_pool
+from hermes_bench.app.redis_fixed_window import RedisFixedWindowLimiter
+from hermes_bench.app.settings import MEMORY_URL, TargetSettings, parse_rate_limit
 from hermes_bench.histograms import new_histogram
 from hermes_bench.redaction import redact_text
 from hermes_bench.wire.chat import request_hash
@@ -166,6 +170,79 @@ def test_limiter_hit_x100(
     assert all(d.allowed for d in decisions)
     # Remaining falls by one per hit: every hit was counted in the store.
     assert decisions[0].remaining - decisions[-1].remaining == OPS_PER_CALL - 1
+
+
+# (strategy, how): `limits`' three strategies on each backend, and on Redis the app's own
+# fixed window (one Lua script), alone and carrying the cache read as a HIT does.
+LIMITER_VARIANTS = [
+    ("memory", "fixed-window", "limits"),
+    ("memory", "moving-window", "limits"),
+    ("memory", "sliding-window-counter", "limits"),
+    ("redis", "fixed-window", "limits"),
+    ("redis", "fixed-window", "script"),
+    ("redis", "fixed-window", "script+cache-read"),
+    ("redis", "moving-window", "limits"),
+    ("redis", "sliding-window-counter", "limits"),
+]
+
+
+@pytest.mark.benchmark(group="limiter-strategy")
+@pytest.mark.parametrize(
+    ("backend", "strategy", "how"),
+    LIMITER_VARIANTS,
+    ids=[f"{b}-{s}-{h}" for b, s, h in LIMITER_VARIANTS],
+)
+def test_limiter_strategy_x100(
+    tagged: BenchmarkFixture,
+    loop: asyncio.AbstractEventLoop,
+    request: pytest.FixtureRequest,
+    backend: str,
+    strategy: str,
+    how: str,
+) -> None:
+    """One admitted check per op (limit never reached), each way the app could count."""
+    tagged.extra_info.update({"backend": backend, "strategy": strategy, "how": how})
+    prefix = f"hermes-bench-bench:{secrets.token_hex(4)}"
+    if backend == "memory":
+        limiter: OwnerRateLimiter = memory_rate_limiter(UNREACHABLE_LIMIT, strategy)
+        client = None
+    else:
+        url = request.getfixturevalue("redis_url")
+        client = aioredis.Redis(connection_pool=create_pool(TargetSettings(redis_url=url)))
+        if how == "limits":
+            limiter = redis_rate_limiter(
+                client, url, UNREACHABLE_LIMIT, strategy, prefix, OpTimings()
+            )
+        else:
+            limiter = RedisFixedWindowLimiter(
+                client, url, parse_rate_limit(UNREACHABLE_LIMIT), prefix, lambda k: k
+            )
+    try:
+        if how == "script+cache-read":
+            assert isinstance(limiter, RedisFixedWindowLimiter) and client is not None
+            cache_key = f"{prefix}:cache:hot"
+            loop.run_until_complete(client.set(cache_key, CACHED_VALUE))
+            lookups = run_batches(
+                tagged, loop, lambda _: limiter.hit_and_read("owner-1", cache_key)
+            )
+            assert all(x.decision and x.decision.allowed for x in lookups)
+            assert all(x.cached == CACHED_VALUE for x in lookups)
+        else:
+            decisions = run_batches(tagged, loop, lambda _: limiter.hit("owner-1"))
+            assert all(d.allowed for d in decisions)
+            if strategy == "fixed-window":  # the others' remaining counts move with time
+                assert decisions[0].remaining - decisions[-1].remaining == OPS_PER_CALL - 1
+    finally:
+        if client is not None:
+            loop.run_until_complete(_drop_prefix(client, prefix))
+            loop.run_until_complete(client.aclose())
+            loop.run_until_complete(client.connection_pool.disconnect())
+
+
+async def _drop_prefix(client: aioredis.Redis, prefix: str) -> None:
+    keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)
 
 
 @pytest.mark.benchmark(group="session-create")
