@@ -4,6 +4,7 @@ on its aiohttp transport, and the upstream's failures answered as before (502, 5
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -120,3 +121,57 @@ async def test_an_upstream_refusal_is_passed_on_with_its_retry_after(stack: Stac
             (await direct.put(faults, json={"error_rate": 0.0})).raise_for_status()
     assert answer.status_code == 429 and answer.headers["x-upstream-status"] == "429"
     assert answer.headers["retry-after"] == "1"  # the fake upstream's default Retry-After
+
+
+async def _cut_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """An upstream that starts a streamed answer, sends one event and hangs up mid-stream."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    await reader.readexactly(length)
+    chunk = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "m",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": "hel"}}],
+    }
+    event = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+    writer.write(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        b"transfer-encoding: chunked\r\n\r\n" + f"{len(event):x}\r\n".encode() + event + b"\r\n"
+    )
+    await writer.drain()
+    writer.close()  # no last chunk: the stream broke off
+
+
+async def test_a_stream_the_upstream_cuts_ends_with_an_error_event_and_is_not_cached() -> None:
+    server = await asyncio.start_server(_cut_stream, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = TargetSettings(
+        openai_base_url=f"http://127.0.0.1:{port}/v1", rate_limit="none", instance_id="u"
+    )
+    body = {"model": "m", "messages": [{"role": "user", "content": "cut"}], "stream": True}
+    try:
+        async with _in_process(settings) as client:
+            answers = [
+                await client.post("/v1/chat/completions", json=body, headers=HEADERS)
+                for _ in range(2)
+            ]
+            stats = (await client.get("/stats")).json()
+    finally:
+        server.close()
+        await server.wait_closed()
+    for answer in answers:
+        assert answer.status_code == 200 and answer.headers["x-cache"] == "MISS"
+        events = [line for line in answer.text.split("\n\n") if line]
+        assert (
+            json.loads(events[0].removeprefix("data: "))["choices"][0]["delta"]["content"] == "hel"
+        )
+        assert json.loads(events[-1].removeprefix("data: "))["error"]["type"] == (
+            "upstream_stream_error"
+        )
+    assert stats["upstream_errors"] == 2 and stats["misses"] == 2

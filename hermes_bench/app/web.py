@@ -267,7 +267,7 @@ async def _chat(state: TargetState, request: Request) -> Response:
         return Response(cached, media_type=JSON, headers=headers)
     headers["X-Cache"] = cache_state
     if streaming:
-        return await _stream(state, payload, key, cache_state, headers, timing, started)
+        return await _stream(state, raw, key, cache_state, headers, timing, started)
 
     before = perf_counter_ns()
     status, content, upstream_headers = await _call_upstream(state, raw)
@@ -397,7 +397,7 @@ async def _read_cache(
 
 async def _stream(
     state: TargetState,
-    payload: dict[str, Any],
+    body: bytes,
     key: str,
     cache_state: str,
     headers: dict[str, str],
@@ -405,13 +405,20 @@ async def _stream(
     started: int,
 ) -> Response:
     """A streamed MISS or BYPASS: the upstream's events passed on as they come, the whole
-    answer cached once it ended (a MISS); an upstream that refuses is answered as JSON."""
+    answer cached once it ended (a MISS); an upstream that refuses is answered as JSON.
+
+    The client's bytes go out as they came (they ask for the stream), and each event comes
+    back as the JSON object it holds: no chunk models built only to be turned back into dicts.
+    """
     counters = state.counters
-    extra = {k: v for k, v in payload.items() if k not in ("model", "messages", "stream")}
     before = perf_counter_ns()
     try:
-        stream = await state.upstream.chat.completions.create(
-            model=payload["model"], messages=payload["messages"], stream=True, extra_body=extra
+        stream = await state.upstream.post(
+            _UPSTREAM_CHAT_PATH,
+            cast_to=object,
+            content=body,
+            stream=True,
+            stream_cls=openai.AsyncStream[object],
         )
     except openai.APIError as exc:
         counters.upstream_calls += 1
@@ -433,7 +440,8 @@ async def _stream(
     async def chunks() -> AsyncIterator[dict[str, Any]]:
         async with stream:
             async for chunk in stream:
-                yield chunk.to_dict()
+                if isinstance(chunk, dict):
+                    yield chunk
 
     async def whole(content: bytes) -> None:
         if cache_state == "MISS":
