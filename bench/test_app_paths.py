@@ -11,6 +11,7 @@ The tests check behaviour (every answer a 200 with the right X-Cache); speed goe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import statistics
@@ -20,6 +21,8 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
+import uvloop
 
 from bench.conftest import RatioFigure, RatioReport
 from bench.test_ratios import (
@@ -33,7 +36,9 @@ from bench.test_ratios import (
     _spread,
     _warm,
 )
+from hermes_bench.app.redis_client import create_pool
 from hermes_bench.app.server_timing import parse_server_timing
+from hermes_bench.app.settings import TargetSettings
 from hermes_bench.http_json import request_json
 from hermes_bench.stack.stack import Stack, StackConfig
 
@@ -76,6 +81,28 @@ def limited_stacks(
         }
 
 
+def command_cpu_us(url: str, count: int = SEQUENTIAL_REQUESTS) -> float:
+    """CPU µs of one redis.asyncio GET in a tight loop, on the target's pool type and event
+    loop (uvloop): what each Redis command costs the target's one core at the least."""
+
+    async def run() -> float:
+        client = aioredis.Redis(connection_pool=create_pool(TargetSettings(redis_url=url)))
+        try:
+            await client.set("hermes-bench-bench:cpu-probe", b"x" * 550, ex=60)
+            for _ in range(WARMUP_REQUESTS):
+                await client.get("hermes-bench-bench:cpu-probe")
+            started = time.process_time()
+            for _ in range(count):
+                await client.get("hermes-bench-bench:cpu-probe")
+            return 1e6 * (time.process_time() - started) / count
+        finally:
+            await client.aclose()
+            await client.connection_pool.disconnect()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(run())
+
+
 def test_cache_hit_throughput_with_the_limiter_against_bare(
     limited_stacks: dict[str, Stack], ratio_report: RatioReport
 ) -> None:
@@ -98,9 +125,20 @@ def test_cache_hit_throughput_with_the_limiter_against_bare(
     finally:
         for driver in drivers.values():
             driver.close()
+    redis_url = limited_stacks["redis"].redis_url
+    assert redis_url is not None
+    command_us = command_cpu_us(redis_url)
     for name in limited_stacks:
         chat, bare = bursts[(name, CHAT_PATH)], bursts[(name, BARE_PATH)]
         ratios = [c.rps / b.rps for c, b in zip(chat, bare, strict=True)]
+        bare_cpu_us = statistics.median(1e6 * b.target_cpu_s / b.requests for b in bare)
+        # While the target sets the pace, throughput / bare is bare CPU / HIT CPU per request.
+        limit = {
+            "HIT CPU budget at the goal µs (bare CPU / goal)": round(bare_cpu_us / THROUGHPUT_GOAL),
+            "one redis.asyncio GET, CPU µs in a tight loop (target's pool, uvloop)": round(
+                command_us, 1
+            ),
+        }
         ratio_report.add(
             RatioFigure(
                 name=f"cache-hit throughput / bare, rate limiter on ({name})",
@@ -117,6 +155,7 @@ def test_cache_hit_throughput_with_the_limiter_against_bare(
                     "target CPU µs per request (bare)": _spread(
                         [1e6 * b.target_cpu_s / b.requests for b in bare]
                     ),
+                    **(limit if name == "redis" else {}),
                     "setup": (
                         f"RATE_LIMIT={NEVER_REACHED} (fixed window), {ROUNDS} rounds x "
                         f"{REQUESTS_PER_BURST} requests per path, {GREENLETS} greenlets, after "

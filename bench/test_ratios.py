@@ -47,6 +47,8 @@ GREENLETS = 8
 SEQUENTIAL_REQUESTS = 2000
 THROUGHPUT_GOAL = 0.5
 GET_P50_GOAL = 1.5
+# About what a target at one connection idles between requests (the client's turn).
+IDLE_BEFORE_GET_S = 200e-6
 
 
 @dataclass(frozen=True)
@@ -238,9 +240,11 @@ def test_cache_hit_throughput_against_bare(
 
 
 def _async_get(
-    make_client: Callable[[], aioredis.Redis], key: str, count: int
+    make_client: Callable[[], aioredis.Redis], key: str, count: int, idle_s: float = 0.0
 ) -> tuple[bytes | None, OpTimings]:
-    """`count` sequential redis.asyncio GETs of `key`, timed as the target times its own."""
+    """`count` sequential redis.asyncio GETs of `key`, timed as the target times its own;
+    with `idle_s`, the process sleeps that long before each (as a target idles between
+    requests), so the GET pays this machine's wake-up from idle as the target's do."""
 
     async def run() -> tuple[bytes | None, OpTimings]:
         timings = OpTimings()
@@ -250,6 +254,8 @@ def _async_get(
             for _ in range(WARMUP_REQUESTS):
                 await client.get(key)
             for _ in range(count):
+                if idle_s:
+                    time.sleep(idle_s)  # blocking on purpose: the whole process idles
                 with timings.measure("GET"):
                     await client.get(key)
         finally:
@@ -305,6 +311,10 @@ def test_target_redis_get_p50_against_direct(
     )
     pooled_get = pooled.snapshot()["GET"]
     sync_get = _direct_sync_get(url, key, SEQUENTIAL_REQUESTS).snapshot()["GET"]
+    _, idle = _async_get(
+        lambda: aioredis.Redis.from_url(url), key, SEQUENTIAL_REQUESTS, IDLE_BEFORE_GET_S
+    )
+    idle_get = idle.snapshot()["GET"]
     ratio_report.add(
         RatioFigure(
             name="target Redis GET p50 / direct redis.asyncio GET p50",
@@ -321,6 +331,10 @@ def test_target_redis_get_p50_against_direct(
                 ),
                 "direct sync redis-py GET p50/p99 µs (reference)": (
                     f"{sync_get['p50_us']} / {sync_get['p99_us']}"
+                ),
+                f"direct redis.asyncio GET after {IDLE_BEFORE_GET_S * 1e6:.0f} µs idle, "
+                "p50/p99 µs (reference: this machine's wake-up cost)": (
+                    f"{idle_get['p50_us']} / {idle_get['p99_us']}"
                 ),
                 "setup": (
                     f"{SEQUENTIAL_REQUESTS} sequential ops each, after {WARMUP_REQUESTS} "
