@@ -39,20 +39,23 @@ _SCRIPT_PLACE = re.compile(r"^@\w+:\s*\d+:\s*-?")
 # Reply: {count, window end in ms on Redis's clock, cached value or false, read error or false};
 # when the count itself fails (OOM under noeviction) its error text takes the count's place and
 # the cache is still read: Redis is up, and a read may hit while writes are refused.
-# TIME comes after every write, so the script is valid under verbatim script replication too.
+# TIME and PTTL are read next to each other: the end they add up to moves by at most a
+# millisecond between the requests of one window (when a millisecond ticks between the two).
+# replicate_commands: effects replication, the default since Redis 5 (a no-op in 7), which a
+# script that writes after TIME needs on older servers.
 FIXED_WINDOW_LUA = """
+redis.replicate_commands()
 local count = redis.pcall('INCR', KEYS[1])
 local ends_ms = 0
 local admitted = true
 if type(count) == 'table' then
   count = count.err
 else
-  local ttl_ms = redis.call('PTTL', KEYS[1])
-  if count == 1 or ttl_ms < 0 then
+  if count == 1 or redis.call('PTTL', KEYS[1]) < 0 then
     redis.call('PEXPIRE', KEYS[1], ARGV[1])
-    ttl_ms = tonumber(ARGV[1])
   end
   local now = redis.call('TIME')
+  local ttl_ms = redis.call('PTTL', KEYS[1])
   ends_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) + ttl_ms
   admitted = count <= tonumber(ARGV[2])
 end

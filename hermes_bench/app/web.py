@@ -2,6 +2,9 @@
 
 Request path: API key (401) -> rate limit per key (429) -> body (413/400/422) -> response cache
 -> upstream through the official OpenAI SDK. Upstream errors are passed on and never cached.
+With the fixed window on Redis the limit and the cache read are one round trip
+(redis_fixed_window.py), so the body is read first (its hash is the cache key); a bad body is
+still counted and a refusal still wins over its 4xx, as when the limit came first.
 `"stream": true` answers with server-sent events (streaming.py): a HIT replays the cached answer,
 a MISS passes the upstream's stream on and caches the whole answer once it ended.
 
