@@ -1326,7 +1326,8 @@ def _pool_notes(size: int, base: PoolStep, users: int, steps: list[PoolStep]) ->
         f"serves with no one waiting). The verdict is the plain pool's at this run's {users} "
         "users: holds at most 1% lost there, does not hold above.",
         "The app does not time its wait for a pooled connection: 'Redis steps' are its "
-        "rate-limit and cache-read steps (Server-Timing), round trips and waits together; "
+        "lookup steps (Server-Timing ratelimit+cache-read, one round trip with the fixed "
+        "window), round trips and waits together; "
         "response times are the client's, which keeps the given number of requests in flight.",
         "One target per pool mode, steps alternating between them; an API key per request, so "
         "the limiter counts every request and refuses none. A faster or less busy machine "
