@@ -39,6 +39,7 @@ StepsRead = tuple[tuple[tuple[str, int], ...], int] | None
 MAX_STEP_NAMES = 16
 # Values remembered by a StepReader; past it the memo starts again.
 MAX_REMEMBERED = 1024
+_UNREAD: StepsRead = ((), -1)  # a value not read yet (no reading drops -1 names)
 
 
 class StepReader:
@@ -55,10 +56,9 @@ class StepReader:
 
     def read(self, value: str) -> StepsRead:
         """The steps of one Server-Timing value (see StepsRead)."""
-        try:
-            return self._read[value]
-        except KeyError:
-            pass
+        read = self._read.get(value, _UNREAD)
+        if read is not _UNREAD:
+            return read
         if len(self._read) >= MAX_REMEMBERED:
             self._read = {}
         read = self._read[value] = self._resolve(parse_steps(value))
