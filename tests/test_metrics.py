@@ -353,6 +353,29 @@ def test_every_reader_sees_the_responses_not_folded_yet() -> None:
     assert dropped.pending == 0 and dropped.snapshot()["total"] == {}
 
 
+def test_a_fold_cut_short_leaves_the_responses_pending() -> None:
+    """Ctrl-C lands wherever the process is; in a fold it must lose or double nothing."""
+    metrics = RunMetrics(fold_every=10**9)
+    for i in range(100):
+        metrics.record("cache", "HIT", 500 + i, at_s=T0, server_timing="total;dur=0.300")
+    read = metrics._steps.read
+    calls = iter(range(1_000))
+
+    def interrupted(value: str) -> Any:
+        if next(calls) == 60:
+            raise KeyboardInterrupt
+        return read(value)
+
+    metrics._steps.read = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        metrics.fold()
+    assert metrics.pending == 100
+    snapshot = metrics.snapshot()
+    assert snapshot["scenarios"]["cache"]["total"]["service"]["count"] == 100
+    assert snapshot["scenarios"][f"{STEP_PREFIX}total"]["total"]["service"]["count"] == 100
+    assert snapshot["series"][0]["requests"] == 100
+
+
 def test_a_steps_value_is_one_value_per_step_under_the_outcome() -> None:
     metrics = RunMetrics()
     timing = "ratelimit;dur=0.212, cache-read;dur=0.412, total;dur=0.951"

@@ -125,10 +125,12 @@ class RunMetrics:
         pending = self._pending
         if not pending:
             return
-        self._pending = []
+        # All worked out aside first, then added at once: a Ctrl-C in the long part leaves the
+        # responses pending, to be folded by the reader that writes the results.
         service: dict[_Key, list[int]] = {}
         intended: dict[_Key, list[int]] = {}
-        series = self._series
+        seconds: dict[int, dict[str, int]] = {}  # second -> outcome -> responses
+        counts: dict[str, int] = {}
         for scenario, outcome, latency_us, intended_us, at_s, timing in pending:
             key = (scenario, outcome)
             values = service.get(key)
@@ -141,14 +143,15 @@ class RunMetrics:
                     values = intended[key] = []
                 values.append(intended_us)
             if timing is not None:
-                self._fold_steps(timing, outcome, service)
+                self._fold_steps(timing, outcome, service, counts)
             if scenario.startswith(COUNT_PREFIX):
                 continue  # a count, not a response: no place in the per-second request series
             second = int(at_s)
-            per_second = series.get(second)
+            per_second = seconds.get(second)
             if per_second is None:
-                per_second = series[second] = {}
+                per_second = seconds[second] = {}
             per_second[outcome] = per_second.get(outcome, 0) + 1
+        self._pending = []
         # hdrh silently drops out-of-range values; clamping keeps every response counted.
         over_range = 0
         for table, batch in ((self._service, service), (self._intended, intended)):
@@ -158,17 +161,29 @@ class RunMetrics:
                     hist = table[key] = new_histogram()
                 over_range += record_values(hist, values)
         if over_range:
-            self.count(LATENCY_OVER_RANGE, over_range)
+            counts[LATENCY_OVER_RANGE] = over_range
+        series = self._series
+        for second, outcomes in seconds.items():
+            per_second = series.get(second)
+            if per_second is None:
+                series[second] = outcomes
+                continue
+            for outcome, n in outcomes.items():
+                per_second[outcome] = per_second.get(outcome, 0) + n
+        for name, n in counts.items():
+            self.count(name, n)
 
-    def _fold_steps(self, timing: str, outcome: str, service: dict[_Key, list[int]]) -> None:
+    def _fold_steps(
+        self, timing: str, outcome: str, service: dict[_Key, list[int]], counts: dict[str, int]
+    ) -> None:
         """Each step of one Server-Timing value into `service`, under "_step:NAME"."""
         read = self._steps.read(timing)
         if read is None:
-            self.count(SERVER_TIMING_MALFORMED)
+            counts[SERVER_TIMING_MALFORMED] = counts.get(SERVER_TIMING_MALFORMED, 0) + 1
             return
         steps, dropped = read
         if dropped:
-            self.count(STEPS_DROPPED, dropped)
+            counts[STEPS_DROPPED] = counts.get(STEPS_DROPPED, 0) + dropped
         for scenario, step_us in steps:
             key = (scenario, outcome)
             values = service.get(key)
