@@ -6,12 +6,17 @@ hermes-bench are on the 0-100 scale and named pNN_us (p50_us, p99_us, p99_9_us f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
 SIGNIFICANT_DIGITS = 3
+
+# Batches from this size are recorded in one numpy pass (record_values).
+_VECTORISED_FROM = 16
 
 PERCENTILES = (
     (50.0, "p50_us"),
@@ -30,6 +35,43 @@ def new_histogram() -> HdrHistogram:
 def clamp_us(value_us: int) -> int:
     """`value_us` inside the trackable range: hdrh silently drops values outside it."""
     return min(max(int(value_us), LOWEST_US), HIGHEST_US)
+
+
+def record_values(hist: HdrHistogram, values_us: Sequence[int]) -> int:
+    """Record every value as `hist.record_value` would, clamped into [LOWEST_US, the histogram's
+    highest trackable value]; returns how many were above it (clamped down, still counted).
+
+    One numpy pass over the batch instead of ~1 µs of pure-Python hdrh per value: the load
+    generator records several values per request.
+    """
+    highest = hist.highest_trackable_value
+    if len(values_us) < _VECTORISED_FROM:  # numpy's fixed cost outweighs a few values
+        above = 0
+        for value_us in values_us:
+            value = int(value_us)
+            if value < LOWEST_US:
+                value = LOWEST_US
+            elif value > highest:
+                value = highest
+                above += 1
+            hist.record_value(value)
+        return above
+    values = np.asarray(values_us, dtype=np.int64)
+    above = int(np.count_nonzero(values > highest))
+    np.clip(values, LOWEST_US, highest, out=values)
+    # hdrh's _counts_index_for, vectorised: frexp's exponent is the bit length (exact below 2^53).
+    unit = hist.unit_magnitude
+    half_magnitude = hist.sub_bucket_half_count_magnitude
+    bit_length = np.frexp((values | hist.sub_bucket_mask).astype(np.float64))[1].astype(np.int64)
+    bucket = bit_length - unit - (half_magnitude + 1)
+    sub_bucket = values >> (bucket + unit)
+    index = ((bucket + 1) << half_magnitude) + sub_bucket - hist.sub_bucket_half_count
+    counts = np.ctypeslib.as_array(hist.counts)[: hist.counts_len]
+    np.add.at(counts, index, 1)
+    hist.total_count += len(values)
+    hist.min_value = min(hist.min_value, int(values.min()))
+    hist.max_value = max(hist.max_value, int(values.max()))
+    return above
 
 
 def add_into(into: HdrHistogram, other: HdrHistogram) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
 
+from hermes_bench.app.server_timing import parse_server_timing
 from hermes_bench.histograms import new_histogram
 from hermes_bench.results.model import MetricsDocument
 from hermes_bench.results.vocabulary import BURST_SCENARIO, STEP_PREFIX
@@ -260,6 +262,132 @@ def test_step_timings_and_window_counts_are_not_responses() -> None:
     assert metrics.hit_rate() == 0.5
     assert metrics.outcome_count("HIT") == 1
     assert metrics.outcome_count("HIT", f"{STEP_PREFIX}ratelimit") == 1
+
+
+# --- responses folded in batches: what is read is what one-by-one recording gives ------------
+
+_TIMINGS = (
+    None,
+    "cache-read;dur=0.412, total;dur=0.951",
+    "ratelimit;dur=0.212, upstream;dur=20.004, total;dur=21.100",
+    "db;dur=1.000, db;dur=2.000",  # one step twice: summed
+    "edge;dur=1.5",  # not the app's form: the full parser reads it
+    "total;dur=abc",  # malformed: counted, nothing recorded
+    "total;dur=99999999.000",  # past the histograms' 60 s: clamped and counted
+)
+
+
+def _feed(metrics: RunMetrics, seed: int) -> Counter[tuple[str, str]]:
+    """Random responses into `metrics`; returns the responses and steps each (scenario,
+    outcome) should count, worked out one response at a time with the full W3C parser."""
+    rng = random.Random(seed)
+    expected: Counter[tuple[str, str]] = Counter()
+    step_names: set[str] = set()
+    for i in range(3_000):
+        timing = rng.choice(_TIMINGS)
+        if i % 500 == 0:  # names past MAX_STEP_NAMES, dropped and counted
+            timing = ", ".join(f"n{i}-{k};dur=0.100" for k in range(6))
+        scenario = rng.choice(("cache", "mixed", BURST_SCENARIO))
+        outcome = rng.choice(("HIT", "MISS", "429"))
+        intended = rng.randrange(0, 200_000) if rng.random() < 0.3 else None
+        metrics.record(
+            scenario,
+            outcome,
+            rng.choice((0, rng.randrange(1, 90_000), 120_000_000)),
+            intended_latency_us=intended,
+            at_s=T0 + i / 700,
+            server_timing=timing,
+        )
+        expected[scenario, outcome] += 1
+        for name in parse_server_timing(timing or "") or {}:
+            if name in step_names or len(step_names) < 16:
+                step_names.add(name)
+                expected[STEP_PREFIX + name, outcome] += 1
+    return expected
+
+
+@pytest.mark.parametrize("fold_every", [7, 512, 10**9])
+def test_folding_in_batches_equals_folding_each_response(fold_every: int) -> None:
+    each, batched = RunMetrics(fold_every=1), RunMetrics(fold_every=fold_every)
+    _feed(each, 5)
+    counts = _feed(batched, 5)
+    expected = each.snapshot()
+    assert batched.snapshot() == expected
+    assert {
+        (scenario, outcome): data["service"]["count"]
+        for scenario, summary in expected["scenarios"].items()
+        for outcome, data in summary["outcomes"].items()
+    } == counts
+    responses = sum(n for (scenario, _), n in counts.items() if scenario in ("cache", "mixed"))
+    assert sum(row["requests"] for row in expected["series"]) == responses  # counts, steps: not
+    counters = expected["counters"]
+    assert counters["server_timing_malformed"] > 0 and counters[LATENCY_OVER_RANGE] > 0
+    assert counters["server_timing_steps_dropped"] > 0
+    steps = {name for name in expected["scenarios"] if name.startswith(STEP_PREFIX)}
+    assert len(steps) == 16 and f"{STEP_PREFIX}db" in steps and f"{STEP_PREFIX}edge" in steps
+
+
+def test_every_reader_sees_the_responses_not_folded_yet() -> None:
+    def fresh() -> RunMetrics:
+        metrics = RunMetrics(fold_every=10**9)
+        metrics.record("cache", "HIT", 400, at_s=T0, server_timing="total;dur=0.300")
+        metrics.record("cache", "MISS", 900, at_s=T0, server_timing="total;dur=abc")
+        assert metrics.pending == 2
+        return metrics
+
+    assert fresh().counters == {"server_timing_malformed": 1}
+    assert fresh().outcome_count("HIT") == 1
+    assert fresh().outcome_count("HIT", f"{STEP_PREFIX}total") == 1
+    assert fresh().hit_rate() == 0.5
+    assert {(row["scenario"], row["outcome"]) for row in fresh().live_rows()} == {
+        ("cache", "HIT"),
+        ("cache", "MISS"),
+        (f"{STEP_PREFIX}total", "HIT"),
+    }
+    assert fresh().snapshot()["total"]["service"]["count"] == 2
+    wire = fresh().to_wire()
+    assert wire["series"][0]["requests"] == 2
+    assert wire["histograms"]["service"][f"{STEP_PREFIX}total"].keys() == {"HIT"}
+    dropped = fresh()
+    dropped.reset()
+    assert dropped.pending == 0 and dropped.snapshot()["total"] == {}
+
+
+def test_a_fold_cut_short_leaves_the_responses_pending() -> None:
+    """Ctrl-C lands wherever the process is; in a fold it must lose or double nothing."""
+    metrics = RunMetrics(fold_every=10**9)
+    for i in range(100):
+        metrics.record("cache", "HIT", 500 + i, at_s=T0, server_timing="total;dur=0.300")
+    read = metrics._steps.read
+    calls = iter(range(1_000))
+
+    def interrupted(value: str) -> Any:
+        if next(calls) == 60:
+            raise KeyboardInterrupt
+        return read(value)
+
+    metrics._steps.read = interrupted  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        metrics.fold()
+    assert metrics.pending == 100
+    snapshot = metrics.snapshot()
+    assert snapshot["scenarios"]["cache"]["total"]["service"]["count"] == 100
+    assert snapshot["scenarios"][f"{STEP_PREFIX}total"]["total"]["service"]["count"] == 100
+    assert snapshot["series"][0]["requests"] == 100
+
+
+def test_a_steps_value_is_one_value_per_step_under_the_outcome() -> None:
+    metrics = RunMetrics()
+    timing = "ratelimit;dur=0.212, cache-read;dur=0.412, total;dur=0.951"
+    for outcome in ("HIT", "HIT", "MISS"):
+        metrics.record("cache", outcome, 1_000, at_s=T0, server_timing=timing)
+    scenarios = metrics.snapshot()["scenarios"]
+    for step, us in (("ratelimit", 212), ("cache-read", 412), ("total", 951)):
+        outcomes = scenarios[STEP_PREFIX + step]["outcomes"]
+        assert outcomes["HIT"]["service"]["count"] == 2
+        assert outcomes["MISS"]["service"]["count"] == 1
+        assert outcomes["HIT"]["service"]["max_us"] == pytest.approx(us, rel=1e-3)
+    assert metrics.snapshot()["series"][0]["requests"] == 3  # steps are not responses
 
 
 # --- lookups: the cache path's answers, told HIT or MISS from the upstream's call log -------

@@ -15,7 +15,13 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from hermes_bench.errors import HermesBenchError
-from hermes_bench.histograms import add_into, decode_histogram, latency_summary, new_histogram
+from hermes_bench.histograms import (
+    add_into,
+    decode_histogram,
+    latency_summary,
+    new_histogram,
+    record_values,
+)
 from hermes_bench.results.vocabulary import (
     CACHE_OUTCOMES,
     CACHE_SCENARIO,
@@ -26,6 +32,7 @@ from hermes_bench.results.vocabulary import (
     SERVICE,
 )
 from hermes_bench.scenarios.attribution import HEADER, NO_OUTCOME, Lookup
+from hermes_bench.scenarios.step_timings import StepReader
 
 # Counter bumped when a latency above the histogram's 60 s ceiling is clamped to it.
 LATENCY_OVER_RANGE = "latency_over_range"
@@ -34,8 +41,20 @@ LATENCY_OVER_RANGE = "latency_over_range"
 MAX_LOOKUPS = 500_000
 ATTRIBUTION_DROPPED = "attribution_dropped"
 
+# Counters of Server-Timing headers that could not be read, and of steps past MAX_STEP_NAMES.
+SERVER_TIMING_MALFORMED = "server_timing_malformed"
+STEPS_DROPPED = "server_timing_steps_dropped"
+# Responses are kept as they come and folded into the histograms and the series in batches
+# (one numpy pass per histogram instead of ~1 µs of pure-Python hdrh per value), before anything
+# is read, when the event loop is idle (HermesRun.fold_metrics_when_idle), and at the latest
+# once this many wait: the bound on memory and on one fold's time (~3 µs a response).
+FOLD_EVERY = 512
+
 _Key = tuple[str, str]  # (scenario, outcome)
 _Table = dict[_Key, HdrHistogram]
+# A response not folded yet: scenario, outcome, µs, intended µs or None, answered at (time.time()),
+# the target's Server-Timing header value or None.
+_Pending = tuple[str, str, int, int | None, float, str | None]
 
 
 class WireFormatError(HermesBenchError):
@@ -57,14 +76,16 @@ class RunMetrics:
     lookup()) are the one part that grows with requests, up to `max_lookups`.
     """
 
-    def __init__(self, max_lookups: int = MAX_LOOKUPS) -> None:
+    def __init__(self, max_lookups: int = MAX_LOOKUPS, fold_every: int = FOLD_EVERY) -> None:
         self._max_lookups = max_lookups
-        self._highest_us: int = new_histogram().highest_trackable_value
+        self._fold_every = fold_every
         self._service: _Table = {}
         self._intended: _Table = {}
         self._counters: dict[str, int] = {}
         self._series: dict[int, dict[str, int]] = {}  # second -> outcome -> responses
         self._lookups: list[Lookup] = []
+        self._pending: list[_Pending] = []
+        self._steps = StepReader()
 
     def reset(self) -> None:
         """Forget everything recorded: a new test starts. In place, so whoever holds this
@@ -72,6 +93,8 @@ class RunMetrics:
         self._service, self._intended = {}, {}
         self._counters, self._series = {}, {}
         self._lookups = []
+        self._pending = []
+        self._steps = StepReader()
 
     def record(
         self,
@@ -81,32 +104,92 @@ class RunMetrics:
         *,
         intended_latency_us: int | None = None,
         at_s: float,
+        server_timing: str | None = None,
     ) -> None:
-        """Record one response that finished at wall-clock `at_s` (time.time())."""
-        key = (scenario, outcome)
-        self._record_into(self._service, key, latency_us)
-        if intended_latency_us is not None:
-            self._record_into(self._intended, key, intended_latency_us)
-        if scenario.startswith(COUNT_PREFIX):
-            return  # a count, not a response: no place in the per-second request series
-        second = int(at_s)
-        per_second = self._series.get(second)
-        if per_second is None:
-            per_second = self._series[second] = {}
-        per_second[outcome] = per_second.get(outcome, 0) + 1
+        """Record one response that finished at wall-clock `at_s` (time.time()); with the
+        target's Server-Timing value, each step it names under "_step:NAME" and this outcome
+        (an unreadable value is counted in SERVER_TIMING_MALFORMED, never failed)."""
+        pending = self._pending
+        pending.append((scenario, outcome, latency_us, intended_latency_us, at_s, server_timing))
+        if len(pending) >= self._fold_every:
+            self.fold()
 
-    def _record_into(self, table: _Table, key: _Key, latency_us: int) -> None:
-        hist = table.get(key)
-        if hist is None:
-            hist = table[key] = new_histogram()
-        value = int(latency_us)
+    @property
+    def pending(self) -> int:
+        """Responses recorded and not folded yet."""
+        return len(self._pending)
+
+    def fold(self) -> None:
+        """Add the responses recorded since the last fold to the histograms, series and
+        counters. Every reader calls it first, so what is read is always exact."""
+        pending = self._pending
+        if not pending:
+            return
+        # All worked out aside first, then added at once: a Ctrl-C in the long part leaves the
+        # responses pending, to be folded by the reader that writes the results.
+        service: dict[_Key, list[int]] = {}
+        intended: dict[_Key, list[int]] = {}
+        seconds: dict[int, dict[str, int]] = {}  # second -> outcome -> responses
+        counts: dict[str, int] = {}
+        for scenario, outcome, latency_us, intended_us, at_s, timing in pending:
+            key = (scenario, outcome)
+            values = service.get(key)
+            if values is None:
+                values = service[key] = []
+            values.append(latency_us)
+            if intended_us is not None:
+                values = intended.get(key)
+                if values is None:
+                    values = intended[key] = []
+                values.append(intended_us)
+            if timing is not None:
+                self._fold_steps(timing, outcome, service, counts)
+            if scenario.startswith(COUNT_PREFIX):
+                continue  # a count, not a response: no place in the per-second request series
+            second = int(at_s)
+            per_second = seconds.get(second)
+            if per_second is None:
+                per_second = seconds[second] = {}
+            per_second[outcome] = per_second.get(outcome, 0) + 1
+        self._pending = []
         # hdrh silently drops out-of-range values; clamping keeps every response counted.
-        if value < 1:
-            value = 1
-        elif value > self._highest_us:
-            value = self._highest_us
-            self.count(LATENCY_OVER_RANGE)
-        hist.record_value(value)
+        over_range = 0
+        for table, batch in ((self._service, service), (self._intended, intended)):
+            for key, values in batch.items():
+                hist = table.get(key)
+                if hist is None:
+                    hist = table[key] = new_histogram()
+                over_range += record_values(hist, values)
+        if over_range:
+            counts[LATENCY_OVER_RANGE] = over_range
+        series = self._series
+        for second, outcomes in seconds.items():
+            per_second = series.get(second)
+            if per_second is None:
+                series[second] = outcomes
+                continue
+            for outcome, n in outcomes.items():
+                per_second[outcome] = per_second.get(outcome, 0) + n
+        for name, n in counts.items():
+            self.count(name, n)
+
+    def _fold_steps(
+        self, timing: str, outcome: str, service: dict[_Key, list[int]], counts: dict[str, int]
+    ) -> None:
+        """Each step of one Server-Timing value into `service`, under "_step:NAME"."""
+        read = self._steps.read(timing)
+        if read is None:
+            counts[SERVER_TIMING_MALFORMED] = counts.get(SERVER_TIMING_MALFORMED, 0) + 1
+            return
+        steps, dropped = read
+        if dropped:
+            counts[STEPS_DROPPED] = counts.get(STEPS_DROPPED, 0) + dropped
+        for scenario, step_us in steps:
+            key = (scenario, outcome)
+            values = service.get(key)
+            if values is None:
+                values = service[key] = []
+            values.append(step_us)
 
     def lookup(
         self,
@@ -116,11 +199,13 @@ class RunMetrics:
         latency_us: int,
         intended_latency_us: int | None,
         header: str | None,
+        server_timing: str | None = None,
     ) -> None:
         """Record one right answer of the cache path, kept for attribution from the call log.
 
-        With a header outcome it is recorded now, under that outcome; without one (None) it waits
-        for settle_lookups(), which records it as the log tells.
+        With a header outcome it is recorded now, under that outcome (its Server-Timing steps
+        too, as record() does); without one (None) it waits for settle_lookups(), which records
+        it as the log tells.
         """
         if header is not None:
             self.record(
@@ -129,6 +214,7 @@ class RunMetrics:
                 latency_us,
                 intended_latency_us=intended_latency_us,
                 at_s=answered_s,
+                server_timing=server_timing,
             )
         self._keep((request_hash, sent_s, answered_s, latency_us, intended_latency_us, header))
 
@@ -167,10 +253,12 @@ class RunMetrics:
     @property
     def counters(self) -> dict[str, int]:
         """A copy of the free counters."""
+        self.fold()
         return dict(self._counters)
 
     def outcome_count(self, outcome: str, scenario: str | None = None) -> int:
         """Responses with `outcome`, in one scenario or in all (counts and steps left out)."""
+        self.fold()
         return sum(
             hist.get_total_count()
             for (sc, out), hist in self._service.items()
@@ -186,6 +274,7 @@ class RunMetrics:
 
     def live_rows(self) -> list[dict[str, Any]]:
         """Per scenario and outcome: count and service p50/p90/p99/max in µs, for a live view."""
+        self.fold()
         rows = []
         for (scenario, outcome), hist in sorted(self._service.items()):
             row: dict[str, Any] = {"scenario": scenario, "outcome": outcome}
@@ -198,6 +287,7 @@ class RunMetrics:
 
     def to_wire(self) -> dict[str, Any]:
         """Everything recorded since the last call, as JSON/msgpack-safe types; then reset."""
+        self.fold()
         wire = {
             "version": METRICS_WIRE_VERSION,
             "histograms": self._encoded_histograms(),
@@ -247,6 +337,7 @@ class RunMetrics:
 
     def snapshot(self) -> dict[str, Any]:
         """Summaries per scenario, outcome and family, totals, counters, series, histograms."""
+        self.fold()
         scenarios: dict[str, Any] = {}
         for scenario in sorted({sc for sc, _ in self._service}):
             outcomes = sorted(out for sc, out in self._service if sc == scenario)

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import gevent
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
@@ -18,6 +19,10 @@ from hermes_bench.scenarios.options import ScenarioOptions
 from hermes_bench.scenarios.output_paths import OutputPaths
 from hermes_bench.scenarios.workload import TraceWorkload, WorkItem, ZipfWorkload
 from hermes_bench.stack.stack import Stack
+
+# The idle-time fold of the users' responses: looked at this often, done from this many.
+FOLD_CHECK_S = 0.005
+FOLD_FROM = 64
 
 
 @dataclass
@@ -44,6 +49,13 @@ class HermesRun:
     _budget: int | None = None  # draws left in this process under --hermes-requests
     _slot_origin: float | None = None
     _slots_taken: int = 0
+    _folder: gevent.Greenlet | None = None
+
+    def fold_metrics_when_idle(self) -> None:
+        """Fold the users' responses into the metrics when the event loop has nothing else to
+        do, so that no answer waits on the bookkeeping to be timed; once per process."""
+        if self._folder is None or self._folder.dead:
+            self._folder = gevent.spawn(_fold_when_idle, self.metrics)
 
     def next_slot(self, environment: Environment) -> float:
         """Claim the next send time (monotonic) of this process's share of --hermes-arrival-rate.
@@ -129,6 +141,14 @@ class HermesRun:
     def upstream_url(self, environment: Environment) -> str:
         """The fake upstream whose ground truth counts OpenAI calls, or '' when unknown."""
         return ScenarioOptions.from_parsed(environment.parsed_options).upstream_url
+
+
+def _fold_when_idle(metrics: RunMetrics) -> None:
+    while True:
+        gevent.sleep(FOLD_CHECK_S)
+        if metrics.pending >= FOLD_FROM:
+            gevent.idle()  # no answer is waiting to be read: nobody's latency grows
+            metrics.fold()
 
 
 def _process_part(environment: Environment) -> tuple[int, int]:

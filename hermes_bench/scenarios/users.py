@@ -8,7 +8,6 @@ carry Retry-After. A failed check is counted and marked failed in Locust's stats
 
 from __future__ import annotations
 
-import functools
 import json
 import random
 import secrets
@@ -20,7 +19,6 @@ from locust import task
 from locust.contrib.fasthttp import FastHttpUser, ResponseContextManager
 from locust.runners import WorkerRunner
 
-from hermes_bench.app.server_timing import parse_server_timing
 from hermes_bench.results.vocabulary import (
     ADMITTED_OUTCOME,
     BARE_SCENARIO,
@@ -29,18 +27,16 @@ from hermes_bench.results.vocabulary import (
     CACHE_SCENARIO,
     ERROR,
     REFUSED,
-    STEP_PREFIX,
     TTFT_SCENARIO,
     WRONG_ANSWER,
 )
 from hermes_bench.scenarios.attribution import NO_OUTCOME
 from hermes_bench.scenarios.hit_header import parse_hit_header
+from hermes_bench.scenarios.prepared_chat import PreparedChat, prepared_chat
 from hermes_bench.scenarios.rate_windows import RateResponse, count_windows, header_int
 from hermes_bench.scenarios.run_context import HermesRun, run_of
 from hermes_bench.scenarios.target_health import base_url, transport_reason
 from hermes_bench.scenarios.workload import WorkItem
-from hermes_bench.wire.answer import answer_text
-from hermes_bench.wire.chat import request_hash
 
 CHAT_PATH = "/v1/chat/completions"
 # A counter: requests that got no HTTP answer at all (refused, timed out, reset...).
@@ -48,10 +44,12 @@ NO_ANSWER = "no_answer"
 BARE_PATH = "/_bare"
 _UNTIL_STOPPED_S = 60.0
 SESSION_PATH = "/v1/sessions"
-# Distinct Server-Timing names one user records: each costs two fixed-size histograms.
-MAX_STEP_NAMES = 16
+# The body goes out as bytes built once per item (see prepared_chat), so the JSON headers
+# Locust's json= would add are added by chat() itself.
+JSON_TYPE = "application/json"
 # Outcomes of a chat that got no right answer: not a cache lookup, nothing to attribute.
 _NOT_ANSWERED = frozenset({WRONG_ANSWER, REFUSED, ERROR})
+_CACHE_OUTCOMES = frozenset(CACHE_OUTCOMES)
 
 
 class HermesUser(FastHttpUser):
@@ -71,11 +69,10 @@ class HermesUser(FastHttpUser):
         # A wait asked for by the last task; waiting in wait_time lets a stop interrupt it.
         self.pause_s = 0.0
         self._intended: float | None = None
-        # Server-Timing name -> its "_step:" scenario, built once per name.
-        self._step_scenarios: dict[str, str] = {}
         self.hit_header = parse_hit_header(self.hermes.options.hit_header)
         # Cache-path answers are kept for attribution only when there is a call log to read.
         self.attributing = bool(self.hermes.upstream_url(self.environment))
+        self.hermes.fold_metrics_when_idle()
         if self._is_paced():
             self._intended = self.hermes.next_slot(self.environment)
             gevent.sleep(max(0.0, self._intended - time.monotonic()))
@@ -132,19 +129,23 @@ class HermesUser(FastHttpUser):
         self, scenario: str, item: WorkItem, *, key: str | None = None, expect_429: bool = False
     ) -> tuple[str, Any]:
         """Send one chat completion, check it, record it; returns (outcome, response)."""
-        body = item.body()
+        prepared = prepared_chat(item)
         streaming = scenario == CACHE_SCENARIO and self.hermes.options.stream == "on"
-        if streaming:
-            body["stream"] = True
-        headers = {"Authorization": f"Bearer {key or item.api_key or self.api_key()}"}
-        intended = self.intended_start()
-        self.hermes.metrics.count("chat_started")
+        body = prepared.stream_body() if streaming else prepared.body
+        headers = {
+            "Authorization": f"Bearer {key or item.api_key or self.api_key()}",
+            "Content-Type": JSON_TYPE,
+            "Accept": JSON_TYPE,
+        }
+        intended = self._intended
+        metrics = self.hermes.metrics
+        metrics.count("chat_started")
         started = time.perf_counter_ns()
         sent_s = time.time()
         target = self.target()
         with self.client.post(
             target + CHAT_PATH,
-            json=body,
+            data=body,  # type: ignore[arg-type]  # bytes go out as they are; the hint is narrow
             headers=headers,
             name=f"{scenario}: chat",
             catch_response=True,
@@ -153,49 +154,38 @@ class HermesUser(FastHttpUser):
             if response.status_code == 0:
                 outcome = self._no_answer(response, target)
             elif streaming:
-                outcome = self._check_stream(response, item, started)
+                outcome = self._check_stream(response, prepared, started)
             else:
-                outcome = self._check_chat(response, item, expect_429)
-        if self.attributing and scenario == CACHE_SCENARIO and outcome not in _NOT_ANSWERED:
-            self._record_lookup(item, outcome, started, sent_s, intended)
-        else:
-            self.record(scenario, outcome, started, intended)
-        if outcome in CACHE_OUTCOMES:
-            timing = _header(response, "server-timing")
-            if timing is not None:
-                self._record_steps(timing, outcome)
-        return outcome, response
-
-    def _record_lookup(
-        self, item: WorkItem, outcome: str, started_ns: int, sent_s: float, intended: float | None
-    ) -> None:
-        """Record a right answer of the cache path with what attribution needs: its request
-        hash and wall-clock window; without a header outcome it waits for the call log."""
-        latency_us = (time.perf_counter_ns() - started_ns) // 1000
+                outcome = self._check_chat(response, prepared, expect_429)
+        latency_us = (time.perf_counter_ns() - started) // 1000
         intended_us = None
         if intended is not None:
             intended_us = int((time.monotonic() - intended) * 1_000_000)
-        header = None if outcome == NO_OUTCOME else outcome
-        self.hermes.metrics.lookup(
-            item_hash(item), sent_s, time.time(), latency_us, intended_us, header
-        )
-
-    def _record_steps(self, timing: str, outcome: str) -> None:
-        """Each step the target timed itself (Server-Timing) into "_step:NAME", per outcome."""
-        steps = parse_server_timing(timing)
-        metrics = self.hermes.metrics
-        if steps is None:
-            metrics.count("server_timing_malformed")
-            return
-        at_s = time.time()
-        for name, step_us in steps.items():
-            step_scenario = self._step_scenarios.get(name)
-            if step_scenario is None:
-                if len(self._step_scenarios) >= MAX_STEP_NAMES:
-                    metrics.count("server_timing_steps_dropped")
-                    continue
-                step_scenario = self._step_scenarios[name] = STEP_PREFIX + name
-            metrics.record(step_scenario, outcome, step_us, at_s=at_s)
+        # The steps the target timed itself (Server-Timing), per outcome, for cache outcomes.
+        timing = _header(response, "server-timing") if outcome in _CACHE_OUTCOMES else None
+        if self.attributing and scenario == CACHE_SCENARIO and outcome not in _NOT_ANSWERED:
+            # A right answer of the cache path, with what attribution needs: its request hash
+            # and wall-clock window; without a header outcome it waits for the call log.
+            header = None if outcome == NO_OUTCOME else outcome
+            metrics.lookup(
+                prepared.request_hash(),
+                sent_s,
+                time.time(),
+                latency_us,
+                intended_us,
+                header,
+                timing,
+            )
+        else:
+            metrics.record(
+                scenario,
+                outcome,
+                latency_us,
+                intended_latency_us=intended_us,
+                at_s=time.time(),
+                server_timing=timing,
+            )
+        return outcome, response
 
     def _no_answer(self, response: ResponseContextManager, target: str) -> str:
         """A request that got no HTTP answer: failed with the reason (refused, timed out...)."""
@@ -204,18 +194,25 @@ class HermesUser(FastHttpUser):
         return ERROR
 
     def _check_chat(
-        self, response: ResponseContextManager, item: WorkItem, expect_429: bool
+        self, response: ResponseContextManager, prepared: PreparedChat, expect_429: bool
     ) -> str:
         status = response.status_code
         if status == 200:
+            body: bytes | None = None
             try:
-                content = response.json()["choices"][0]["message"]["content"]
-            except (ValueError, KeyError, IndexError, TypeError):
+                body = response.content
+                # Bytes already found to hold the right answer hold it again: no parse needed.
+                if body is not None and body == prepared.checked_body:
+                    content = prepared.answer
+                else:
+                    content = response.json()["choices"][0]["message"]["content"]
+            except (ValueError, KeyError, IndexError, TypeError):  # not JSON, not an answer
                 content = None
-            if content != expected_answer(item):
+            if content != prepared.answer:
                 self.hermes.metrics.count("wrong_answers")
                 response.failure(f"wrong answer for the prompt: {str(content)[:80]!r}")
                 return "wrong_answer"
+            prepared.checked_body = body
             response.success()
             hit_header = self.hit_header
             return hit_header.outcome(_header(response, hit_header.name)) or NO_OUTCOME
@@ -225,18 +222,20 @@ class HermesUser(FastHttpUser):
         response.failure(f"HTTP {status}: {_error_message(response)}")
         return "error"
 
-    def _check_stream(self, response: ResponseContextManager, item: WorkItem, started: int) -> str:
+    def _check_stream(
+        self, response: ResponseContextManager, prepared: PreparedChat, started: int
+    ) -> str:
         """Read a streamed answer to its end: the time to its first token is recorded per
         outcome (TTFT_SCENARIO), the text put together is checked like a whole answer's."""
         if response.status_code != 200:
-            return self._check_chat(response, item, expect_429=False)
+            return self._check_chat(response, prepared, expect_429=False)
         first_ns = None
         pieces = []
         # A line as soon as it is there: iter_content would wait for a whole block, and the
         # first token's time is what is measured.
         raw = response._response
         if raw is None:
-            return self._check_chat(response, item, expect_429=False)
+            return self._check_chat(response, prepared, expect_429=False)
         try:
             while line := raw.readline(b"\n"):
                 piece = _stream_piece(line.decode("utf-8", "replace").rstrip("\r\n"))
@@ -248,7 +247,7 @@ class HermesUser(FastHttpUser):
             response.failure(f"stream broke off: {type(exc).__name__}")
             return "error"
         content = "".join(pieces)
-        if content != expected_answer(item):
+        if content != prepared.answer:
             self.hermes.metrics.count("wrong_answers")
             response.failure(f"wrong answer for the prompt: {content[:80]!r}")
             return "wrong_answer"
@@ -464,19 +463,6 @@ class MixedUser(SessionCalls):
             for _ in range(5):
                 if item is not None:
                     self.chat("mixed", item)
-
-
-@functools.lru_cache(maxsize=8192)
-def expected_answer(item: WorkItem) -> str:
-    """The fake upstream's answer to `item`; memoised, as popular prompts repeat by design."""
-    return answer_text(item.body())
-
-
-@functools.lru_cache(maxsize=8192)
-def item_hash(item: WorkItem) -> str:
-    """The request hash the upstream logs for `item` (the target forwards its body); memoised,
-    and one string shared by a popular prompt's lookups."""
-    return request_hash(item.body())
 
 
 def _check_session(

@@ -20,6 +20,9 @@ from hermes_bench.wire.chat import request_hash
 DEFAULT_MODEL = "gpt-4o-mini"
 # numpy costs about a microsecond per call whatever the size: draw many at once, hand out one.
 _BLOCK = 4096
+# Catalogue items built once and handed out again, for ranks up to this: the popular head,
+# drawn most of the time, without one item per rank of a huge catalogue in memory.
+_KEPT_RANKS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,7 @@ class ZipfWorkload:
         self._block: list[int] = []
         self._pos = 0
         self._one_offs = 0  # one-offs drawn so far: numbers the next one
+        self._items: dict[int, WorkItem] = {}  # rank -> its item (ranks up to _KEPT_RANKS)
 
     def _refill(self) -> None:
         one_off = self._rng.random(_BLOCK) < self.one_off_share
@@ -131,7 +135,12 @@ class ZipfWorkload:
             # Seed and stream in the text: unique across users, workers and differently seeded runs.
             prompt = f"one-off {self.seed}.{self.stream}.{n}: a question asked exactly once"
             return WorkItem(prompt, self.model)
-        return WorkItem(catalogue_prompt(rank), self.model)
+        item = self._items.get(rank)
+        if item is None:
+            item = WorkItem(catalogue_prompt(rank), self.model)
+            if rank <= _KEPT_RANKS:
+                self._items[rank] = item
+        return item
 
     def describe(self) -> dict[str, Any]:
         """The parameters that reproduce this stream."""

@@ -1,0 +1,83 @@
+"""The answer check of the cache users against a gateway that sometimes answers wrong.
+
+A 200 body byte-equal to one already found right is right without a parse; any other body is
+parsed and checked, so a wrong answer after many right ones is still caught.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hermes_bench.wire.answer import answer_text
+
+ROOT = Path(__file__).resolve().parent.parent
+# In turn, request by request: the same right bytes twice, a wrong answer, the right answer in
+# other bytes, a body that is not JSON.
+_KINDS = ("right", "right", "wrong", "right, other bytes", "not json")
+REQUESTS = 30
+
+
+class _Gateway(BaseHTTPRequestHandler):
+    served = itertools.count()
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        n = next(self.served)
+        kind = _KINDS[n % len(_KINDS)]
+        content = answer_text(body) if kind != "wrong" else "a cached answer to another prompt"
+        answer: dict[str, Any] = {"choices": [{"message": {"content": content}}]}
+        if kind == "right, other bytes":
+            answer["id"] = f"chatcmpl-{n}"
+        raw = b"{not json" if kind == "not json" else json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.send_header("X-Cache", "HIT")
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def gateway() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.e2e
+def test_wrong_answers_are_caught_between_right_ones(tmp_path: Path, gateway: str) -> None:
+    metrics = tmp_path / "metrics.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless",
+         "--only-summary", "-u", "1", "-r", "1", "-t", "60s", "CacheUser", "--host", gateway,
+         "--hermes-requests", str(REQUESTS), "--hermes-catalogue-size", "1",
+         "--hermes-one-off-share", "0", "--hermes-metrics-json", str(metrics)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    document = json.loads(metrics.read_text())
+    right = sum(1 for n in range(REQUESTS) if _KINDS[n % len(_KINDS)].startswith("right"))
+    cache = document["metrics"]["scenarios"]["cache"]["outcomes"]
+    assert cache["HIT"]["service"]["count"] == right, output
+    assert cache["wrong_answer"]["service"]["count"] == REQUESTS - right
+    assert document["metrics"]["counters"]["wrong_answers"] == REQUESTS - right
+    assert "wrong answer for the prompt: 'a cached answer to another prompt'" in output
+    assert "wrong answer for the prompt: 'None'" in output  # the body that is not JSON
