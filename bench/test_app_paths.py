@@ -17,7 +17,6 @@ import secrets
 import statistics
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import pytest
@@ -30,17 +29,19 @@ from bench.test_ratios import (
     CHAT_PATH,
     GREENLETS,
     THROUGHPUT_GOAL,
+    UPSTREAM_LATENCY,
     Burst,
     Driver,
     _chat_body,
     _spread,
     _warm,
+    one_instance_stacks,
 )
 from hermes_bench.app.redis_client import create_pool
 from hermes_bench.app.server_timing import parse_server_timing
 from hermes_bench.app.settings import TargetSettings
 from hermes_bench.http_json import request_json
-from hermes_bench.stack.stack import Stack, StackConfig
+from hermes_bench.stack.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +54,6 @@ WARMUP_REQUESTS = 300
 SEQUENTIAL_REQUESTS = 1000
 MISSES_PER_ROUND = 300
 MISS_WARMUP = 50
-UPSTREAM_LATENCY = "fixed:5ms"
 HIT_TIME_GOAL = 2.0  # HIT p50 <= 2 x bare p50: throughput / bare >= 0.5 at one connection
 MISS_OVERHEAD_GOAL_MS = 1.5
 
@@ -64,21 +64,8 @@ def limited_stacks(
 ) -> Iterator[dict[str, Stack]]:
     """A one-instance stack per backend with the default rate limiter on, up together."""
     ratio_report.context["versions"] = backend_versions
-    with ExitStack() as running:
-        yield {
-            backend: running.enter_context(
-                Stack(
-                    StackConfig(
-                        backend=backend,
-                        instances=1,
-                        redis_url=redis_url if backend == "redis" else None,
-                        upstream_latency=UPSTREAM_LATENCY,
-                        target_env={"RATE_LIMIT": NEVER_REACHED},
-                    )
-                )
-            )
-            for backend in BACKENDS
-        }
+    with one_instance_stacks(redis_url, NEVER_REACHED) as running:
+        yield running
 
 
 def command_cpu_us(url: str, count: int = SEQUENTIAL_REQUESTS) -> float:

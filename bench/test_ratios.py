@@ -10,6 +10,7 @@ The tests check behaviour (every answer a 200 HIT with the cached body); speed g
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import statistics
@@ -154,12 +155,13 @@ def _spread(values: list[float]) -> dict[str, float]:
     }
 
 
-@pytest.fixture(scope="module")
-def stacks(
-    redis_url: str, backend_versions: dict[str, str], ratio_report: RatioReport
-) -> Iterator[dict[str, Stack]]:
-    """A one-instance stack per backend, up together so both are measured in the same minute."""
-    ratio_report.context["versions"] = backend_versions
+UPSTREAM_LATENCY = "fixed:5ms"
+
+
+@contextlib.contextmanager
+def one_instance_stacks(redis_url: str, rate_limit: str) -> Iterator[dict[str, Stack]]:
+    """A one-instance stack per backend at `rate_limit`, up together so both are measured in
+    the same minute."""
     with ExitStack() as running:
         yield {
             backend: running.enter_context(
@@ -168,13 +170,23 @@ def stacks(
                         backend=backend,
                         instances=1,
                         redis_url=redis_url if backend == "redis" else None,
-                        upstream_latency="fixed:5ms",
-                        target_env={"RATE_LIMIT": "none"},
+                        upstream_latency=UPSTREAM_LATENCY,
+                        target_env={"RATE_LIMIT": rate_limit},
                     )
                 )
             )
             for backend in ("redis", "memory")
         }
+
+
+@pytest.fixture(scope="module")
+def stacks(
+    redis_url: str, backend_versions: dict[str, str], ratio_report: RatioReport
+) -> Iterator[dict[str, Stack]]:
+    """A one-instance stack per backend, the limiter off, up together."""
+    ratio_report.context["versions"] = backend_versions
+    with one_instance_stacks(redis_url, "none") as running:
+        yield running
 
 
 def test_cache_hit_throughput_against_bare(

@@ -10,11 +10,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
+from http_servers import serving
 
 from hermes_bench.http_json import HttpJsonError, get_json
 from hermes_bench.stack.ports import free_port
@@ -103,14 +104,8 @@ def upstream() -> Iterator[str]:
 @pytest.fixture
 def gateway(upstream: str) -> Iterator[tuple[str, _Cache]]:
     cache = _Cache(upstream)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _gateway_handler(cache))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", cache
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_gateway_handler(cache)) as url:
+        yield url, cache
 
 
 def test_hits_and_misses_from_the_call_log_are_the_gateways_own(

@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from http_servers import serving
 
-from hermes_bench.stack.ports import free_port
 from hermes_bench.stack.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.e2e
@@ -60,16 +59,8 @@ def racing_proxy() -> Iterator[tuple[str, Stack, list[str]]]:
     config = StackConfig(backend="memory", instances=1, upstream_latency="zero")
     with Stack(config) as stack:
         raced: list[str] = []
-        server = ThreadingHTTPServer(
-            ("127.0.0.1", free_port()), _proxy_handler(stack.target_urls[0], raced)
-        )
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}", stack, raced
-        finally:
-            server.shutdown()
-            server.server_close()
+        with serving(_proxy_handler(stack.target_urls[0], raced)) as url:
+            yield url, stack, raced
 
 
 def test_a_write_between_read_and_update_is_a_counted_conflict(

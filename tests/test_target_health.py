@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import http.server
 import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
+from http_servers import serving
 
 from hermes_bench.scenarios.target_health import (
     Endpoint,
@@ -33,11 +33,8 @@ class _NotFound(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def gateway() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_NotFound) as url:
+        yield url
 
 
 @pytest.fixture
