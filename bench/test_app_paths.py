@@ -30,11 +30,11 @@ from bench.test_ratios import (
     GREENLETS,
     THROUGHPUT_GOAL,
     UPSTREAM_LATENCY,
-    Burst,
     Driver,
     _chat_body,
     _spread,
     _warm,
+    hit_and_bare_bursts,
     one_instance_stacks,
 )
 from hermes_bench.app.redis_client import create_pool
@@ -93,25 +93,7 @@ def command_cpu_us(url: str, count: int = SEQUENTIAL_REQUESTS) -> float:
 def test_cache_hit_throughput_with_the_limiter_against_bare(
     limited_stacks: dict[str, Stack], ratio_report: RatioReport
 ) -> None:
-    drivers = {name: Driver(stack, GREENLETS) for name, stack in limited_stacks.items()}
-    bodies = {name: _chat_body() for name in limited_stacks}
-    bursts: dict[tuple[str, str], list[Burst]] = {}
-    try:
-        cached = {name: _warm(drivers[name], bodies[name]) for name in limited_stacks}
-        for name, driver in drivers.items():
-            driver.burst(CHAT_PATH, bodies[name], WARMUP_REQUESTS, cached[name])
-            driver.burst(BARE_PATH, b"{}", WARMUP_REQUESTS, None)
-        for round_index in range(ROUNDS):
-            paths = [CHAT_PATH, BARE_PATH] if round_index % 2 == 0 else [BARE_PATH, CHAT_PATH]
-            for name, driver in drivers.items():
-                for path in paths:
-                    expected = cached[name] if path == CHAT_PATH else None
-                    body = bodies[name] if path == CHAT_PATH else b"{}"
-                    burst = driver.burst(path, body, REQUESTS_PER_BURST, expected)
-                    bursts.setdefault((name, path), []).append(burst)
-    finally:
-        for driver in drivers.values():
-            driver.close()
+    bursts = hit_and_bare_bursts(limited_stacks, ROUNDS)
     redis_url = limited_stacks["redis"].redis_url
     assert redis_url is not None
     command_us = command_cpu_us(redis_url)

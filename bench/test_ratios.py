@@ -189,18 +189,20 @@ def stacks(
         yield running
 
 
-def test_cache_hit_throughput_against_bare(
-    stacks: dict[str, Stack], ratio_report: RatioReport
-) -> None:
+def hit_and_bare_bursts(
+    stacks: dict[str, Stack], rounds: int = ROUNDS
+) -> dict[tuple[str, str], list[Burst]]:
+    """`rounds` bursts of cached chat requests and of /_bare per stack, after a warm-up, the
+    two paths alternating which goes first; keyed by (stack name, path)."""
     drivers = {name: Driver(stack, GREENLETS) for name, stack in stacks.items()}
     bodies = {name: _chat_body() for name in stacks}
+    bursts: dict[tuple[str, str], list[Burst]] = {}
     try:
         cached = {name: _warm(drivers[name], bodies[name]) for name in stacks}
         for name, driver in drivers.items():
             driver.burst(CHAT_PATH, bodies[name], WARMUP_REQUESTS, cached[name])
             driver.burst(BARE_PATH, b"{}", WARMUP_REQUESTS, None)
-        bursts: dict[tuple[str, str], list[Burst]] = {}
-        for round_index in range(ROUNDS):
+        for round_index in range(rounds):
             # Alternate which path goes first, so a slow moment is not always blamed on one.
             paths = [CHAT_PATH, BARE_PATH] if round_index % 2 == 0 else [BARE_PATH, CHAT_PATH]
             for name, driver in drivers.items():
@@ -212,6 +214,13 @@ def test_cache_hit_throughput_against_bare(
     finally:
         for driver in drivers.values():
             driver.close()
+    return bursts
+
+
+def test_cache_hit_throughput_against_bare(
+    stacks: dict[str, Stack], ratio_report: RatioReport
+) -> None:
+    bursts = hit_and_bare_bursts(stacks)
     for name in stacks:
         chat, bare = bursts[(name, CHAT_PATH)], bursts[(name, BARE_PATH)]
         ratios = [c.rps / b.rps for c, b in zip(chat, bare, strict=True)]

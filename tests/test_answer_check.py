@@ -11,12 +11,11 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-from http_servers import serving
+from http_servers import QuietHandler, serving
 
 from hermes_bench.wire.answer import answer_text
 
@@ -27,7 +26,7 @@ _KINDS = ("right", "right", "wrong", "right, other bytes", "not json")
 REQUESTS = 30
 
 
-class _Gateway(BaseHTTPRequestHandler):
+class _Gateway(QuietHandler):
     served = itertools.count()
 
     def do_POST(self) -> None:
@@ -39,15 +38,7 @@ class _Gateway(BaseHTTPRequestHandler):
         if kind == "right, other bytes":
             answer["id"] = f"chatcmpl-{n}"
         raw = b"{not json" if kind == "not json" else json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.send_header("X-Cache", "HIT")
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        self.send_json(raw, X_Cache="HIT")
 
 
 @pytest.fixture

@@ -7,12 +7,10 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
 
 import pytest
-from http_servers import serving
+from http_servers import QuietHandler, serving
 
 from hermes_bench.app import server_timing
 from hermes_bench.app.server_timing import parse_server_timing, timing_entry
@@ -89,7 +87,7 @@ def test_malformed_headers_are_refused_whole(header: str) -> None:
 _HEADERS = (None, "total;dur=abc", "edge;dur=1.5")  # in turn, request by request
 
 
-class _Gateway(BaseHTTPRequestHandler):
+class _Gateway(QuietHandler):
     """Answers every chat completion right, as a HIT, with the next Server-Timing of _HEADERS."""
 
     served = itertools.count()
@@ -97,18 +95,9 @@ class _Gateway(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         content = json.dumps({"choices": [{"message": {"content": answer_text(body)}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(content)))
-        self.send_header("X-Cache", "HIT")
         timing = _HEADERS[next(self.served) % len(_HEADERS)]
-        if timing is not None:
-            self.send_header("Server-Timing", timing)
-        self.end_headers()
-        self.wfile.write(content)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+        extra = {} if timing is None else {"Server_Timing": timing}
+        self.send_json(content, X_Cache="HIT", **extra)
 
 
 @pytest.fixture
