@@ -38,7 +38,7 @@ from bench.test_ratios import (
     one_instance_stacks,
 )
 from hermes_bench.app.redis_client import create_pool
-from hermes_bench.app.server_timing import parse_server_timing
+from hermes_bench.app.server_timing import LOOKUP_STEPS, parse_server_timing
 from hermes_bench.app.settings import TargetSettings
 from hermes_bench.http_json import request_json
 from hermes_bench.stack.stack import Stack
@@ -240,9 +240,7 @@ def test_miss_overhead_over_the_upstream(
         def p50(part: str, rows: list[dict[str, Any]] = measured) -> float:
             return statistics.median(r[part] for r in rows if part in r)
 
-        lookup = [
-            s for s in ("ratelimit", "ratelimit+cache-read", "cache-read") if s in measured[0]
-        ]
+        lookup = [s for s in LOOKUP_STEPS if s in measured[0]]
         ratio_report.add(
             RatioFigure(
                 name=f"MISS overhead over the upstream, ms ({name})",

@@ -65,14 +65,14 @@ def redact_url(url: str) -> str:
     netloc = f"{_redact_userinfo(userinfo)}@{hostport}" if at else parts.netloc
     query = _redact_query(parts.query)
     if netloc == parts.netloc and query == parts.query:
-        return url if _by_value is None else _by_value.sub(REDACTED, url)
+        return redact_values(url)
     # Joined by hand: urlunsplit drops the // of unix:///path when the netloc is empty.
     scheme = f"{parts.scheme}:" if parts.scheme else ""
     has_authority = url.strip()[len(scheme) :].startswith("//")
     joined = scheme + (f"//{netloc}" if has_authority else "") + parts.path
     joined += f"?{query}" if query else ""
     joined += f"#{parts.fragment}" if parts.fragment else ""
-    return joined if _by_value is None else _by_value.sub(REDACTED, joined)
+    return redact_values(joined)
 
 
 def _redact_userinfos(text: str) -> str:
@@ -106,7 +106,7 @@ def redact_text(text: str) -> str:
     text = _redact_query(text)
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
     text = _SK_KEY.sub("sk-" + REDACTED, text)
-    return text if _by_value is None else _by_value.sub(REDACTED, text)
+    return redact_values(text)
 
 
 _remembered: set[str] = set()

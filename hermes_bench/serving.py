@@ -13,6 +13,7 @@ import uvicorn
 
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.sockets import bind_tcp
+from hermes_bench.wire.openai_error import error_body
 
 log = logging.getLogger("hermes_bench")
 # On SIGINT/SIGTERM requests in flight get this long to finish, then they are cut: a stalled
@@ -58,7 +59,7 @@ class _CutAtShutdown:
             if started:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            body = json.dumps({"error": {"message": _CUT, "type": "server_shutting_down"}})
+            body = json.dumps(error_body(_CUT, "server_shutting_down", code=503))
             headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
             await send({"type": "http.response.start", "status": 503, "headers": headers})
             await send({"type": "http.response.body", "body": body.encode()})

@@ -39,7 +39,14 @@ class Backends:
     limiter: OwnerRateLimiter | None
     sessions: SessionStore
     redis: aioredis.Redis | None = None
-    limit_and_read: RedisFixedWindowLimiter | None = None
+
+    @property
+    def limit_and_read(self) -> RedisFixedWindowLimiter | None:
+        """The limiter, when its check can read the cache in the same round trip: a fixed
+        window on Redis, over a cache no deliberate fault wraps."""
+        if isinstance(self.limiter, RedisFixedWindowLimiter) and isinstance(self.cache, RedisCache):
+            return self.limiter
+        return None
 
     async def close(self) -> None:
         """Release the Redis pool, if any."""
@@ -77,11 +84,9 @@ def _redis(settings: TargetSettings, timings: OpTimings) -> Backends:
     )
     cache = RedisCache(client, url, settings.cache_ttl_s or 1, prefix, timings)
     limiter: OwnerRateLimiter | None = None
-    one_trip: RedisFixedWindowLimiter | None = None
     if settings.rate_limit_enabled and settings.rate_limit_strategy == FIXED_WINDOW:
         item = parse_rate_limit(settings.rate_limit)
-        one_trip = RedisFixedWindowLimiter(client, url, item, prefix, cache.key_of, timings)
-        limiter = one_trip
+        limiter = RedisFixedWindowLimiter(client, url, item, prefix, cache.key_of, timings)
     elif settings.rate_limit_enabled:
         # The other strategies keep `limits`' own algorithms (a round trip or two more).
         limiter = redis_rate_limiter(
@@ -93,7 +98,6 @@ def _redis(settings: TargetSettings, timings: OpTimings) -> Backends:
         limiter=limiter,
         sessions=RedisSessionStore(client, url, settings.session_ttl_s, prefix, timings),
         redis=client,
-        limit_and_read=one_trip,
     )
 
 
@@ -124,7 +128,6 @@ def backends_from_settings(settings: TargetSettings, timings: OpTimings) -> Back
             delay_ms,
             miss_share,
         )
+        # The fault wraps the cache object, so limit_and_read sends reads through it.
         backends.cache = DegradedCache(backends.cache, delay_ms / 1000, miss_share)
-        # The fault wraps the cache object: reads must go through it, not through the limiter.
-        backends.limit_and_read = None
     return backends

@@ -22,7 +22,7 @@ from typing import Any
 
 import limits
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ResponseError
 
 from hermes_bench.app.counters import OpTimings
 from hermes_bench.app.rate_limit import RATE_LIMIT_CHECK_OP, RateDecision
@@ -85,7 +85,6 @@ class RedisFixedWindowLimiter:
     """Fixed-window limiter on Redis whose check can carry the request's cache read."""
 
     backend = "redis"
-    reads_cache = True  # hit_and_read does the limiter's check and the cache read together
 
     def __init__(
         self,
@@ -103,7 +102,8 @@ class RedisFixedWindowLimiter:
         self._cache_key = cache_key
         self._timings = timings
         self._window_ms = item.get_expiry() * 1000
-        self._sha = ""  # learnt from SCRIPT LOAD on the first call, and again after NOSCRIPT
+        # redis-py's Script: EVALSHA, and SCRIPT LOAD again after NOSCRIPT (a restart, a flush).
+        self._script = client.register_script(FIXED_WINDOW_LUA)
 
     def counter_key(self, owner: str) -> str:
         """The Redis key of `owner`'s window: the one `limits`' fixed window uses."""
@@ -134,14 +134,7 @@ class RedisFixedWindowLimiter:
         return self._read_reply(reply)
 
     async def _run(self, keys: tuple[str, str]) -> Any:
-        args = (*keys, self._window_ms, self._item.amount)
-        if self._sha:
-            try:
-                return await self._client.evalsha(self._sha, 2, *args)
-            except NoScriptError:
-                pass  # Redis restarted or SCRIPT FLUSH: load it again, once
-        self._sha = await self._client.script_load(FIXED_WINDOW_LUA)
-        return await self._client.evalsha(self._sha, 2, *args)
+        return await self._script(keys=list(keys), args=[self._window_ms, self._item.amount])
 
     def _read_reply(self, reply: list[Any]) -> Lookup:
         count, ends_ms, value, read_error = reply

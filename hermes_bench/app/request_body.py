@@ -11,10 +11,6 @@ from hermes_bench.wire.api_key import api_key_problem
 from hermes_bench.wire.json_body import JsonBodyError, parse_json_body
 from hermes_bench.wire.openai_error import error_body
 
-# All of a request's header lines together, past which it gets 431: uvicorn's httptools
-# parser itself sets no bound.
-MAX_HEADER_BYTES = 16_384
-
 
 class ApiError(Exception):
     """An error answer of the app (401, 404, 413, 422, 429, 5xx...): HTTP status and kind."""

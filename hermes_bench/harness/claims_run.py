@@ -220,15 +220,21 @@ def run_claims(
     results.run.wall_s = round(time.monotonic() - started, 1)
     results.run.status = "interrupted" if interrupted else "complete"
     results.bounds = run_bounds(options)
-    results.claims = evaluate_claims(results)
-    results.outages = evaluate_outages(results)
-    if options.payoff is not None:
-        results.payoff = evaluate_payoff(results, options.payoff)
-    results.answer = plain_answer(results)
+    conclude(results, options.payoff)
     results.thresholds = [check_threshold(t, results) for t in options.thresholds]
     write_results(results_path, results)
     on_results(results)
     return results
+
+
+def conclude(results: Results, payoff: PayoffOptions | None = None) -> None:
+    """The verdicts of the cells `results` holds: claims, Redis faults, the payoff (when
+    priced) and the plain answer built from them."""
+    results.claims = evaluate_claims(results)
+    results.outages = evaluate_outages(results)
+    if payoff is not None:
+        results.payoff = evaluate_payoff(results, payoff)
+    results.answer = plain_answer(results)
 
 
 def check_threshold(threshold: Threshold, results: Results) -> ThresholdCheck:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from hermes_bench.reports.gates import fail_on_matches, thresholds_not_passed
-from hermes_bench.results.model import Results
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the results model loads pydantic: not for every command's --help
+    from hermes_bench.results.model import Results
 
 EXIT_OK = 0
 EXIT_FAIL_ON = 1  # a claim got a verdict --fail-on names
@@ -49,6 +51,8 @@ def run_exit_code(
 
 def run_outcome(results: Results) -> tuple[int, str | None]:
     """The finished run's exit code and, when it is not 0, why, in a line."""
+    from hermes_bench.reports.gates import fail_on_matches, thresholds_not_passed
+
     matches = fail_on_matches(results)
     not_passed = thresholds_not_passed(results)
     code = run_exit_code(

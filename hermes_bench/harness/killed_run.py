@@ -8,9 +8,7 @@ from collections.abc import Callable
 
 import psutil
 
-from hermes_bench.reports.claims import evaluate_claims
-from hermes_bench.reports.outage_verdicts import evaluate_outages
-from hermes_bench.reports.plain_answer import plain_answer
+from hermes_bench.harness.claims_run import conclude
 from hermes_bench.results.model import Results
 
 # A pid's start time read back may differ from the one recorded by rounding: within this, it
@@ -47,6 +45,4 @@ def finish_killed(results: Results) -> None:
     run.status = "killed"
     run.ended_at = max((cell.ended_at for cell in results.cells), default=run.started_at)
     run.wall_s = round(run.ended_at - run.started_at, 1)
-    results.claims = evaluate_claims(results)
-    results.outages = evaluate_outages(results)
-    results.answer = plain_answer(results)
+    conclude(results)

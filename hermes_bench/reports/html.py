@@ -87,7 +87,6 @@ def write_report(results: Results, path: Path, results_dir: Path | None = None) 
     """Write the HTML report to `path` (parents created) and return the path. The cells'
     Locust files are looked for under `results_dir`, by default the report's own folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     page = render_html(results, results_dir or path.parent, path.parent)
     write_text_atomically(path, page)
     return path

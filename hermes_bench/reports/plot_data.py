@@ -401,11 +401,8 @@ class BlendedCurve:
 
 
 def blended_curves(results: Results, only: Collection[str] | None = None) -> list[BlendedCurve]:
-    """Per backend and instance count, what mean response time each hit rate would give."""
-    try:
-        real_upstream(results.run.options)
-    except ConfigError:
-        return []
+    """Per backend and instance count, what mean response time each hit rate would give
+    (none when the run's upstream latency is unreadable)."""
     curves, seen = [], set()
     for cell in ok_cells(results, "cache", only):
         key = (str(cell.backend), cell.instances)
@@ -416,6 +413,8 @@ def blended_curves(results: Results, only: Collection[str] | None = None) -> lis
             parts = [cell_parts(c) for c in results.repeats_of(cell) if c.ok]
             cache = cell.metrics.cache if cell.metrics else None
             upstream = real_upstream(results.run.options, cache)
+        except ConfigError:  # the run's upstream latency: no cell has a curve then
+            return []
         except (PartsMissing, TailUnmeasured):
             continue
         # The claims' own draws (same seed): the interval is the one their verdict rests on.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -95,6 +96,10 @@ def _prepare_master(environment: Environment, run: HermesRun) -> None:
             # Custom options travel to the workers with the spawn message.
             parsed.hermes_targets = ",".join(stack.target_urls)
             parsed.hermes_upstream_url = stack.upstream_url
+        # Read from here on by the users and the web tab, without parsing the options again.
+        run.options = dataclasses.replace(
+            run.options, targets=tuple(stack.target_urls), upstream_url=stack.upstream_url
+        )
     else:
         try:
             _check_targets(environment, run)

@@ -137,9 +137,7 @@ def _records(path: Path, file: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
         try:
             record = parse_json_text(text, "the line")
         except JsonBodyError as exc:
-            cause = exc.__context__
-            shown = cause.msg if isinstance(cause, json.JSONDecodeError) else str(exc)
-            raise TraceError(path, f"invalid JSON: {shown}", line=line) from None
+            raise TraceError(path, f"invalid JSON: {exc.reason}", line=line) from None
         if not isinstance(record, dict):
             raise TraceError(
                 path, f"expected a JSON object, got {type(record).__name__}", line=line

@@ -130,8 +130,7 @@ class HermesRun:
 
     def targets(self, environment: Environment) -> list[str]:
         """Target base URLs; workers learn them from the master with the spawn message."""
-        options = ScenarioOptions.from_parsed(environment.parsed_options)
-        targets = list(options.targets) or ([environment.host] if environment.host else [])
+        targets = list(self.options.targets) or ([environment.host] if environment.host else [])
         if not targets:
             raise ConfigError(
                 "no target: give --host or --hermes-targets, or neither to start the embedded stack"
@@ -140,7 +139,7 @@ class HermesRun:
 
     def upstream_url(self, environment: Environment) -> str:
         """The fake upstream whose ground truth counts OpenAI calls, or '' when unknown."""
-        return ScenarioOptions.from_parsed(environment.parsed_options).upstream_url
+        return self.options.upstream_url
 
 
 def _fold_when_idle(metrics: RunMetrics) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,10 +137,8 @@ def _jsonl_rows(path: Path, file: IO[str]) -> Iterator[tuple[int, dict[str, Any]
         try:
             record = parse_json_text(text, "the line")
         except JsonBodyError as exc:
-            cause = exc.__context__
-            where = f" at column {cause.colno}" if isinstance(cause, json.JSONDecodeError) else ""
-            shown = cause.msg if isinstance(cause, json.JSONDecodeError) else str(exc)
-            raise TraceError(path, f"invalid JSON{where}: {shown}", line=line) from None
+            where = f" at column {exc.column}" if exc.column is not None else ""
+            raise TraceError(path, f"invalid JSON{where}: {exc.reason}", line=line) from None
         if not isinstance(record, dict):
             raise TraceError(
                 path, f"expected a JSON object, got a {type(record).__name__}", line=line

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 
 _PREFIX = "hermes-bench-"
+_swept = False  # the system's temporary folder was swept by this process
 _OWNED = re.compile(rf"{re.escape(_PREFIX)}[a-z]+-(\d+)-")
 
 
@@ -26,7 +27,12 @@ def remove_orphans(
 ) -> list[Path]:
     """Remove the temporary folders under `root` (default: the system's) whose process is
     gone; returns them. A folder of a live process, or of a pid reused since, is kept."""
+    global _swept
     removed: list[Path] = []
+    if root is None:
+        if _swept:  # the CLI, a Stack and its Redis each ask; one scan a process is enough
+            return removed
+        _swept = True
     folder = Path(root or tempfile.gettempdir())
     try:
         entries = list(folder.iterdir())

@@ -21,7 +21,13 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class JsonBodyError(HermesBenchError):
-    """A request body is not strict JSON; the message says what is wrong, for a 400 answer."""
+    """A request body is not strict JSON; the message says what is wrong, for a 400 answer.
+    `reason` is the message alone and `column` where the decoder stopped, when it did."""
+
+    def __init__(self, message: str, reason: str | None = None, column: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+        self.column = column
 
 
 def _reject_constant(name: str) -> Any:
@@ -50,7 +56,9 @@ def parse_json_text(text: str, what: str = "the text") -> Any:
         value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise JsonBodyError(f"{what} is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, and int strings past Python's digit limit
+    except json.JSONDecodeError as exc:
+        raise JsonBodyError(str(exc), exc.msg, exc.colno) from None
+    except ValueError as exc:  # int strings past Python's digit limit
         raise JsonBodyError(str(exc)) from None
     if _SURROGATE_ESCAPE.search(text):
         _check_encodable(value)
