@@ -310,6 +310,36 @@ def test_restart_claims_name_the_persistence_a_restart_of_redis_needs() -> None:
     assert c9["holds_when"].startswith("Cached answers survive a restart of Redis itself only")
     assert c7["figures"]["redis restarted, none: sessions intact"] == 0
     assert any("1 requests failed right after Redis restarted (rdb)" in n for n in c7["notes"])
+    # No persistence keeps them over Redis's own restart: "survives restarts" does not hold.
+    lost = {"none": kept(0), "aof": kept(30), "rdb": kept(10)}
+    claims = _by_id({"cells": [restart("redis", 40, lost), restart("memory", 0, {})]})
+    assert claims["C7"]["verdict"] == claims["C9"]["verdict"] == FAILS
+    assert claims["C7"]["holds_when"] == (
+        "Sessions do not survive a restart of Redis itself with any persistence tried."
+    )
+
+
+def _with_redis_ops(cell: dict[str, Any], ops: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """`cell` with one target whose /stats timed each Redis op (count, p50 µs)."""
+    timings = {op: {"count": count, "p50_us": p50, "p99_us": 2 * p50}
+               for op, (count, p50) in ops.items()}  # fmt: skip
+    return {**cell, "targets": [{"instance": "target-0", "redis_op_latency_us": timings}]}
+
+
+def test_c5_judges_the_round_trip_that_reads_the_cache_whatever_it_is_named() -> None:
+    cell = _cache("redis", 1, hit_ms=2, miss_ms=_scaled(300), hits=900, misses=100, calls=100)
+    # The default fixed window on Redis: the HIT's one round trip is the count with the GET.
+    one_trip = _with_redis_ops(cell, {"RATELIMIT_CHECK+GET": (1000, 250), "SET": (100, 270)})
+    c5 = _by_id({"cells": [one_trip]})["C5"]
+    assert c5["verdict"] == BETTER
+    assert c5["summary"].startswith("The cache's Redis round trip (RATELIMIT_CHECK+GET) took 0.25")
+    assert c5["figures"]["app RATELIMIT_CHECK+GET p99 (ms)"] == 0.5
+    # A plain GET (another limiter, or none) is judged as before; the busiest read wins.
+    plain = _with_redis_ops(cell, {"GET": (1000, 6000), "RATELIMIT_CHECK+GET": (10, 100)})
+    c5 = _by_id({"cells": [plain]})["C5"]
+    assert c5["verdict"] == HOLDS and c5["summary"].startswith("A Redis GET took 6.0 ms")
+    thin = _with_redis_ops(cell, {"GET": (5, 250), "SET": (1000, 250)})
+    assert _by_id({"cells": [thin]})["C5"]["verdict"] == INCONCLUSIVE
 
 
 def test_a_figure_the_cell_did_not_measure_is_inconclusive_naming_it() -> None:

@@ -70,6 +70,15 @@ def test_quick_profile_writes_every_claim_with_figures_from_ground_truth(tmp_pat
     assert verdicts["C10"] not in ("not measured yet", "inconclusive")  # the eviction cell
     # Backends that behave differently by design must show it, whatever the machine.
     assert verdicts["C7"] == verdicts["C8"] == verdicts["C12"] == "holds"
+    claims = {c["id"]: c for c in results["claims"]}
+    # Redis itself restarted once per persistence: C7 names the one its sessions need.
+    assert "only with AOF or RDB snapshots" in claims["C7"]["holds_when"], claims["C7"]
+    # C5 reads the HIT's Redis round trip, whatever the limiter makes of it; only the
+    # machine's load may leave it open.
+    if verdicts["C5"] == "inconclusive":
+        assert "busy" in claims["C5"]["summary"] or "saturated" in claims["C5"]["summary"]
+    else:
+        assert any(k.startswith("app RATELIMIT_CHECK+GET") for k in claims["C5"]["figures"])
     for claim in results["claims"]:
         if claim["verdict"] not in ("not measured yet", "inconclusive"):
             assert claim["figures"] and claim["cells"], claim

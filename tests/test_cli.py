@@ -12,9 +12,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+import redis
 
 from hermes_bench.app.backends import FALLBACK_LOG_LINE
 from hermes_bench.harness.check import RATE_LIMIT, RATE_LIMIT_TRIES
+from hermes_bench.stack.ports import free_port
 
 COMMAND = [sys.executable, "-m", "hermes_bench"]
 
@@ -204,3 +206,48 @@ def test_check_shows_what_each_backend_did() -> None:
     assert cells(redis)[1:7] == ["MISS", "HIT", "HIT", "1 of 3", "5", "intact"]
     assert cells(memory)[1:6] == ["MISS", "HIT", "MISS", "2 of 3", "10"]
     assert cells(memory)[6].startswith("lost")
+
+
+def _serve_redis(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`hermes-bench redis ARGS` up to its "Press Ctrl-C"; the process and what it printed."""
+    out_path = tmp_path / f"redis-{time.monotonic_ns()}.out"
+    with open(out_path, "wb") as out:
+        proc = subprocess.Popen([*COMMAND, "redis", *args], stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while "Press Ctrl-C" not in out_path.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, out_path.read_text()
+        time.sleep(0.1)
+    return proc, out_path.read_text()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        assert proc.wait(timeout=30) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.redis
+def test_redis_keeps_its_append_only_data_where_data_dir_says(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = str(free_port())
+    proc, output = _serve_redis(tmp_path, "--port", port, "--appendonly", "--data-dir", str(data))
+    try:
+        assert f"data in {data.resolve()} (kept after it stops)" in output, output
+        with redis.Redis(port=int(port)) as client:
+            client.set("kept", "yes")
+    finally:
+        _stop(proc)
+    assert any(data.rglob("appendonly*")), list(data.iterdir())
+    proc, _ = _serve_redis(tmp_path, "--port", port, "--appendonly", "--data-dir", str(data))
+    try:
+        with redis.Redis(port=int(port)) as client:
+            assert client.get("kept") == b"yes"
+    finally:
+        _stop(proc)
+    # Without --data-dir the server says its AOF goes with it.
+    proc, output = _serve_redis(tmp_path, "--appendonly")
+    _stop(proc)
+    assert "removed when it stops" in output and "give --data-dir" in output, output

@@ -14,6 +14,7 @@ import openai
 import pytest
 import redis.asyncio as aioredis
 from fake_clock import FakeClock
+from fastapi import FastAPI
 from redis.exceptions import (
     AuthenticationError,
     MaxConnectionsError,
@@ -493,8 +494,8 @@ def _upstream(request: httpx.Request) -> httpx.Response:
 class App:
     """The app in process, with fake stores that fail on demand and a fake upstream."""
 
-    def __init__(self, client: httpx.AsyncClient, state: TargetState) -> None:
-        self.client, self.state = client, state
+    def __init__(self, client: httpx.AsyncClient, state: TargetState, asgi: FastAPI) -> None:
+        self.client, self.state, self.asgi = client, state, asgi
         self.cache = cast(FakeCache, state.backends.cache)
         self.limiter = cast(FakeLimiter, state.backends.limiter)
         self.sessions = cast(FakeSessions, state.backends.sessions)
@@ -531,7 +532,7 @@ async def _app(on_redis_error: str = "open", failures: int = 3) -> AsyncIterator
     app.state.target = state  # the lifespan, which would connect to Redis, does not run
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://target") as client:
-        yield App(client, state)
+        yield App(client, state, app)
     await upstream.close()
 
 
@@ -637,6 +638,29 @@ async def test_an_open_breaker_answers_at_once_and_healthz_says_degraded(app: Ap
     stats = await app.stats()
     assert stats["breaker_opens"] == 1 and stats["session_errors"] == 3
     assert stats["breaker_open_skips"] == 3  # the session, the limiter check, the cache read
+
+
+async def test_where_redis_is_shows_only_to_this_machine_or_the_admin_key(app: App) -> None:
+    app.sessions.error = wrap_failure(RedisConnectionError("Error 111 connecting"), URL)
+    for _ in range(3):  # three failed session writes: a last error, and the breaker open
+        await app.client.post(
+            "/v1/sessions", json={"data": {}}, headers={"Authorization": "Bearer sk-t"}
+        )
+    outside = httpx.ASGITransport(app=app.asgi, client=("203.0.113.7", 40000))
+    async with httpx.AsyncClient(transport=outside, base_url="http://target") as client:
+        health, stats = await client.get("/healthz"), await client.get("/stats")
+    # A load balancer elsewhere still reads the state: degraded, unreachable, the breaker open.
+    assert health.status_code == 503 and health.json()["status"] == "degraded"
+    assert health.json()["redis"]["reachable"] is False
+    assert health.json()["redis"]["breaker"]["state"] == OPEN
+    assert stats.json()["session_errors"] == 3 and stats.json()["redis_last_error"].startswith(
+        "hidden"
+    )
+    for response in (health, stats):
+        _no_where(response)
+    # The machine's own callers (the harness, an operator's curl) see where and what.
+    assert "10.1.2.3:6380" in (await app.client.get("/healthz")).text
+    assert "10.1.2.3:6380" in (await app.client.get("/stats")).text
 
 
 async def test_a_memory_target_is_healthy() -> None:

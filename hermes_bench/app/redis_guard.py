@@ -156,7 +156,8 @@ class RedisGuard:
         self.breaker = breaker
         self._counters = counters
         self._url = url
-        self.where = redact_url(url)  # for logs, /stats and /healthz: never for API clients
+        # For logs, and /stats and /healthz to this machine or the admin key: never for API clients.
+        self.where = redact_url(url)
         self._clock = clock
         self.last_failure: RedisUnavailableError | None = None
 

@@ -18,7 +18,9 @@ When Redis fails (see redis_guard.py for the budget and the breaker), an answer 
   there) and adds `X-Cache-Write: failed` (Redis failed or refused, `cache_write_errors`) or
   `skipped` (not tried: the breaker is open or this request's Redis budget is gone);
 - `/healthz` is 200 `ok`, or 503 `degraded` when Redis does not answer PING within
-  min(REDIS_TIMEOUT, 0.5 s) or the breaker is open.
+  min(REDIS_TIMEOUT, 0.5 s) or the breaker is open. Where Redis is and its errors' text (in
+  /healthz and /stats `redis_last_error`) go only to callers on this machine or with
+  HERMES_ADMIN_KEY; others get the state without them.
 """
 
 from __future__ import annotations
@@ -162,17 +164,19 @@ def create_app(settings: TargetSettings) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz(request: Request) -> Response:
-        healthy, report = await _health(request.app.state.target)
+        state: TargetState = request.app.state.target
+        healthy, report = await _health(state)
+        if not _is_admin(request, state.settings):
+            report = _without_redis_details(report)
         return JSONResponse(report, status_code=200 if healthy else 503)
 
     @app.get("/stats")
     async def stats(request: Request) -> dict[str, Any]:
         state: TargetState = request.app.state.target
-        return {
-            "instance": settings.instance_id,
-            "backend": state.backends.name,
-            **state.counters.snapshot(),
-        }
+        counts = state.counters.snapshot()
+        if counts.get("redis_last_error") and not _is_admin(request, state.settings):
+            counts["redis_last_error"] = _DETAILS_HIDDEN
+        return {"instance": settings.instance_id, "backend": state.backends.name, **counts}
 
     @app.post("/stats/reset")
     async def stats_reset(request: Request) -> dict[str, Any]:
@@ -193,25 +197,46 @@ def create_app(settings: TargetSettings) -> FastAPI:
     return app
 
 
-def _check_admin(request: Request, settings: TargetSettings) -> None:
-    """403 unless the caller sent HERMES_ADMIN_KEY, or, with none set, calls from loopback."""
+def _is_admin(request: Request, settings: TargetSettings) -> bool:
+    """The caller sent HERMES_ADMIN_KEY, or, with none set, calls from loopback."""
     admin_key = settings.admin_key
     if admin_key is None:
-        if is_loopback(request.client.host if request.client else ""):
-            return
+        return is_loopback(request.client.host if request.client else "")
+    sent = request.headers.get("authorization", "").partition(" ")[2].strip()
+    return hmac.compare_digest(sent.encode(), admin_key.get_secret_value().encode())
+
+
+def _check_admin(request: Request, settings: TargetSettings) -> None:
+    """403 unless _is_admin."""
+    if _is_admin(request, settings):
+        return
+    if settings.admin_key is None:
         raise ApiError(
             403,
             "only callers on this machine may reset the counters: set HERMES_ADMIN_KEY on the "
             "target and send it as 'Authorization: Bearer <key>'",
             kind="permission_denied",
         )
-    sent = request.headers.get("authorization", "").partition(" ")[2].strip()
-    if not hmac.compare_digest(sent.encode(), admin_key.get_secret_value().encode()):
-        raise ApiError(
-            403,
-            "resetting the counters needs HERMES_ADMIN_KEY as 'Authorization: Bearer <key>'",
-            kind="permission_denied",
-        )
+    raise ApiError(
+        403,
+        "resetting the counters needs HERMES_ADMIN_KEY as 'Authorization: Bearer <key>'",
+        kind="permission_denied",
+    )
+
+
+# Where Redis is (host, port, database) and its errors' text are for operators: a caller that
+# is neither on this machine nor sends HERMES_ADMIN_KEY gets the state without them.
+_DETAILS_HIDDEN = "hidden: call from this machine or send HERMES_ADMIN_KEY to see it"
+_PUBLIC_REDIS_FIELDS = ("reachable", "ping_us", "breaker")
+
+
+def _without_redis_details(report: dict[str, Any]) -> dict[str, Any]:
+    """A /healthz report without Redis's address and error texts."""
+    redis_report = report.get("redis")
+    if not redis_report:
+        return report
+    public = {k: v for k, v in redis_report.items() if k in _PUBLIC_REDIS_FIELDS}
+    return {**report, "redis": {**public, "details": _DETAILS_HIDDEN}}
 
 
 async def _chat(state: TargetState, request: Request) -> Response:

@@ -341,9 +341,23 @@ def _cmd_redis(args: argparse.Namespace) -> int:
     )
     with server:
         print(f"redis-server {server.version} ({server.binary}) at {redact_url(server.url)}")
+        print(_data_line(server.workdir, kept=args.data_dir is not None,
+                         persists=args.appendonly or bool(args.save)))  # fmt: skip
         print("Press Ctrl-C to stop it.", flush=True)
         _wait_forever()
     return 0
+
+
+def _data_line(workdir: Path, *, kept: bool, persists: bool) -> str:
+    """Where `hermes-bench redis` keeps its data, and whether it outlives the server."""
+    if kept:
+        return f"data in {workdir} (kept after it stops)"
+    if persists:
+        return (
+            f"data in {workdir}, removed when it stops: the AOF or RDB file lasts only as long "
+            "as this server; give --data-dir to keep it for a later start"
+        )
+    return f"data in {workdir}, removed when it stops (no persistence: give --appendonly or --save)"
 
 
 def _data_dir(path: Path | None) -> Path | None:
