@@ -129,6 +129,7 @@ class EmbeddedRedis:
         self._workdir = workdir
         self._log_path = log_path
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self._started_before = False
         self._process: ManagedProcess | None = None
 
     def __repr__(self) -> str:
@@ -268,7 +269,10 @@ class EmbeddedRedis:
                         f"(0 picks a free one).\n{exc}"
                     ) from exc
                 log.info("port %s was taken before redis-server bound it; retrying", self._port)
-        log.info("started redis-server (%s) at %s", self.binary, redact_url(self.url))
+        # A restart (a cell's own doing) goes to the debug log: the run's output says it once.
+        level = logging.DEBUG if self._started_before else logging.INFO
+        log.log(level, "started redis-server (%s) at %s", self.binary, redact_url(self.url))
+        self._started_before = True
 
     def _stop_server(self, timeout_s: float) -> int | None:
         if self._process is None:
