@@ -27,6 +27,9 @@ from hermes_bench.results.model import (
 from hermes_bench.results.vocabulary import OUTAGE_FAULTS
 
 MIN_DURING = 10  # chat requests in flight during a fault, for a verdict on it
+# A request may wait on Redis one REDIS_TIMEOUT, once: this many of them bound its wait, the
+# half for the jitter of a wait that ran out exactly (see bounded).
+BOUND_TIMEOUTS = 1.5
 
 
 @dataclass(frozen=True)
@@ -199,18 +202,24 @@ def stays_up(fault: OutageFault) -> Check:
 
 
 def bounded(fault: OutageFault, figures: OutageFigures) -> Check:
-    """No request during the fault waited longer than one REDIS_TIMEOUT more than the longest
-    before it, the upstream's part of a chat request left out (a miss draws its own)."""
+    """No request during the fault waited longer than one and a half REDIS_TIMEOUT more than
+    the longest before it, the upstream's part of a chat request left out (a miss draws its own).
+
+    A request that waits out its budget waits REDIS_TIMEOUT and the scheduler's jitter on top,
+    so one timeout exactly would fail on a timing edge; the half is that slack, and a second
+    wait (the defect this guards against) still goes past it, to 2 × or more.
+    """
     before, during = _phase(fault, "before"), _phase(fault, "during")
     usual = _longest(before)
     longest = _longest(during)
-    limit = usual + int(figures.redis_timeout_s * 1e6)
+    bound_s = BOUND_TIMEOUTS * figures.redis_timeout_s
+    limit = usual + int(bound_s * 1e6)
     return Check(
         timed=True,
         passed=longest <= limit,
         text=f"the longest wait of a request during the fault, its upstream call left out, was "
-        f"{_s(longest)}: {'within' if longest <= limit else 'more than'} one REDIS_TIMEOUT "
-        f"({figures.redis_timeout_s:g} s) over the longest before it ({_s(usual)}); the "
+        f"{_s(longest)}: {'within' if longest <= limit else 'more than'} one and a half "
+        f"REDIS_TIMEOUT ({bound_s:g} s) over the longest before it ({_s(usual)}); the "
         f"longest chat request took {_s(during.latency.max_us)}",
     )
 
