@@ -37,6 +37,7 @@ SERVED = {"x-cache": "HIT", "x-ratelimit-limit": "10"}
 OPEN = {"x-cache": "BYPASS", "x-ratelimit-status": "fail-open"}
 FULL = {"x-cache": "HIT", "x-ratelimit-status": "fail-open"}
 REFUSED = {"x-cache": "MISS", "x-ratelimit-status": "fail-open", "x-cache-write": "failed"}
+CLOSED = {"x-ratelimit-status": "fail-closed"}
 FAULT = (1.0, 3.0, 7.0)  # start, end, end of the load
 
 
@@ -70,6 +71,7 @@ def _fault(sent: list[Sent], how: str = "stopped", **overrides: Any) -> OutageFa
     counters = {
         "rate_limit_fail_open": sum(p.limiter_failed_open for p in phases.values()),
         "cache_write_errors": sum(p.cache_write_failed for p in phases.values()),
+        "rate_limit_fail_closed": sum(p.limiter_failed_closed for p in phases.values()),
     }
     fields: dict[str, Any] = {
         "how": how,
@@ -92,10 +94,12 @@ def _hung(chat_ms: float = 1060) -> OutageFault:
     return _fault(_calm(0, FAULT[0]) + _down(chat_ms) + _calm(FAULT[1] + 0.5, FAULT[2]))
 
 
-def _results(faults: dict[str, OutageFault], load: dict[str, Any] | None = None) -> Results:
+def _results(
+    faults: dict[str, OutageFault], load: dict[str, Any] | None = None, limiter: str = "open"
+) -> Results:
     figures = OutageFigures(
         redis_version="7.2.4", redis_timeout_s=1, health_timeout_s=0.5, breaker_failures=3,
-        breaker_cooldown_s=2, rate_limit_on_redis_error="open", in_flight=8, rate_rps=200,
+        breaker_cooldown_s=2, rate_limit_on_redis_error=limiter, in_flight=8, rate_rps=200,
         faults=faults,
     )  # fmt: skip
     cell = {"id": "outage-redis-1", "kind": "outage", "backend": "redis", "instances": 1,
@@ -171,6 +175,36 @@ def test_a_full_redis_holds_when_reads_go_on_and_refused_writes_are_marked() -> 
     assert claim.verdict == HOLDS, claim.summary
     assert "cache writes were refused" in claim.summary and "OOM" in claim.summary
     assert claim.holds_when and "noeviction" in claim.holds_when
+
+
+def _full_closed(status: str) -> OutageFault:
+    """Redis full under a fail-closed limiter: every chat request refused with `status`."""
+    during = []
+    t = 1.05
+    while t < 2.9:
+        during += [Sent(CHAT, t, 3000, status, CLOSED), Sent(HEALTHZ, t + 0.04, 2000, "200", {})]
+        during += [Sent(SESSION_WRITE, t + 0.02, 3000, "500", {})]
+        t += 0.1
+    return _fault(_calm(0, 1) + during + _calm(3.0, 7))
+
+
+def test_a_full_redis_under_a_fail_closed_limiter_holds_when_each_refusal_is_a_503() -> None:
+    claim = _verdicts(_results({"full": _full_closed("503")}, limiter="closed"))["full"]
+    assert claim.verdict == HOLDS, claim.summary
+    assert "The limiter refused 19 of 19 chat requests" in claim.summary  # no hits to expect
+    assert "19 were marked fail-closed, the app counted 19" in claim.summary
+    assert claim.holds_when and "the limiter refused 19 of 19 requests (fail-closed" in (
+        claim.holds_when
+    )
+    assert "19 × 503" in claim.holds_when
+
+
+def test_a_fail_closed_limiter_that_answers_a_full_redis_with_500_does_not_hold() -> None:
+    claim = _verdicts(_results({"full": _full_closed("500")}, limiter="closed"))["full"]
+    assert claim.verdict == FAILS
+    assert "marked X-RateLimit-Status: fail-closed" in claim.summary and "19 × 500" in (
+        claim.summary
+    )
 
 
 def test_without_the_cell_each_fault_is_not_measured_and_a_thin_one_is_inconclusive() -> None:

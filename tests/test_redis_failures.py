@@ -41,6 +41,7 @@ from hermes_bench.app.redis_guard import (
     RedisGuard,
     RedisSkippedError,
     RequestBudget,
+    fail_closed_answer,
     failure_answer,
     within,
 )
@@ -409,6 +410,27 @@ def test_clients_are_told_what_failed_but_not_where(
     assert limiter.retry_after_s is None  # never a Retry-After that looks like a rate limit
 
 
+@pytest.mark.parametrize(
+    ("driver_error", "status", "kind"),
+    [
+        (OutOfMemoryError("command not allowed when used memory > 'maxmemory'."), 503, "unavail"),
+        (ResponseError("READONLY You can't write against a read only replica."), 503, "unavail"),
+        (RedisTimeoutError("Timeout reading from 10.1.2.3:6380"), 503, "unavail"),
+        (ResponseError(f"WRONGTYPE Operation against a key holding {PREFIX}:x"), 500, "error"),
+        (AuthenticationError("WRONGPASS invalid password"), 500, "misconfigured"),
+    ],
+)
+def test_a_fail_closed_limiter_refuses_with_503_while_redis_takes_no_writes(
+    driver_error: BaseException, status: int, kind: str
+) -> None:
+    # Full or a read-only replica passes as an outage does; a wrong key or password does not.
+    answer = fail_closed_answer(wrap_failure(driver_error, URL))
+    assert answer.status == status and answer.kind.startswith(f"rate_limiter_{kind}")
+    assert answer.retry_after_s is None
+    for secret in WHERE:
+        assert secret not in answer.message
+
+
 def test_configuration_errors_say_so() -> None:
     answer = failure_answer(
         RedisConfigError("x"), "session store", "session_store", retry_after=True
@@ -595,6 +617,21 @@ async def test_the_limiter_can_fail_closed_without_pretending_to_rate_limit(
     _no_where(response)
     stats = await closed_app.stats()
     assert stats["rate_limit_fail_closed"] == 1 and stats["upstream_calls"] == 0
+
+
+async def test_a_full_redis_is_refused_by_a_fail_closed_limiter_as_an_outage_is(
+    closed_app: App,
+) -> None:
+    closed_app.limiter.error = wrap_failure(OutOfMemoryError("command not allowed"), URL)
+    response = await closed_app.chat()
+    assert response.status_code == 503 and "retry-after" not in response.headers
+    assert response.headers["x-ratelimit-status"] == "fail-closed"
+    error = response.json()["error"]
+    assert error["type"] == "rate_limiter_unavailable" and "(OOM)" in error["message"]
+    _no_where(response)
+    stats = await closed_app.stats()
+    assert stats["rate_limit_fail_closed"] == 1 and stats["rate_limit_errors"] == 1
+    assert stats["upstream_calls"] == 0
 
 
 async def test_a_bad_password_is_answered_as_a_configuration_error(closed_app: App) -> None:
