@@ -271,7 +271,7 @@ async def _chat(state: TargetState, request: Request) -> Response:
         return Response(cached, media_type=JSON, headers=headers)
     headers["X-Cache"] = cache_state
     if streaming:
-        return await _stream(state, raw, key, cache_state, headers, timing, started)
+        return await _stream(state, budget, raw, key, cache_state, headers, timing, started)
 
     before = perf_counter_ns()
     status, content, upstream_headers = await _call_upstream(state, raw)
@@ -404,6 +404,7 @@ async def _read_cache(
 
 async def _stream(
     state: TargetState,
+    budget: RequestBudget,
     body: bytes,
     key: str,
     cache_state: str,
@@ -416,6 +417,8 @@ async def _stream(
 
     The client's bytes go out as they came (they ask for the stream), and each event comes
     back as the JSON object it holds: no chunk models built only to be turned back into dicts.
+    The write spends what is left of the request's own `budget`: a hung Redis must not hold the
+    stream open another REDIS_TIMEOUT after its last event.
     """
     counters = state.counters
     before = perf_counter_ns()
@@ -452,7 +455,7 @@ async def _stream(
 
     async def whole(content: bytes) -> None:
         if cache_state == "MISS":
-            await _write_cache(state, state.guard.budget(), key, content, None)
+            await _write_cache(state, budget, key, content, None)
 
     def failure(exc: Exception) -> dict[str, Any]:
         counters.upstream_errors += 1
