@@ -204,3 +204,15 @@ def test_check_shows_what_each_backend_did() -> None:
     assert cells(redis)[1:7] == ["MISS", "HIT", "HIT", "1 of 3", "5", "intact"]
     assert cells(memory)[1:6] == ["MISS", "HIT", "MISS", "2 of 3", "10"]
     assert cells(memory)[6].startswith("lost")
+
+
+def test_a_mistyped_threshold_figure_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+    env, tmpdir = _private_tmp_env(tmp_path)
+    output = tmp_path / "reports"
+    result = _run(
+        "run", "--threshold", "outage.hungg.during max<2s", "--output", str(output), env=env
+    )
+    assert result.returncode == 2, result.stderr
+    line = _one_error_line(result, "run")
+    assert "unknown fault 'hungg'; use slowed, full, hung or killed" in line
+    assert not output.exists() and _hermes_dirs(tmpdir) == set()  # nothing was started

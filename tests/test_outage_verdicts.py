@@ -230,6 +230,13 @@ def test_thresholds_read_the_outage_figures_by_fault_and_phase() -> None:
     assert figure_lookup.scalar(built, "outage.hung.during.failed_open_share") == 1.0
     assert figure_lookup.scalar(built, "outage.hung.sessions_lost") == 0
     assert figure_lookup.scalar(built, "outage.hung.recovered_s") is not None
+    # Every figure a threshold may name (figure_lookup.check_subject) is one a phase has.
+    for name in figure_lookup.OUTAGE_PHASE_SCALARS:
+        assert figure_lookup.scalar(built, f"outage.hung.before.{name}") is not None, name
+    assert figure_lookup.scalar(built, "outage.hung.before.hits") == 10
+    assert figure_lookup.scalar(built, "outage.hung.during.limiter_failed_closed") == 0
+    closed = _results({"full": _full_closed("503")}, limiter="closed")
+    assert figure_lookup.scalar(closed, "outage.full.during.limiter_failed_closed") == 19
     for unknown in ("outage.killed.during.requests", "outage.hung.during.nope", "outage.hung"):
         assert figure_lookup.scalar(built, unknown) is None, unknown
     assert figure_lookup.latency_us(built, "outage.hung.sometime", "max") is None
