@@ -251,3 +251,15 @@ def test_redis_keeps_its_append_only_data_where_data_dir_says(tmp_path: Path) ->
     proc, output = _serve_redis(tmp_path, "--appendonly")
     _stop(proc)
     assert "removed when it stops" in output and "give --data-dir" in output, output
+
+
+def test_a_mistyped_threshold_figure_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+    env, tmpdir = _private_tmp_env(tmp_path)
+    output = tmp_path / "reports"
+    result = _run(
+        "run", "--threshold", "outage.hungg.during max<2s", "--output", str(output), env=env
+    )
+    assert result.returncode == 2, result.stderr
+    line = _one_error_line(result, "run")
+    assert "unknown fault 'hungg'; use slowed, full, hung or killed" in line
+    assert not output.exists() and _hermes_dirs(tmpdir) == set()  # nothing was started

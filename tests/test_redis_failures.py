@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
@@ -42,12 +43,14 @@ from hermes_bench.app.redis_guard import (
     RedisGuard,
     RedisSkippedError,
     RequestBudget,
+    fail_closed_answer,
     failure_answer,
     within,
 )
 from hermes_bench.app.sessions import MemorySessionStore
 from hermes_bench.app.settings import TargetSettings
 from hermes_bench.app.web import TargetState, create_app
+from hermes_bench.wire.stream import DONE, completion_chunks, sse_event
 
 URL = "redis://:hunter2@10.1.2.3:6380/4"
 PREFIX = "hermes-secret-prefix"
@@ -410,6 +413,27 @@ def test_clients_are_told_what_failed_but_not_where(
     assert limiter.retry_after_s is None  # never a Retry-After that looks like a rate limit
 
 
+@pytest.mark.parametrize(
+    ("driver_error", "status", "kind"),
+    [
+        (OutOfMemoryError("command not allowed when used memory > 'maxmemory'."), 503, "unavail"),
+        (ResponseError("READONLY You can't write against a read only replica."), 503, "unavail"),
+        (RedisTimeoutError("Timeout reading from 10.1.2.3:6380"), 503, "unavail"),
+        (ResponseError(f"WRONGTYPE Operation against a key holding {PREFIX}:x"), 500, "error"),
+        (AuthenticationError("WRONGPASS invalid password"), 500, "misconfigured"),
+    ],
+)
+def test_a_fail_closed_limiter_refuses_with_503_while_redis_takes_no_writes(
+    driver_error: BaseException, status: int, kind: str
+) -> None:
+    # Full or a read-only replica passes as an outage does; a wrong key or password does not.
+    answer = fail_closed_answer(wrap_failure(driver_error, URL))
+    assert answer.status == status and answer.kind.startswith(f"rate_limiter_{kind}")
+    assert answer.retry_after_s is None
+    for secret in WHERE:
+        assert secret not in answer.message
+
+
 def test_configuration_errors_say_so() -> None:
     answer = failure_answer(
         RedisConfigError("x"), "session store", "session_store", retry_after=True
@@ -437,8 +461,10 @@ class FakeCache:
         self.store = MemoryCache(60, 100)
         self.read_error: BaseException | None = None
         self.write_error: BaseException | None = None
+        self.on_read: Callable[[], object] = lambda: None  # e.g. a clock moved by the read
 
     async def get(self, key: str) -> bytes | None:
+        self.on_read()
         if self.read_error is not None:
             raise self.read_error
         return await self.store.get(key)
@@ -488,6 +514,11 @@ def _upstream(request: httpx.Request) -> httpx.Response:
             {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "a"}}
         ],
     }
+    if json.loads(request.content).get("stream"):
+        events = [sse_event(c) for c in completion_chunks(answer, include_usage=False)]
+        return httpx.Response(
+            200, content=b"".join([*events, DONE]), headers={"content-type": "text/event-stream"}
+        )
     return httpx.Response(200, json=answer)
 
 
@@ -500,8 +531,8 @@ class App:
         self.limiter = cast(FakeLimiter, state.backends.limiter)
         self.sessions = cast(FakeSessions, state.backends.sessions)
 
-    async def chat(self, prompt: str = "hello") -> httpx.Response:
-        body = {"model": "m", "messages": [{"role": "user", "content": prompt}]}
+    async def chat(self, prompt: str = "hello", *, stream: bool = False) -> httpx.Response:
+        body = {"model": "m", "messages": [{"role": "user", "content": prompt}], "stream": stream}
         return await self.client.post(
             "/v1/chat/completions", json=body, headers={"Authorization": "Bearer sk-t"}
         )
@@ -510,7 +541,9 @@ class App:
         return cast(dict[str, Any], (await self.client.get("/stats")).json())
 
 
-async def _app(on_redis_error: str = "open", failures: int = 3) -> AsyncIterator[App]:
+async def _app(
+    on_redis_error: str = "open", failures: int = 3, clock: Callable[[], float] = time.perf_counter
+) -> AsyncIterator[App]:
     settings = TargetSettings(
         redis_url=URL,
         key_prefix=PREFIX,
@@ -525,7 +558,7 @@ async def _app(on_redis_error: str = "open", failures: int = 3) -> AsyncIterator
         base_url="http://127.0.0.1:9/v1", api_key="sk-fake", http_client=upstream_http
     )
     guard = RedisGuard(
-        cast(aioredis.Redis, FakeRedis()), 1.0, CircuitBreaker(failures, 2.0), counters, URL
+        cast(aioredis.Redis, FakeRedis()), 1.0, CircuitBreaker(failures, 2.0), counters, URL, clock
     )
     state = TargetState(settings, backends, counters, upstream, guard)
     app = create_app(settings)
@@ -567,6 +600,24 @@ async def test_a_failed_cache_write_is_a_miss_that_says_so(app: App) -> None:
     assert (await app.chat("stored")).headers["x-cache"] == "HIT"
 
 
+async def test_a_streamed_miss_writes_the_cache_within_the_requests_own_budget() -> None:
+    clock = FakeClock()
+    async for app in _app(clock=clock):
+        streamed = await app.chat("whole", stream=True)
+        assert streamed.status_code == 200 and streamed.text.endswith(DONE.decode())
+        assert (await app.chat("whole")).headers["x-cache"] == "HIT"  # written once it ended
+        # The cache read uses up the request's REDIS_TIMEOUT: the write after the stream has
+        # none left, so a hung Redis cannot hold the stream open for another timeout.
+        app.cache.on_read = lambda: clock.advance(1.0)
+        late = await app.chat("late", stream=True)
+        assert late.status_code == 200 and late.headers["x-cache"] == "MISS"
+        assert late.text.endswith(DONE.decode())
+        stats = await app.stats()
+        assert stats["cache_write_skips"] == 1 and stats["redis_budget_skips"] == 1
+        app.cache.on_read = lambda: None
+        assert (await app.chat("late")).headers["x-cache"] == "MISS"  # it was not written
+
+
 async def test_the_limiter_fails_open_visibly(app: App) -> None:
     app.limiter.error = wrap_failure(RedisConnectionError("Error 111 connecting"), URL)
     response = await app.chat()
@@ -596,6 +647,21 @@ async def test_the_limiter_can_fail_closed_without_pretending_to_rate_limit(
     _no_where(response)
     stats = await closed_app.stats()
     assert stats["rate_limit_fail_closed"] == 1 and stats["upstream_calls"] == 0
+
+
+async def test_a_full_redis_is_refused_by_a_fail_closed_limiter_as_an_outage_is(
+    closed_app: App,
+) -> None:
+    closed_app.limiter.error = wrap_failure(OutOfMemoryError("command not allowed"), URL)
+    response = await closed_app.chat()
+    assert response.status_code == 503 and "retry-after" not in response.headers
+    assert response.headers["x-ratelimit-status"] == "fail-closed"
+    error = response.json()["error"]
+    assert error["type"] == "rate_limiter_unavailable" and "(OOM)" in error["message"]
+    _no_where(response)
+    stats = await closed_app.stats()
+    assert stats["rate_limit_fail_closed"] == 1 and stats["rate_limit_errors"] == 1
+    assert stats["upstream_calls"] == 0
 
 
 async def test_a_bad_password_is_answered_as_a_configuration_error(closed_app: App) -> None:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import redis
 
+from hermes_bench.harness.outage_figures import CHAT, Sent, phase_figures
 from hermes_bench.stack.embedded_redis import EmbeddedRedis
 from hermes_bench.stack.ports import free_port
 from hermes_bench.stack.stack import Stack, StackConfig
@@ -43,6 +44,23 @@ def stack(redis_server: EmbeddedRedis) -> Iterator[Stack]:
         redis_url=redis_server.url,
         upstream_latency="fixed:5ms",
         target_env={"REDIS_TIMEOUT": str(REDIS_TIMEOUT_S), "RATE_LIMIT": "100/minute"},
+    )
+    with Stack(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def closed_stack(redis_server: EmbeddedRedis) -> Iterator[Stack]:
+    """A target on the same Redis whose limiter refuses what it cannot count."""
+    config = StackConfig(
+        backend="redis",
+        redis_url=redis_server.url,
+        upstream_latency="fixed:5ms",
+        target_env={
+            "REDIS_TIMEOUT": str(REDIS_TIMEOUT_S),
+            "RATE_LIMIT": "100/minute",
+            "RATE_LIMIT_ON_REDIS_ERROR": "closed",
+        },
     )
     with Stack(config) as running:
         yield running
@@ -200,6 +218,44 @@ def test_a_full_redis_is_counted_and_visible(
     assert stored.headers["x-cache"] == "MISS" and "x-cache-write" not in stored.headers
     hit = client.post(url + "/v1/chat/completions", json=_body("room again"), headers=headers)
     assert hit.headers["x-cache"] == "HIT"
+
+
+def test_a_full_redis_is_refused_by_a_fail_closed_limiter_as_configured_and_visibly(
+    redis_server: EmbeddedRedis, closed_stack: Stack, client: httpx.Client
+) -> None:
+    url = closed_stack.target_urls[0]
+    headers = _headers()
+    before = _stats(client, url)
+    with redis.Redis.from_url(redis_server.url, decode_responses=True) as direct:
+        kept = {name: direct.config_get(name)[name] for name in ("maxmemory", "maxmemory-policy")}
+        direct.config_set("maxmemory-policy", "noeviction")
+        direct.config_set("maxmemory", "1")  # below what it holds: every write is refused
+        try:
+            refused = client.post(url + "/v1/chat/completions", json=_body(), headers=headers)
+            stats = _stats(client, url)
+        finally:
+            for name, value in kept.items():
+                direct.config_set(name, value)
+
+    # The limiter cannot count, so it refuses, as RATE_LIMIT_ON_REDIS_ERROR=closed says: the
+    # same 503 as when Redis is away, not a 500, and no Retry-After that looks like a limit.
+    assert refused.status_code == 503 and "retry-after" not in refused.headers
+    assert refused.headers["x-ratelimit-status"] == "fail-closed"
+    assert "x-ratelimit-limit" not in refused.headers
+    error = refused.json()["error"]
+    assert error["type"] == "rate_limiter_unavailable" and error["code"] == 503
+    assert "OOM" in error["message"] and f":{redis_server.port}" not in refused.text
+    assert stats["rate_limit_fail_closed"] == before["rate_limit_fail_closed"] + 1
+    assert stats["rate_limit_errors"] == before["rate_limit_errors"] + 1
+    assert stats["upstream_calls"] == before["upstream_calls"]  # refused before the upstream
+    # The outage cell reads the same answer as a fail-closed refusal.
+    seen = Sent(CHAT, 0.0, 1000, str(refused.status_code), dict(refused.headers.items()))
+    phase = phase_figures([seen], 0.0, 1.0)
+    assert phase.limiter_failed_closed == 1 and phase.statuses == {"503": 1}
+
+    counted = client.post(url + "/v1/chat/completions", json=_body(), headers=headers)
+    assert counted.status_code == 200 and "x-ratelimit-status" not in counted.headers
+    assert counted.headers["x-ratelimit-limit"] == "100"
 
 
 def test_the_first_request_after_a_redis_restart_is_served(

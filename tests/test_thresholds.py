@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.reports.figure_lookup import check_subject
 from hermes_bench.reports.thresholds import (
     EXAMPLES,
     Threshold,
@@ -184,3 +185,57 @@ def test_lookups_receive_canonical_aggregates() -> None:
 )
 def test_summary_key_matches_latency_summary_fields(aggregate: str, key: str) -> None:
     assert summary_key(aggregate) == key
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *EXAMPLES,
+        "redis.all max<1s",
+        "memory.MISS avg<=200ms",
+        "memory.errors==0",
+        "redis.calls_avoided_share>0.1",
+        "outage.hung.during max<2s",
+        "outage.hung.during.wait p(99)<1.5s",
+        "outage.slowed.after.session-write max<1s",
+        "outage.killed.recovered_s<3",
+        "outage.full.sessions_lost==0",
+        "outage.full.during.limiter_failed_closed==0",
+        "outage.hung.during.hits>0",
+        "outage.hung.before.served_by_redis_share>0.9",
+    ],
+)
+def test_a_subject_a_run_can_measure_is_accepted(text: str) -> None:
+    check_subject(parse_threshold(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("outage.hungg.during max<2s", "unknown fault 'hungg'; use slowed, full, hung or killed"),
+        ("outage.hung.durng max<2s", "unknown phase 'durng'; use before, during or after"),
+        ("outage.hung.durng.requests>0", "unknown phase 'durng'"),
+        ("outage.hung.during.helthz max<2s", "unknown latency 'helthz' of a phase; use chat,"),
+        ("outage.hung.during.requests max<2s", "or no aggregate for a count"),
+        ("outage.hung.during.server_erors==0", "unknown figure 'server_erors' of a phase; use"),
+        ("outage.hung.during.wait<2", "or an aggregate for a latency"),
+        ("outage.hung.recoverd_s<3", "unknown figure 'recoverd_s' of a fault; use fault_s,"),
+        ("outage.hung.during<3", "'during' is a phase: name one of its figures"),
+        ("outage.hung max<2s", "write outage.FAULT.PHASE[.WHAT]"),
+        ("outage.hung.during.wait.x max<2s", "write outage.FAULT.PHASE[.WHAT]"),
+        ("outage max<2s", "write outage.FAULT.PHASE[.WHAT]"),
+        ("outgae.hung.during max<2s", "unknown subject 'outgae'; start it with redis or memory"),
+        ("redis.hit_rte>0.5", "unknown figure 'hit_rte' of redis; use hit_rate,"),
+        ("redis.HIT<50", "or an aggregate for a latency ('redis.HIT p(95)<50ms')"),
+        ("calls_avoided_share>=0.5", "unknown subject 'calls_avoided_share'"),
+        ("redis p(95)<50ms", "name an outcome after redis"),
+    ],
+)
+def test_a_subject_no_run_has_is_one_line_naming_the_accepted_words(
+    text: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        check_subject(parse_threshold(text))
+    message = str(info.value)
+    assert message.startswith(f"invalid threshold {text!r}: ") and problem in message
+    assert "\n" not in message

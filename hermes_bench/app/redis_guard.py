@@ -47,6 +47,9 @@ log = logging.getLogger("hermes_bench.app")
 
 # /healthz must answer while Redis hangs: its PING waits at most this long (or REDIS_TIMEOUT).
 HEALTH_TIMEOUT_S = 0.5
+# Refusals that say Redis takes no writes for now (full under noeviction, a read-only replica
+# during a failover), not that a command or key is wrong: they pass as an outage does.
+WRITES_REFUSED = ("OOM", "READONLY")
 
 
 class DeadlineError(TimeoutError):
@@ -320,3 +323,21 @@ def failure_answer(
         wait_s = max(1, math.ceil(retry_in_s))
     message = f"{store} unavailable: {reason}. It needs Redis; retry once it answers."
     return FailureAnswer(503, f"{kind_prefix}_unavailable", message, wait_s)
+
+
+def fail_closed_answer(exc: BackendUnavailableError) -> FailureAnswer:
+    """The refusal of a limiter that fails closed (RATE_LIMIT_ON_REDIS_ERROR=closed).
+
+    Whether Redis is away, hung or refusing writes (full under noeviction, a read-only
+    replica), the limiter cannot count and the service refuses until it can: 503
+    `rate_limiter_unavailable`, without Retry-After (it is not a limit the client could wait
+    out). A configuration error, or a refusal that names a defect (WRONGTYPE, a script error),
+    stays the 500 of failure_answer: waiting will not mend it.
+    """
+    if isinstance(exc, RedisCommandError) and exc.code in WRITES_REFUSED:
+        message = (
+            f"rate limiter unavailable: {exc.public_reason}. It refuses the requests it cannot "
+            "count until Redis takes writes again."
+        )
+        return FailureAnswer(503, "rate_limiter_unavailable", message, None)
+    return failure_answer(exc, "rate limiter", "rate_limiter", retry_after=False)

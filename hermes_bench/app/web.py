@@ -12,7 +12,8 @@ When Redis fails (see redis_guard.py for the budget and the breaker), an answer 
 - the limiter fails open by default (RATE_LIMIT_ON_REDIS_ERROR=open: admitted, counted in
   `rate_limit_fail_open`, `X-RateLimit-Status: fail-open`, no X-RateLimit-* figures it does not
   have); `closed` answers 503 `rate_limiter_unavailable` (`X-RateLimit-Status: fail-closed`)
-  without Retry-After, since it is not a rate limit the client could wait out;
+  without Retry-After, since it is not a rate limit the client could wait out, whether Redis
+  is away, hung or full (see `fail_closed_answer`);
 - a failed cache read answers from the upstream as `X-Cache: BYPASS`; a failed cache write
   keeps `X-Cache: MISS` (the answer is a miss, and the harness reads only HIT/MISS/BYPASS
   there) and adds `X-Cache-Write: failed` (Redis failed or refused, `cache_write_errors`) or
@@ -53,7 +54,7 @@ from hermes_bench.app.redis_guard import (
     RedisGuard,
     RedisSkippedError,
     RequestBudget,
-    failure_answer,
+    fail_closed_answer,
 )
 from hermes_bench.app.request_body import (
     ApiError,
@@ -295,7 +296,7 @@ async def _chat(state: TargetState, request: Request) -> Response:
         return Response(cached, media_type=JSON, headers=headers)
     headers["X-Cache"] = cache_state
     if streaming:
-        return await _stream(state, raw, key, cache_state, headers, timing, started)
+        return await _stream(state, budget, raw, key, cache_state, headers, timing, started)
 
     before = perf_counter_ns()
     status, content, upstream_headers = await _call_upstream(state, raw)
@@ -378,7 +379,8 @@ def _limiter_failed(
     timing: str,
     started: int,
 ) -> Response | None:
-    """Fail open (None, the request goes on, marked) or closed (the 503), as configured."""
+    """Fail open (None, the request goes on, marked) or closed (the refusal of
+    fail_closed_answer), as configured."""
     counters = state.counters
     if not isinstance(exc, RedisSkippedError):
         counters.rate_limit_errors += 1
@@ -387,7 +389,9 @@ def _limiter_failed(
         counters.rate_limit_fail_closed += 1
         headers[RATE_LIMIT_STATUS] = "fail-closed"
         headers[SERVER_TIMING] = timing + timing_entry(TOTAL, perf_counter_ns() - started)
-        return _store_failure(exc, "rate limiter", "rate_limiter", headers)
+        answer = fail_closed_answer(exc)
+        body = ApiError(answer.status, answer.message, answer.kind)
+        return JSONResponse(body.body(), status_code=answer.status, headers=headers)
     counters.rate_limit_fail_open += 1
     headers[RATE_LIMIT_STATUS] = "fail-open"
     return None
@@ -425,6 +429,7 @@ async def _read_cache(
 
 async def _stream(
     state: TargetState,
+    budget: RequestBudget,
     body: bytes,
     key: str,
     cache_state: str,
@@ -437,6 +442,8 @@ async def _stream(
 
     The client's bytes go out as they came (they ask for the stream), and each event comes
     back as the JSON object it holds: no chunk models built only to be turned back into dicts.
+    The write spends what is left of the request's own `budget`: a hung Redis must not hold the
+    stream open another REDIS_TIMEOUT after its last event.
     """
     counters = state.counters
     before = perf_counter_ns()
@@ -473,7 +480,7 @@ async def _stream(
 
     async def whole(content: bytes) -> None:
         if cache_state == "MISS":
-            await _write_cache(state, state.guard.budget(), key, content, None)
+            await _write_cache(state, budget, key, content, None)
 
     def failure(exc: Exception) -> dict[str, Any]:
         counters.upstream_errors += 1
@@ -567,15 +574,6 @@ def _refused_connection(exc: BaseException) -> OSError | None:
 def _client_refuses_cache(request: Request) -> bool:
     control = request.headers.get("cache-control", "").lower()
     return any(word in control for word in _NO_CACHE)
-
-
-def _store_failure(
-    exc: BackendUnavailableError, store: str, kind_prefix: str, headers: dict[str, str]
-) -> Response:
-    """The OpenAI-shaped error for a store that failed; no Retry-After (see failure_answer)."""
-    answer = failure_answer(exc, store, kind_prefix, retry_after=False)
-    body = ApiError(answer.status, answer.message, answer.kind)
-    return JSONResponse(body.body(), status_code=answer.status, headers=headers)
 
 
 async def _health(state: TargetState) -> tuple[bool, dict[str, Any]]:

@@ -221,6 +221,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     from hermes_bench.harness.console import output_console
     from hermes_bench.harness.preflight import check_run
     from hermes_bench.harness.report_command import write_junit
+    from hermes_bench.reports.figure_lookup import check_subject
     from hermes_bench.reports.terminal import print_claims
     from hermes_bench.reports.thresholds import parse_threshold
     from hermes_bench.results.files import LATEST_NAME, RESULTS_NAME
@@ -290,6 +291,8 @@ def run_from_args(args: argparse.Namespace) -> int:
             )
     fail_on = tuple(dict.fromkeys(_verdict(v) for v in args.fail_on))
     thresholds = tuple(parse_threshold(t) for t in args.threshold)
+    for threshold in thresholds:
+        check_subject(threshold)  # a mistyped figure fails now, not as "not measured" at the end
     options = RunOptions(
         profile=dataclasses.replace(profile, **changes),
         backends=backends,

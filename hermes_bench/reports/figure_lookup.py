@@ -5,16 +5,18 @@ Subjects name a backend and an outcome of its one-instance cache cell: `redis.HI
 `<backend>.calls_avoided_share`, `<backend>.errors` (error and wrong-answer responses over all
 of that backend's cells). The outage cell's figures are under `outage.FAULT.PHASE` (see
 OUTAGE_LATENCIES and OUTAGE_SCALARS): `outage.hung.during max<2s`. None means the run did not
-measure it.
+measure it. check_subject turns a subject no run can have (a mistyped fault, phase, figure or
+backend) into an error before the run, where the lookups would say "not measured" after it.
 """
 
 from __future__ import annotations
 
 from hdrh.histogram import HdrHistogram
 
+from hermes_bench.errors import ConfigError
 from hermes_bench.histograms import add_into, decode_histogram, latency_summary, new_histogram
 from hermes_bench.reports.outage_verdicts import outage_figures
-from hermes_bench.reports.thresholds import summary_key
+from hermes_bench.reports.thresholds import Threshold, summary_key
 from hermes_bench.results.model import (
     Cell,
     LatencySummary,
@@ -22,7 +24,15 @@ from hermes_bench.results.model import (
     OutagePhase,
     Results,
 )
-from hermes_bench.results.vocabulary import CACHE_SCENARIO, ERROR, SERVICE, WRONG_ANSWER
+from hermes_bench.results.vocabulary import (
+    BACKENDS,
+    CACHE_SCENARIO,
+    ERROR,
+    OUTAGE_FAULTS,
+    OUTAGE_PHASES,
+    SERVICE,
+    WRONG_ANSWER,
+)
 
 SCALARS = ("hit_rate", "calls_avoided_share", "errors")
 ALL_OUTCOMES = "all"
@@ -31,8 +41,9 @@ OUTAGE = "outage"
 OUTAGE_LATENCIES = ("chat", "wait", "healthz", "session-read", "session-write")
 # outage.FAULT.PHASE.NAME and outage.FAULT.NAME.
 OUTAGE_PHASE_SCALARS = (
-    "requests", "server_errors", "failed_open", "failed_open_share", "served_by_redis_share",
-    "limiter_failed_open", "cache_write_failed", "throughput_rps",
+    "requests", "server_errors", "hits", "failed_open", "failed_open_share",
+    "served_by_redis_share", "limiter_failed_open", "limiter_failed_closed", "cache_write_failed",
+    "throughput_rps",
 )  # fmt: skip
 OUTAGE_SCALARS = (
     "fault_s", "detected_s", "healthy_again_s", "recovered_s", "sessions_lost",
@@ -208,3 +219,74 @@ def _phase_scalar(phase: OutagePhase, figure: str) -> float | None:
         count = phase.failed_open if figure == "failed_open_share" else phase.served_by_redis
         return count / phase.requests
     return float(getattr(phase, figure))
+
+
+def check_subject(threshold: Threshold) -> None:
+    """Raise a ConfigError, one line naming the accepted words, when `threshold` names a figure
+    no run has; the outcome of a cache latency (`redis.HIT`) is any the run may record."""
+    subject = threshold.subject
+    latency = threshold.aggregate is not None
+    if subject == OUTAGE or subject.startswith(OUTAGE + "."):
+        problem = _outage_problem(subject.split("."), latency)
+    else:
+        problem = _backend_problem(subject, latency)
+    if problem is not None:
+        raise ConfigError(f"invalid threshold {threshold.text!r}: {problem}")
+
+
+def _backend_problem(subject: str, latency: bool) -> str | None:
+    backend, _, rest = subject.partition(".")
+    if backend not in BACKENDS:
+        return (
+            f"unknown subject {backend!r}; start it with {_either(BACKENDS)} (redis.HIT, "
+            "redis.hit_rate) or outage (outage.hung.during)"
+        )
+    if latency:
+        return None if rest else f"name an outcome after {backend}: {backend}.HIT, .MISS, .all"
+    if rest in SCALARS:
+        return None
+    return (
+        f"unknown figure {rest!r} of {backend}; use {_either(SCALARS)}, or an aggregate for a "
+        f"latency ('{backend}.HIT p(95)<50ms')"
+    )
+
+
+def _outage_problem(parts: list[str], latency: bool) -> str | None:
+    """What is wrong with outage.FAULT.PHASE[.WHAT] (a latency), outage.FAULT.PHASE.NAME or
+    outage.FAULT.NAME (a figure); None when nothing is."""
+    if not 3 <= len(parts) <= 4:
+        return (
+            "write outage.FAULT.PHASE[.WHAT] with an aggregate for a latency, "
+            "outage.FAULT.PHASE.NAME or outage.FAULT.NAME for a figure"
+        )
+    fault, phase, what = parts[1], parts[2], parts[3] if len(parts) == 4 else None
+    if fault not in OUTAGE_FAULTS:
+        return f"unknown fault {fault!r}; use {_either(OUTAGE_FAULTS)}"
+    if not latency and what is None:
+        if phase in OUTAGE_PHASES:
+            return (
+                f"{phase!r} is a phase: name one of its figures after it "
+                f"({_either(OUTAGE_PHASE_SCALARS)}), or an aggregate for its latency "
+                f"('outage.{fault}.{phase} max<2s')"
+            )
+        if phase not in OUTAGE_SCALARS:
+            return f"unknown figure {phase!r} of a fault; use {_either(OUTAGE_SCALARS)}"
+        return None
+    if phase not in OUTAGE_PHASES:
+        return f"unknown phase {phase!r}; use {_either(OUTAGE_PHASES)}"
+    if latency and what is not None and what not in OUTAGE_LATENCIES:
+        return (
+            f"unknown latency {what!r} of a phase; use {_either(OUTAGE_LATENCIES)} (chat when "
+            "none is named), or no aggregate for a count"
+        )
+    if not latency and what not in OUTAGE_PHASE_SCALARS:
+        return (
+            f"unknown figure {what!r} of a phase; use {_either(OUTAGE_PHASE_SCALARS)}, or an "
+            "aggregate for a latency"
+        )
+    return None
+
+
+def _either(words: tuple[str, ...]) -> str:
+    """The words as a sentence lists them: a, b or c."""
+    return ", ".join(words[:-1]) + f" or {words[-1]}" if len(words) > 1 else words[0]
