@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -37,32 +38,23 @@ def redis_server() -> Iterator[EmbeddedRedis]:
         yield server
 
 
+def _stack_on(server: EmbeddedRedis, **settings: str) -> Stack:
+    """A target on `server` with a short REDIS_TIMEOUT, and `settings` on top."""
+    env = {"REDIS_TIMEOUT": str(REDIS_TIMEOUT_S), "RATE_LIMIT": "100/minute", **settings}
+    return Stack(StackConfig(backend="redis", redis_url=server.url,
+                             upstream_latency="fixed:5ms", target_env=env))  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def stack(redis_server: EmbeddedRedis) -> Iterator[Stack]:
-    config = StackConfig(
-        backend="redis",
-        redis_url=redis_server.url,
-        upstream_latency="fixed:5ms",
-        target_env={"REDIS_TIMEOUT": str(REDIS_TIMEOUT_S), "RATE_LIMIT": "100/minute"},
-    )
-    with Stack(config) as running:
+    with _stack_on(redis_server) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def closed_stack(redis_server: EmbeddedRedis) -> Iterator[Stack]:
     """A target on the same Redis whose limiter refuses what it cannot count."""
-    config = StackConfig(
-        backend="redis",
-        redis_url=redis_server.url,
-        upstream_latency="fixed:5ms",
-        target_env={
-            "REDIS_TIMEOUT": str(REDIS_TIMEOUT_S),
-            "RATE_LIMIT": "100/minute",
-            "RATE_LIMIT_ON_REDIS_ERROR": "closed",
-        },
-    )
-    with Stack(config) as running:
+    with _stack_on(redis_server, RATE_LIMIT_ON_REDIS_ERROR="closed") as running:
         yield running
 
 
@@ -185,22 +177,32 @@ def test_a_paused_redis_costs_each_request_one_timeout_at_most(
     assert fresh.headers["x-cache"] == "MISS" and "x-cache-write" not in fresh.headers
 
 
+@contextmanager
+def _full(server: EmbeddedRedis) -> Iterator[None]:
+    """Redis full under noeviction (maxmemory below what it holds: every write is refused),
+    its own settings back afterwards."""
+    with redis.Redis.from_url(server.url, decode_responses=True) as direct:
+        kept = {name: direct.config_get(name)[name] for name in ("maxmemory", "maxmemory-policy")}
+        direct.config_set("maxmemory-policy", "noeviction")
+        direct.config_set("maxmemory", "1")
+        try:
+            yield
+        finally:
+            for name, value in kept.items():
+                direct.config_set(name, value)
+
+
 def test_a_full_redis_is_counted_and_visible(
     redis_server: EmbeddedRedis, stack: Stack, client: httpx.Client
 ) -> None:
     url = stack.target_urls[0]
     headers = _headers()
     before = _stats(client, url)
-    with redis.Redis.from_url(redis_server.url) as direct:
-        direct.config_set("maxmemory-policy", "noeviction")
-        direct.config_set("maxmemory", "1")  # below what it holds: every write is refused
-        try:
-            full = client.post(url + "/v1/chat/completions", json=_body(), headers=headers)
-            session = client.post(url + "/v1/sessions", json={"data": {}}, headers=headers)
-            health = client.get(url + "/healthz")
-            stats = _stats(client, url)
-        finally:
-            direct.config_set("maxmemory", "0")
+    with _full(redis_server):
+        full = client.post(url + "/v1/chat/completions", json=_body(), headers=headers)
+        session = client.post(url + "/v1/sessions", json={"data": {}}, headers=headers)
+        health = client.get(url + "/healthz")
+        stats = _stats(client, url)
 
     # The answer still comes, and says what did not work.
     assert full.status_code == 200 and full.headers["x-cache"] == "MISS"
@@ -226,16 +228,9 @@ def test_a_full_redis_is_refused_by_a_fail_closed_limiter_as_configured_and_visi
     url = closed_stack.target_urls[0]
     headers = _headers()
     before = _stats(client, url)
-    with redis.Redis.from_url(redis_server.url, decode_responses=True) as direct:
-        kept = {name: direct.config_get(name)[name] for name in ("maxmemory", "maxmemory-policy")}
-        direct.config_set("maxmemory-policy", "noeviction")
-        direct.config_set("maxmemory", "1")  # below what it holds: every write is refused
-        try:
-            refused = client.post(url + "/v1/chat/completions", json=_body(), headers=headers)
-            stats = _stats(client, url)
-        finally:
-            for name, value in kept.items():
-                direct.config_set(name, value)
+    with _full(redis_server):
+        refused = client.post(url + "/v1/chat/completions", json=_body(), headers=headers)
+        stats = _stats(client, url)
 
     # The limiter cannot count, so it refuses, as RATE_LIMIT_ON_REDIS_ERROR=closed says: the
     # same 503 as when Redis is away, not a 500, and no Retry-After that looks like a limit.
