@@ -15,10 +15,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from hermes_bench.errors import ConfigError
-from hermes_bench.http_json import HttpJsonError, get_json
 from hermes_bench.redaction import redact_url
 from hermes_bench.results.files import LATEST_NAME
-from hermes_bench.scenarios.target_health import PROBE_PATH, probe
+from hermes_bench.scenarios.options import http_url_problem
+from hermes_bench.scenarios.target_health import PROBE_PATH, probe, upstream_problem
 
 if TYPE_CHECKING:
     from hermes_bench.harness.claims_run import RunOptions
@@ -144,20 +144,6 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def http_url_problem(url: str) -> str | None:
-    """Why `url` is not an http(s) URL with a host, or None."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
-    except ValueError as exc:
-        return str(exc)
-    if parts.scheme not in ("http", "https"):
-        return "it does not start with http:// or https://"
-    if not parts.hostname:
-        return "it names no host"
-    return None
-
-
 def check_target(url: str, option: str = "--target") -> None:
     """GET the target's /healthz: any HTTP answer will do (a gateway may have no such path)."""
     problem = http_url_problem(url)
@@ -175,31 +161,16 @@ def check_target(url: str, option: str = "--target") -> None:
 
 
 def check_upstream(url: str) -> None:
-    """GET the fake upstream's /ground-truth: the run reads its counters after every cell."""
+    """The fake upstream answers at `url`: the run reads its counters after every cell."""
     option = "--upstream-url"
     problem = http_url_problem(url)
     if problem is not None:
         raise PreflightError(
             f"{option} {url!r} is not a URL: {problem}. Write it like http://HOST:8900. {_NOT_RUN}"
         )
-    try:
-        get_json(url + "/ground-truth", timeout_s=HTTP_TIMEOUT_S)
-    except HttpJsonError as exc:
-        raise PreflightError(
-            f"{option} {redact_url(url)} does not answer as the fake upstream "
-            f"({_http_reason(exc)}). Give the base URL of `hermes-bench upstream` (no /v1), "
-            f"or leave the option out. {_NOT_RUN}"
-        ) from None
-
-
-def _http_reason(exc: HttpJsonError) -> str:
-    cause = exc.__cause__
-    reason = getattr(cause, "reason", None)  # urllib's URLError wraps the socket error
-    if isinstance(reason, TimeoutError) or isinstance(cause, TimeoutError):
-        return f"no answer within {HTTP_TIMEOUT_S:g} s"
-    if reason is not None:
-        return " ".join(str(getattr(reason, "strerror", None) or reason).split())
-    return " ".join(str(exc).split())
+    problem = upstream_problem(url, HTTP_TIMEOUT_S)
+    if problem is not None:
+        raise PreflightError(f"{option} {redact_url(url)} {problem}. {_NOT_RUN}")
 
 
 def check_output_folder(path: Path, option: str = "--output") -> None:

@@ -74,14 +74,23 @@ def _url(value: str) -> str:
     return str(value).rstrip("/")
 
 
-def check_http_url(url: str, name: str) -> None:
-    """ConfigError unless `url` is an http(s) URL with a host: `name` says whose it is."""
+def http_url_problem(url: str) -> str | None:
+    """Why `url` is not an http(s) URL with a host, or None."""
     try:
         parts = urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname
-    except ValueError:  # an unbalanced IPv6 bracket, a port that is not a number...
-        scheme, host = "", None
-    if scheme not in ("http", "https") or not host:
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
+    except ValueError as exc:  # an unbalanced IPv6 bracket, a port that is not a number...
+        return str(exc)
+    if parts.scheme not in ("http", "https"):
+        return "it does not start with http:// or https://"
+    if not parts.hostname:
+        return "it names no host"
+    return None
+
+
+def check_http_url(url: str, name: str) -> None:
+    """ConfigError unless `url` is an http(s) URL with a host: `name` says whose it is."""
+    if http_url_problem(url) is not None:
         raise ConfigError(
             f"{name} {redact_url(url)!r} is not an http(s) URL: write it like http://127.0.0.1:8000"
         )

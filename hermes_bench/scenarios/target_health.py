@@ -110,24 +110,29 @@ def check_endpoints(
             )
 
 
-def check_upstream(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
-    """TargetDownError unless `url` answers GET /ground-truth as the fake upstream does: the
-    run reads its counters, so an answer of another kind is no better than none."""
-    shown = redact_url(url)
+def upstream_problem(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """None when `url` answers GET /ground-truth as the fake upstream does; else why not and
+    what to do, in words that follow its URL ("does not answer: connection refused ...")."""
     try:
         answer = get_json(_without_credentials(url.rstrip("/")) + "/ground-truth", timeout_s)
     except HttpJsonError as exc:
         cause = exc.__cause__
         if isinstance(cause, OSError) and not isinstance(cause, urllib.error.HTTPError):
-            raise TargetDownError(
-                f"{UPSTREAM_OPTION} {shown} does not answer: "
-                f"{transport_reason(cause, timeout_s)}. Check the URL and that it runs; no load "
-                "was sent"
-            ) from None
+            reason = transport_reason(cause, timeout_s)
+            return f"does not answer: {reason}. Check the URL and that it runs"
         answer = {"error": str(exc)}
     if not isinstance(answer.get("calls"), int):
-        raise TargetDownError(
-            f"{UPSTREAM_OPTION} {shown} answers, but not as the fake upstream (its GET "
-            "/ground-truth gives no count of calls): give the base URL of `hermes-bench "
-            "upstream`, without /v1, or leave the option out; no load was sent"
+        return (
+            "answers, but not as the fake upstream (its GET /ground-truth gives no count of "
+            "calls): give the base URL of `hermes-bench upstream`, without /v1, or leave the "
+            "option out"
         )
+    return None
+
+
+def check_upstream(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """TargetDownError unless `url` answers as the fake upstream: the run reads its counters,
+    so an answer of another kind is no better than none."""
+    problem = upstream_problem(url, timeout_s)
+    if problem is not None:
+        raise TargetDownError(f"{UPSTREAM_OPTION} {redact_url(url)} {problem}; no load was sent")
