@@ -114,6 +114,7 @@ def compare_from_args(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from hermes_bench.harness.console import output_console
+    from hermes_bench.harness.report_command import written_or_explained
     from hermes_bench.reports.compare import compare_runs
     from hermes_bench.results.files import find_results, read_results, write_text_atomically
 
@@ -123,10 +124,8 @@ def compare_from_args(args: argparse.Namespace) -> int:
     if args.json:
         document = {"base": str(base), "new": str(new), **comparison.as_dict()}
         target = Path(args.json)
-        try:
-            write_text_atomically(target, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
-        except OSError as exc:
-            raise ConfigError(f"--json {target}: cannot write it ({exc.strerror or exc})") from None
+        text = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+        written_or_explained(lambda: write_text_atomically(target, text), target, "--json")
     console = output_console()
     console.print(Text(f"BASE {base}\nNEW  {new}"))
     print_comparison(comparison, console)

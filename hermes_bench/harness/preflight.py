@@ -16,7 +16,7 @@ from redis.retry import Retry
 
 from hermes_bench.errors import ConfigError
 from hermes_bench.redaction import redact_url
-from hermes_bench.results.files import LATEST_NAME
+from hermes_bench.results.files import latest_problem
 from hermes_bench.scenarios.options import http_url_problem
 from hermes_bench.scenarios.target_health import PROBE_PATH, probe, upstream_problem
 
@@ -176,12 +176,9 @@ def check_upstream(url: str) -> None:
 def check_output_folder(path: Path, option: str = "--output") -> None:
     """The run's output folder can be made and written to, and its `latest` can be a link."""
     _check_creatable(path, option)
-    latest = path / LATEST_NAME
-    if latest.exists() and not latest.is_symlink():
-        raise PreflightError(
-            f"{option} {path}: {latest} is not a link; hermes-bench keeps a link there to the "
-            f"newest run. Move it away. {_NOT_RUN}"
-        )
+    problem = latest_problem(path)
+    if problem is not None:
+        raise PreflightError(f"{option} {path}: {problem}. {_NOT_RUN}")
 
 
 def check_file_target(path: Path, option: str) -> None:

@@ -45,7 +45,7 @@ def report_from_args(args: argparse.Namespace) -> int:
     console = output_console()
     if is_killed(results):
         finish_killed(results)
-        _written(lambda: write_results(path, results), path, "RESULTS")
+        written_or_explained(lambda: write_results(path, results), path, "RESULTS")
         console.print(
             f"run {results.run.id} was killed (its process is gone): finished from the "
             f"{len(results.cells)} cell(s) it wrote; results.json now says so"
@@ -58,7 +58,7 @@ def report_from_args(args: argparse.Namespace) -> int:
         results.payoff = evaluate_payoff(results, payoff_options(args))
         results.answer = plain_answer(results)
     target = Path(args.output) if args.output else path.with_name("report.html")
-    _written(lambda: write_report(results, target), target, "--output")
+    written_or_explained(lambda: write_report(results, target), target, "--output")
     junit = Path(args.junit) if args.junit else None
     if junit is not None:
         write_junit(junit, results)
@@ -74,10 +74,10 @@ def write_junit(path: Path, results: Results) -> None:
     from hermes_bench.reports.junit import junit_xml
     from hermes_bench.results.files import write_text_atomically
 
-    _written(lambda: write_text_atomically(path, junit_xml(results)), path, "--junit")
+    written_or_explained(lambda: write_text_atomically(path, junit_xml(results)), path, "--junit")
 
 
-def _written(write: Callable[[], object], path: Path, option: str) -> None:
+def written_or_explained(write: Callable[[], object], path: Path, option: str) -> None:
     """Call `write`; a folder that cannot be made or a file that cannot be written is one
     ConfigError naming the option and the path."""
     try:

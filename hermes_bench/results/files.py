@@ -58,17 +58,26 @@ def write_text_atomically(path: Path, text: str) -> None:
         raise
 
 
+def latest_problem(output: Path) -> str | None:
+    """Why `latest` in the output folder cannot become a link to a run, or None."""
+    link = output / LATEST_NAME
+    if link.exists() and not link.is_symlink():
+        return (
+            f"{link} exists and is not a link: move it away, hermes-bench keeps a link there "
+            "to the newest run"
+        )
+    return None
+
+
 def point_latest(run_dir: Path) -> Path:
     """Make `latest` beside `run_dir` a link to it, replaced atomically; returns the link.
 
     The link is relative (`latest -> run-...`), so the output folder can be moved or archived.
     """
     link = run_dir.parent / LATEST_NAME
-    if link.exists() and not link.is_symlink():
-        raise ResultsFileError(
-            f"{link} exists and is not a link: move it away, hermes-bench keeps a link there "
-            "to the newest run"
-        )
+    problem = latest_problem(run_dir.parent)
+    if problem is not None:
+        raise ResultsFileError(problem)
     tmp = link.with_name(f".{LATEST_NAME}.{secrets.token_hex(4)}")
     os.symlink(run_dir.name, tmp, target_is_directory=True)
     try:
