@@ -4,11 +4,14 @@ figures, and a missing, failed or doubtful cell is inconclusive."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from results_builders import RUN, results
 
+from hermes_bench.reports import claim_plots
 from hermes_bench.reports.claims import BETTER, FAILS, HOLDS, INCONCLUSIVE, evaluate_claims
+from hermes_bench.reports.html import render_html
 from hermes_bench.results.model import MemoryFigures, PoolFigures
 
 LIMITS = {"limits_config": "hash-max-listpack-*", "max_entries": 128, "max_value_bytes": 64}
@@ -179,6 +182,31 @@ def test_c13_names_the_blocking_pools_wait_for_a_connection() -> None:
     notes = " ".join(claim["notes"])
     assert "the app's own timing of each request for a connection" in notes
     assert "did not time" not in notes
+
+
+def test_the_c13_section_shows_each_steps_wait_in_its_table_and_plot() -> None:
+    plain = _waited(_plain(), (0.02, 0.02, 0.03, 0.05, 0.05, 0.04))
+    blocking = _waited(_blocking(), (0.02, 0.03, 0.1, 8, 40, 95.5))
+    built = results([_pool(plain, blocking)])
+    built = built.model_copy(update={"claims": evaluate_claims(built)})
+    section = re.search(r'<section class="claim" id="claim-C13">(.*?)</section>',
+                        render_html(built), re.S)  # fmt: skip
+    assert section is not None
+    table = section.group(1).split("The pool&#39;s steps", 1)[1].split("</table>", 1)[0]
+    assert "<th>wait p50</th><th>wait p99</th><th>refused</th>" in table
+    assert "<td>blocking</td><td>100</td><td>200</td><td>0.0%</td>" in table
+    assert "<td>10 µs</td><td>95.5 ms</td><td>0</td>" in table
+    assert "<td>plain (the guide&#39;s)</td><td>20</td>" in table
+    (claim,) = [c for c in built.claims if c.id == "C13"]
+    fig = claim_plots.pool_steps(built, claim)
+    assert fig is not None and len(fig.axes) == 3
+    assert fig.axes[2].get_ylabel() == "p99 wait for a\nconnection (ms, log)"
+    blocking_waits = fig.axes[2].get_lines()[1].get_ydata()
+    assert list(blocking_waits) == [0.02, 0.03, 0.1, 8, 40, 95.5]
+    # Results written before the app timed its waits: the two panels they can fill.
+    old = results([_pool(_plain(), _blocking())])
+    old_fig = claim_plots.pool_steps(old, claim)
+    assert old_fig is not None and len(old_fig.axes) == 2
 
 
 def test_c13_from_results_written_before_the_waits_were_timed_says_so() -> None:
