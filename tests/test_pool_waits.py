@@ -23,6 +23,7 @@ from hermes_bench.app.redis_client import (
 from hermes_bench.app.settings import TargetSettings
 from hermes_bench.harness.failure_cells import (
     measure_pool_step,
+    open_pool,
     pool_bodies,
     warm_pool_cache,
 )
@@ -161,6 +162,8 @@ def pool_stacks(
             )
             stacks[mode] = Stack(config).start()
         warm_pool_cache(stacks["blocking"].target_urls[0], pool_bodies())
+        for mode, stack in stacks.items():
+            open_pool(stack.target_urls[0], pool_bodies(), POOL_SIZE, mode)
         yield stacks
     finally:
         for stack in stacks.values():

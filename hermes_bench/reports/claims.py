@@ -1354,7 +1354,9 @@ def _blocking_boundary(
 
 _WAIT_NOTE = (
     "The wait for a connection is the app's own timing of each request for a connection from "
-    "its pool, over that step only: from asking to having one, or to the refusal. The plain "
+    "its pool, over that step only: from asking to having one (opened first when the pool had "
+    "room but none idle), or to the refusal; each pool was opened before the sweep, so a step "
+    "times waits rather than connects. The plain "
     "pool refuses at once, so its waits stay short and what it costs shows as requests that "
     "lost Redis; the blocking pool makes them wait, up to REDIS_TIMEOUT. 'Redis steps' are "
     "the app's lookup steps (Server-Timing ratelimit+cache-read, one round trip with the "
