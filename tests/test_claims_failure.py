@@ -4,11 +4,14 @@ figures, and a missing, failed or doubtful cell is inconclusive."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from results_builders import RUN, results
 
+from hermes_bench.reports import claim_plots
 from hermes_bench.reports.claims import BETTER, FAILS, HOLDS, INCONCLUSIVE, evaluate_claims
+from hermes_bench.reports.html import render_html
 from hermes_bench.results.model import MemoryFigures, PoolFigures
 
 LIMITS = {"limits_config": "hash-max-listpack-*", "max_entries": 128, "max_value_bytes": 64}
@@ -40,8 +43,13 @@ def _latency(p50_ms: float, p99_ms: float, count: int = 200) -> dict[str, Any]:
 
 
 def _step(in_flight: int, lost: int = 0, p99_ms: float = 10, requests: int = 200,
-          wrong: int = 0, generator_pct: float = 20) -> dict[str, Any]:  # fmt: skip
-    return {
+          wrong: int = 0, generator_pct: float = 20,
+          wait_p99_ms: float | None = None) -> dict[str, Any]:  # fmt: skip
+    waits = {} if wait_p99_ms is None else {
+        "connection_wait": _latency(0.01, wait_p99_ms, count=requests),
+        "connection_refusals": lost,
+    }  # fmt: skip
+    return waits | {
         "in_flight": in_flight, "requests": requests, "wall_s": 0.5,
         "throughput_rps": requests / 0.5, "served_by_redis": requests - lost - wrong,
         "cache_failed_open": lost, "limiter_failed_open": lost, "wrong_answers": wrong,
@@ -148,6 +156,65 @@ def test_c13_blocking_pool_is_short_where_its_p99_doubles_past_the_pool_or_it_lo
     claim = _claims([_pool(_plain(), timing_out)])["C13"]
     assert claim["figures"]["blocking pool: not enough from (in flight)"] == 100
     assert "waits past REDIS_TIMEOUT=5 s" in claim["holds_when"]
+
+
+def _waited(steps: list[dict[str, Any]], waits_ms: tuple[float, ...]) -> list[dict[str, Any]]:
+    return [_step(s["in_flight"], lost=s["cache_failed_open"], p99_ms=s["latency"]["p99_us"] / 1000,
+                  wait_p99_ms=w) for s, w in zip(steps, waits_ms, strict=True)]  # fmt: skip
+
+
+def test_c13_names_the_blocking_pools_wait_for_a_connection() -> None:
+    plain = _waited(_plain(), (0.02, 0.02, 0.03, 0.05, 0.05, 0.04))
+    blocking = _waited(_blocking(), (0.02, 0.03, 0.1, 8, 40, 95.5))
+    claim = _claims([_pool(plain, blocking)])["C13"]
+    assert claim["verdict"] == HOLDS  # the rule is unchanged: lost Redis and p99
+    assert claim["summary"].endswith(
+        " Blocking pool: wait for a connection p99 95.5 ms at 100 in flight against 100 µs at 10."
+    )
+    figures = claim["figures"]
+    assert figures["blocking pool: wait for a connection p99 at 100 in flight (ms)"] == 95.5
+    assert figures["blocking pool: wait for a connection p99 at 10 in flight (ms)"] == 0.1
+    assert (
+        "wait for a connection p50 10 µs, p99 95.5 ms;" in figures["blocking pool at 100 in flight"]
+    )
+    # The plain pool refuses instead of waiting: its refusals are in its steps.
+    assert "p99 50 µs (20 refused);" in figures["plain pool at 20 in flight"]
+    notes = " ".join(claim["notes"])
+    assert "the app's own timing of each request for a connection" in notes
+    assert "did not time" not in notes
+
+
+def test_the_c13_section_shows_each_steps_wait_in_its_table_and_plot() -> None:
+    plain = _waited(_plain(), (0.02, 0.02, 0.03, 0.05, 0.05, 0.04))
+    blocking = _waited(_blocking(), (0.02, 0.03, 0.1, 8, 40, 95.5))
+    built = results([_pool(plain, blocking)])
+    built = built.model_copy(update={"claims": evaluate_claims(built)})
+    section = re.search(r'<section class="claim" id="claim-C13">(.*?)</section>',
+                        render_html(built), re.S)  # fmt: skip
+    assert section is not None
+    table = section.group(1).split("The pool&#39;s steps", 1)[1].split("</table>", 1)[0]
+    assert "<th>wait p50</th><th>wait p99</th><th>refused</th>" in table
+    assert "<td>blocking</td><td>100</td><td>200</td><td>0.0%</td>" in table
+    assert "<td>10 µs</td><td>95.5 ms</td><td>0</td>" in table
+    assert "<td>plain (the guide&#39;s)</td><td>20</td>" in table
+    (claim,) = [c for c in built.claims if c.id == "C13"]
+    fig = claim_plots.pool_steps(built, claim)
+    assert fig is not None and len(fig.axes) == 3
+    assert fig.axes[2].get_ylabel() == "p99 wait for a\nconnection (ms, log)"
+    blocking_waits = fig.axes[2].get_lines()[1].get_ydata()
+    assert list(blocking_waits) == [0.02, 0.03, 0.1, 8, 40, 95.5]
+    # Results written before the app timed its waits: the two panels they can fill.
+    old = results([_pool(_plain(), _blocking())])
+    old_fig = claim_plots.pool_steps(old, claim)
+    assert old_fig is not None and len(old_fig.axes) == 2
+
+
+def test_c13_from_results_written_before_the_waits_were_timed_says_so() -> None:
+    claim = _claims([_pool(_plain(), _blocking())])["C13"]
+    assert claim["verdict"] == HOLDS and "wait for a connection" not in claim["summary"]
+    assert not any("wait for a connection p99" in key for key in claim["figures"])
+    assert "wait for a connection" not in claim["figures"]["blocking pool at 100 in flight"]
+    assert any("did not time its waits" in note for note in claim["notes"])
 
 
 def test_c13_without_its_cell_or_with_doubtful_steps_is_inconclusive() -> None:

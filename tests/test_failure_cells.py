@@ -57,6 +57,13 @@ def test_a_step_counts_what_redis_served_and_what_failed_open() -> None:
     assert step.statuses == {"200": 4, "ConnectionResetError": 1}
     assert step.latency.count == 5 and step.redis_steps.count == 2
     assert step.app_counters == {"cache_errors": 2} and step.cpu_pct == {"target": 80.0}
+    # The app's own waits for a connection, when its /stats serves them; refusals with them.
+    assert step.connection_wait is None and step.connection_refusals is None
+    waits = {"count": 6, "p50_us": 12, "p99_us": 900}
+    timed = pool_step(5, 0.5, answers, {"redis_pool_refusals": 2}, {}, None, waits)
+    assert timed.connection_wait is not None and timed.connection_wait.p99_us == 900
+    assert timed.connection_refusals == 2
+    assert pool_step(5, 0.5, answers, {}, {}, None, waits).connection_refusals == 0
 
 
 def test_counter_changes_and_warnings_are_read_whatever_the_app_counts() -> None:
@@ -88,6 +95,10 @@ def check_memory_and_pool_cells(results: Results, page: str) -> None:
     for steps in pool.modes.values():
         assert [s.in_flight for s in steps] == [5, 8, 10, 20, 50, 100]  # quick, with its 8 users
         assert all(sum(s.statuses.values()) == s.requests >= 200 for s in steps)
+        # Each step's own waits for a connection: at least one per request that reached Redis.
+        for step in steps:
+            assert step.connection_wait is not None and step.connection_refusals is not None
+            assert step.connection_wait.count >= step.served_by_redis
     claims = {claim.id: claim for claim in results.claims}
     # Whichever the sizes on this Redis, a verdict from them, not "not measured yet".
     assert claims["C11"].verdict in (HOLDS, FAILS, BETTER), claims["C11"].summary
@@ -97,4 +108,5 @@ def check_memory_and_pool_cells(results: Results, page: str) -> None:
     assert claims["C13"].verdict == HOLDS, claims["C13"].summary
     assert "plain pool at 100 in flight" in claims["C13"].figures
     assert "requests in flight" in (claims["C13"].holds_when or "")
+    assert "Blocking pool: wait for a connection p99" in claims["C13"].summary
     assert 'id="cell-pool-redis-1"' in page and 'id="claim-C13"' in page

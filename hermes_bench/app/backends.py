@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 
 from hermes_bench.app.cache import MemoryCache, RedisCache, ResponseCache
-from hermes_bench.app.counters import OpTimings
+from hermes_bench.app.counters import OpTimings, PoolWaits
 from hermes_bench.app.degraded_cache import DegradedCache
 from hermes_bench.app.rate_limit import OwnerRateLimiter, memory_rate_limiter, redis_rate_limiter
 from hermes_bench.app.redis_client import create_pool
@@ -55,7 +55,7 @@ class Backends:
             await self.redis.connection_pool.disconnect()
 
 
-def _memory(settings: TargetSettings, timings: OpTimings) -> Backends:
+def _memory(settings: TargetSettings, timings: OpTimings, waits: PoolWaits) -> Backends:
     if settings.redis_url is None:
         log.info(FALLBACK_LOG_LINE)
     limiter = (
@@ -71,9 +71,9 @@ def _memory(settings: TargetSettings, timings: OpTimings) -> Backends:
     )
 
 
-def _redis(settings: TargetSettings, timings: OpTimings) -> Backends:
+def _redis(settings: TargetSettings, timings: OpTimings, waits: PoolWaits) -> Backends:
     url = settings.backend_url
-    client = aioredis.Redis(connection_pool=create_pool(settings))
+    client = aioredis.Redis(connection_pool=create_pool(settings, waits))
     prefix = settings.key_prefix
     log.info(
         "Redis configured at %s (pool of %d, %s, timeout %ss)",
@@ -101,7 +101,8 @@ def _redis(settings: TargetSettings, timings: OpTimings) -> Backends:
     )
 
 
-_BY_SCHEME: dict[str, Callable[[TargetSettings, OpTimings], Backends]] = {
+_Builder = Callable[[TargetSettings, OpTimings, PoolWaits], Backends]
+_BY_SCHEME: dict[str, _Builder] = {
     "memory": _memory,
     "redis": _redis,
     "rediss": _redis,
@@ -109,7 +110,7 @@ _BY_SCHEME: dict[str, Callable[[TargetSettings, OpTimings], Backends]] = {
 }
 
 
-def check_scheme(url: str) -> Callable[[TargetSettings, OpTimings], Backends]:
+def check_scheme(url: str) -> _Builder:
     """The builder for `url`'s scheme; UnknownSchemeError for a scheme nobody serves."""
     build = _BY_SCHEME.get(urlsplit(url).scheme)
     if build is None:
@@ -117,9 +118,12 @@ def check_scheme(url: str) -> Callable[[TargetSettings, OpTimings], Backends]:
     return build
 
 
-def backends_from_settings(settings: TargetSettings, timings: OpTimings) -> Backends:
-    """Backends for settings.backend_url, chosen by its scheme (with any deliberate fault)."""
-    backends = check_scheme(settings.backend_url)(settings, timings)
+def backends_from_settings(
+    settings: TargetSettings, timings: OpTimings, waits: PoolWaits | None = None
+) -> Backends:
+    """Backends for settings.backend_url, chosen by its scheme (with any deliberate fault);
+    Redis commands timed into `timings`, waits for a pooled connection into `waits`."""
+    backends = check_scheme(settings.backend_url)(settings, timings, waits or PoolWaits())
     delay_ms, miss_share = settings.fault_cache_delay_ms, settings.fault_cache_miss_share
     if delay_ms or miss_share:
         log.warning(

@@ -125,7 +125,7 @@ def create_app(settings: TargetSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         counters = Counters()
-        backends = backends_from_settings(settings, counters.op_timings)
+        backends = backends_from_settings(settings, counters.op_timings, counters.pool_waits)
         upstream = openai.AsyncOpenAI(
             base_url=settings.openai_base_url,
             api_key=settings.openai_api_key.get_secret_value(),

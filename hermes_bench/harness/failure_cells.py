@@ -4,7 +4,7 @@
   typical and past the server's compact-hash limits; the app's cache entries (MemoryFigures).
 - pool (C13): chat requests that hit the cache, swept from a few in flight to many, through
   targets of the cell's own with the guide's pool of 10: the plain pool and the blocking one
-  (PoolFigures).
+  (PoolFigures), with each step's waits for a pooled connection as the app timed them.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from hermes_bench.app.sessions import CREATED_FIELD, MAX_SESSION_FIELDS, OWNER_F
 from hermes_bench.errors import HermesBenchError
 from hermes_bench.harness.cells import CellEnv, CellError, CellPlan, Measured, TargetSet, ask_all
 from hermes_bench.histograms import clamp_us, latency_summary, new_histogram
-from hermes_bench.http_json import get_json
+from hermes_bench.http_json import get_json, post_json
 from hermes_bench.redaction import redact_text
 from hermes_bench.results.model import (
     CacheEntryBytes,
@@ -56,10 +56,15 @@ GUIDE_TIMEOUT_S = 5
 POOL_MODES = ("nonblocking", "blocking")
 POOL_WARM_PROMPTS = 20
 MIN_REQUESTS_PER_CONNECTION = 2  # every connection reused; the top steps stay short
+OPEN_ROUNDS = 5  # requests per connection that open the pool before the sweep
 REQUEST_TIMEOUT_S = 30.0  # well past REDIS_TIMEOUT: a slow answer is measured, not cut
 STEP_TIMEOUT_S = 300.0
 _CAUSE_CHARS = 80
-_POOL_DROPS = frozenset({"CACHE_TTL_S", "HERMES_API_KEYS"})
+# What the reference app's /stats holds on its pool: the waits' summary, and the refusals.
+WAIT_SUMMARY = "redis_pool_wait_us"
+REFUSALS_COUNTER = "redis_pool_refusals"
+# The cell resets its own targets' counters before each step, from loopback: no admin key.
+_POOL_DROPS = frozenset({"CACHE_TTL_S", "HERMES_API_KEYS", "HERMES_ADMIN_KEY"})
 _MODEL = "gpt-4o-mini"
 
 
@@ -303,8 +308,10 @@ def pool_step(
     app_counters: dict[str, int],
     cpu_pct: dict[str, float],
     app_warnings: dict[str, int] | None = None,
+    connection_wait: dict[str, Any] | None = None,
 ) -> PoolStep:
-    """What one step measured, from its answers: pure."""
+    """What one step measured, from its answers, the counts that changed in the target's
+    /stats and its waits for a pooled connection (its `redis_pool_wait_us`): pure."""
     latency, redis_steps = new_histogram(), new_histogram()
     statuses: dict[str, int] = {}
     served = cache_open = limiter_open = wrong = 0
@@ -333,6 +340,12 @@ def pool_step(
         lost_redis_share=round(1 - served / requests, 4) if requests else 0.0,
         latency=LatencySummary.model_validate(latency_summary(latency)),
         redis_steps=LatencySummary.model_validate(latency_summary(redis_steps)),
+        connection_wait=(
+            None if connection_wait is None else LatencySummary.model_validate(connection_wait)
+        ),
+        connection_refusals=(
+            None if connection_wait is None else app_counters.get(REFUSALS_COUNTER, 0)
+        ),
         app_counters=app_counters,
         app_warnings=app_warnings or {},
         cpu_pct=cpu_pct,
@@ -374,7 +387,7 @@ def run_pool_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured:
     p = env.profile
     in_flight = pool_in_flight(p.pool_in_flight, p.users)
     prefix = f"{stack.key_prefix}:pool"
-    bodies = [_chat(catalogue_prompt(rank)) for rank in range(1, POOL_WARM_PROMPTS + 1)]
+    bodies = pool_bodies()
     steps: dict[str, list[PoolStep]] = {mode: [] for mode in POOL_MODES}
     with ExitStack() as started:
         targets = {}
@@ -387,11 +400,15 @@ def run_pool_cell(plan: CellPlan, stack: TargetSet, env: CellEnv) -> Measured:
                 raise CellError(f"the {mode} pool's target did not start: {exc}") from exc
             targets[mode] = pool_stack
         started.callback(_forget_keys, stack.redis_url, prefix)
-        _warm(targets[POOL_MODES[0]].target_urls[0], bodies)
+        warm_pool_cache(targets[POOL_MODES[0]].target_urls[0], bodies)
+        for mode, pool_stack in targets.items():
+            open_pool(pool_stack.target_urls[0], bodies, GUIDE_MAX_CONNECTIONS, mode)
         for count in in_flight:
             requests = max(p.pool_requests, MIN_REQUESTS_PER_CONNECTION * count)
             for mode, pool_stack in targets.items():
-                steps[mode].append(_measure_step(pool_stack, stack, mode, count, requests, bodies))
+                steps[mode].append(
+                    measure_pool_step(pool_stack, stack, mode, count, requests, bodies)
+                )
     return Measured(
         conditions={
             "REDIS_MAX_CONNECTIONS": GUIDE_MAX_CONNECTIONS,
@@ -440,7 +457,12 @@ def _pool_config(stack: Stack, mode: str, prefix: str, env: CellEnv, plan: CellP
     )
 
 
-def _warm(target: str, bodies: list[dict[str, Any]]) -> None:
+def pool_bodies(count: int = POOL_WARM_PROMPTS) -> list[dict[str, Any]]:
+    """The chat requests of the sweep: the catalogue's `count` first prompts."""
+    return [_chat(catalogue_prompt(rank)) for rank in range(1, count + 1)]
+
+
+def warm_pool_cache(target: str, bodies: list[dict[str, Any]]) -> None:
     """Cache every prompt of the sweep, at most 10 at a time (no pool can refuse that)."""
     headers = {"Authorization": "Bearer sk-hermes-pool-warm"}
     prompts = [body["messages"][0]["content"] for body in bodies]
@@ -448,6 +470,14 @@ def _warm(target: str, bodies: list[dict[str, Any]]) -> None:
         for response in ask_all(http, [target], prompts, shift=0):
             if response.status_code != 200:
                 raise CellError(f"warming the pool cell's cache: HTTP {response.status_code}")
+
+
+def open_pool(target: str, bodies: list[dict[str, Any]], connections: int, tag: str) -> None:
+    """Cached prompts, `connections` at a time and unmeasured, so the target's pool has its
+    connections open before the sweep: a step's waits are then waits, not connects (opening
+    one on a busy target took ~3 ms in a quick run)."""
+    requests = OPEN_ROUNDS * connections
+    asyncio.run(_drive(target, connections, requests, bodies, key_tag=f"{tag}-open"))
 
 
 def _forget_keys(redis_url: str, prefix: str) -> None:
@@ -459,7 +489,7 @@ def _forget_keys(redis_url: str, prefix: str) -> None:
         client.close()
 
 
-def _measure_step(
+def measure_pool_step(
     pool_stack: Stack,
     stack: Stack,
     mode: str,
@@ -467,12 +497,16 @@ def _measure_step(
     requests: int,
     bodies: list[dict[str, Any]],
 ) -> PoolStep:
+    """One step through `pool_stack`'s target (its counters reset first): `requests` cached
+    prompts of `bodies`, `in_flight` at a time; `stack` runs the Redis whose CPU is read."""
     target = pool_stack.target_urls[0]
     pids = {"load generator": os.getpid(), "target": pool_stack.process_pids().get("target-0")}
     pids["redis"] = stack.process_pids().get("redis")  # None: a Redis this run did not start
     cpu = _CpuClock({role: pid for role, pid in pids.items() if pid is not None})
     log_path = pool_stack.targets[0].log_path
     logged = log_path.stat().st_size
+    # Zeroed so the waits' summary is this step's alone; counts are read as changes anyway.
+    post_json(target + "/stats/reset")
     before = get_json(target + "/stats")
     cpu.start()
     started = time.perf_counter()
@@ -481,11 +515,21 @@ def _measure_step(
     )
     wall_s = time.perf_counter() - started
     usage = cpu.stop(wall_s)
-    changes = counter_changes(before, get_json(target + "/stats"))
+    after = get_json(target + "/stats")
     with open(log_path, "rb") as log_file:
         log_file.seek(logged)
         warnings = warnings_by_cause(log_file.read().decode("utf-8", errors="replace"))
-    return pool_step(in_flight, wall_s, answers, changes, usage, warnings)
+    waits = after.get(WAIT_SUMMARY)
+    changes = counter_changes(before, after)
+    return pool_step(
+        in_flight,
+        wall_s,
+        answers,
+        changes,
+        usage,
+        warnings,
+        waits if isinstance(waits, dict) else None,
+    )
 
 
 class _CpuClock:

@@ -292,13 +292,20 @@ _POOL_LABELS = {"nonblocking": "plain pool (the guide's)", "blocking": "blocking
 _POOL_STYLES = {"nonblocking": "-", "blocking": "--"}
 
 
+def _ms_or_nan(us: int | None) -> float:
+    return np.nan if us is None else us / 1000
+
+
 def pool_steps(results: Results, claim: Claim) -> Figure | None:
-    """C13: requests that lost Redis and p99 per step of requests in flight, per pool mode."""
+    """C13: requests that lost Redis, p99 and, when the app timed it, the p99 wait for a
+    connection, per step of requests in flight, per pool mode."""
     figures = data.pool_figures(results, claim.cells)
     if figures is None:
         return None
-    fig = figure(5.4)
-    lost_ax, p99_ax = fig.subplots(2, 1, sharex=True)
+    timed = any(s.connection_wait is not None for steps in figures.modes.values() for s in steps)
+    fig = figure(7.2 if timed else 5.4)
+    axes = list(fig.subplots(3 if timed else 2, 1, sharex=True))
+    lost_ax, p99_ax = axes[:2]
     stepped: set[int] = set()
     for mode, steps in figures.modes.items():
         steps = sorted(steps, key=lambda s: s.in_flight)
@@ -309,9 +316,11 @@ def pool_steps(results: Results, claim: Claim) -> Figure | None:
         style = dict(color=_REDIS, linestyle=_POOL_STYLES.get(mode, ":"), marker="o",
                      label=_POOL_LABELS.get(mode, mode))  # fmt: skip
         lost_ax.plot(in_flight, [s.lost_redis_share for s in steps], **style)
-        p99 = [np.nan if s.latency.p99_us is None else s.latency.p99_us / 1000 for s in steps]
-        p99_ax.plot(in_flight, p99, **style)
-    for ax in (lost_ax, p99_ax):
+        p99_ax.plot(in_flight, [_ms_or_nan(s.latency.p99_us) for s in steps], **style)
+        if timed:
+            waits = [None if s.connection_wait is None else s.connection_wait.p99_us for s in steps]
+            axes[2].plot(in_flight, [_ms_or_nan(w) for w in waits], **style)
+    for ax in axes:
         ax.axvline(figures.max_connections, color=GUIDE_COLOUR, linestyle=":", linewidth=1.2)
         style_axes(ax)
     lost_ax.axhline(0.01, color=GUIDE_COLOUR, linestyle="--", linewidth=1)
@@ -322,14 +331,18 @@ def pool_steps(results: Results, claim: Claim) -> Figure | None:
         "(dotted: the pool's size; dashed: 1% lost)",
         fontsize=10,
     )
-    p99_ax.set_xscale("log")
+    bottom = axes[-1]
+    bottom.set_xscale("log")
     # Every step tried gets its tick; a log axis would name only the decades.
-    p99_ax.set_xticks(sorted(stepped), [str(n) for n in sorted(stepped)])
-    p99_ax.xaxis.set_minor_formatter(NullFormatter())
-    p99_ax.set_yscale("log")
-    p99_ax.yaxis.set_major_formatter(FuncFormatter(plain_label))
+    bottom.set_xticks(sorted(stepped), [str(n) for n in sorted(stepped)])
+    bottom.xaxis.set_minor_formatter(NullFormatter())
+    for ax in axes[1:]:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(plain_label))
     p99_ax.set_ylabel("p99 response\ntime (ms, log)")
-    p99_ax.set_xlabel("requests in flight (log scale)")
+    if timed:
+        axes[2].set_ylabel("p99 wait for a\nconnection (ms, log)")
+    bottom.set_xlabel("requests in flight (log scale)")
     handles, labels = lost_ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=9)
     return fig

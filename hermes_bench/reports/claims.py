@@ -1177,11 +1177,41 @@ def _enough_up_to(steps: list[PoolStep], short: PoolStep | None) -> int | None:
 
 
 def _step_text(step: PoolStep) -> str:
+    wait = step.connection_wait
+    waited = (
+        ""
+        if wait is None or not wait.count
+        else f"wait for a connection p50 {_duration(wait.p50_us)}, p99 {_duration(wait.p99_us)}"
+        f"{f' ({step.connection_refusals} refused)' if step.connection_refusals else ''}; "
+    )
     return (
         f"{step.lost_redis_share:.1%} lost Redis (cache failed open {step.cache_failed_open}, "
-        f"limiter {step.limiter_failed_open}, HTTP {_statuses(step)}); p50 "
+        f"limiter {step.limiter_failed_open}, HTTP {_statuses(step)}); {waited}p50 "
         f"{_ms(step.latency.p50_us or 0):.1f} ms, p99 {_p99_ms(step):.1f} ms; Redis steps p99 "
         f"{_ms(step.redis_steps.p99_us or 0):.1f} ms; {step.throughput_rps:.0f} req/s"
+    )
+
+
+def _duration(us: int | None) -> str:
+    """A wait as people read it: µs below a millisecond, where the plain pool's stay."""
+    if us is None:
+        return "—"
+    return f"{us} µs" if us < 1000 else f"{us / 1000:.1f} ms"
+
+
+def _wait_p99(step: PoolStep) -> int | None:
+    return None if step.connection_wait is None else step.connection_wait.p99_us
+
+
+def _waits_text(steps: list[PoolStep], base: PoolStep) -> str:
+    """The blocking pool's wait for a connection at its last step against its baseline; empty
+    when the target did not time its waits."""
+    last = steps[-1]
+    if _wait_p99(last) is None or _wait_p99(base) is None:
+        return ""
+    return (
+        f" Blocking pool: wait for a connection p99 {_duration(_wait_p99(last))} at "
+        f"{last.in_flight} in flight against {_duration(_wait_p99(base))} at {base.in_flight}."
     )
 
 
@@ -1219,6 +1249,7 @@ def _judge_c13(results: Results, draft: _Draft) -> tuple[Verdict, str]:
             )
     plain_enough = _enough_up_to(plain, plain_short)
     blocking_enough = _enough_up_to(blocking, blocking_short)
+    base = _baseline(blocking, size)
     options, machine = results.run.options, results.run.machine
     draft.conditions = {
         "pool": f"REDIS_MAX_CONNECTIONS={size}, REDIS_TIMEOUT={figures.timeout_s:g}",
@@ -1238,20 +1269,27 @@ def _judge_c13(results: Results, draft: _Draft) -> tuple[Verdict, str]:
             at_users.lost_redis_share
         ),
     }
+    for step in {id(s): s for s in (blocking[-1], base)}.values():
+        if (p99_us := _wait_p99(step)) is not None:
+            wait_key = (
+                f"blocking pool: wait for a connection p99 at {step.in_flight} in flight (ms)"
+            )
+            draft.figures[wait_key] = _ms(p99_us)
     for mode, steps in (("nonblocking", plain), ("blocking", blocking)):
         for step in steps:
             draft.figures[f"{_POOL_LABELS[mode]} at {step.in_flight} in flight"] = _step_text(step)
     draft.holds_when = _plain_boundary(size, plain, plain_short, plain_enough) + _blocking_boundary(
-        figures.timeout_s, blocking, blocking_short, _baseline(blocking, size)
+        figures.timeout_s, blocking, blocking_short, base
     )
-    draft.notes += _pool_notes(size, _baseline(blocking, size), users, plain + blocking)
+    draft.notes += _pool_notes(size, base, users, plain + blocking)
     lost = at_users.lost_redis_share
     summary = (
         f"At this run's {users} users ({at_users.in_flight} in flight) the guide's plain pool of "
         f"{size} lost Redis for {lost:.1%} of requests. "
         + _enough_text("plain", plain_enough)
         + "; "
-        + _blocking_summary(blocking, blocking_short, blocking_enough, _baseline(blocking, size))
+        + _blocking_summary(blocking, blocking_short, blocking_enough, base)
+        + _waits_text(blocking, base)
     )
     return (HOLDS if lost <= MAX_LOST_SHARE else FAILS), summary
 
@@ -1334,6 +1372,19 @@ def _blocking_boundary(
     return text + "."
 
 
+_WAIT_NOTE = (
+    "The wait for a connection is the app's own timing of each request for a connection from "
+    "its pool, over that step only: from asking to having one (opened first when the pool had "
+    "room but none idle), or to the refusal; each pool was opened before the sweep, so a step "
+    "times waits rather than connects. The plain "
+    "pool refuses at once, so its waits stay short and what it costs shows as requests that "
+    "lost Redis; the blocking pool makes them wait, up to REDIS_TIMEOUT. 'Redis steps' are "
+    "the app's lookup steps (Server-Timing ratelimit+cache-read, one round trip with the "
+    "fixed window), the round trip and the wait together; response times are the client's, "
+    "which keeps the given number of requests in flight."
+)
+
+
 def _pool_notes(size: int, base: PoolStep, users: int, steps: list[PoolStep]) -> list[str]:
     notes = [
         "A request lost Redis when it did not get a 200 with the right answer, a cache HIT "
@@ -1345,10 +1396,12 @@ def _pool_notes(size: int, base: PoolStep, users: int, steps: list[PoolStep]) ->
         f"over {QUEUEING_P99_FACTOR:g}x the p99 at {base.in_flight} in flight (the most the pool "
         f"serves with no one waiting). The verdict is the plain pool's at this run's {users} "
         "users: holds at most 1% lost there, does not hold above.",
-        "The app does not time its wait for a pooled connection: 'Redis steps' are its "
-        "lookup steps (Server-Timing ratelimit+cache-read, one round trip with the fixed "
-        "window), round trips and waits together; "
-        "response times are the client's, which keeps the given number of requests in flight.",
+        _WAIT_NOTE
+        if all(s.connection_wait is not None for s in steps)
+        else "This run's target did not time its waits for a pooled connection: 'Redis "
+        "steps' are its lookup steps (Server-Timing ratelimit+cache-read, one round trip with "
+        "the fixed window), round trips and waits together; response times are the client's, "
+        "which keeps the given number of requests in flight.",
         "One target per pool mode, steps alternating between them; an API key per request, so "
         "the limiter counts every request and refuses none. A faster or less busy machine "
         "frees connections sooner and moves the boundary.",
@@ -1358,7 +1411,8 @@ def _pool_notes(size: int, base: PoolStep, users: int, steps: list[PoolStep]) ->
         notes.append(
             f"The target was CPU-bound (at least {SATURATED_PCT:g}% of a core) from {bound[0]} "
             "in flight: past that, time grows with the queue whatever the pool, and the "
-            "blocking pool's p99 rule counts that queue as well as waits for a connection."
+            "blocking pool's p99 rule counts that queue as well as waits for a connection; the "
+            "wait for a connection is the pool's part alone."
         )
     machine_pct = max(s.cpu_pct.get("machine", 0.0) for s in steps)
     ours = max(sum(pct for role, pct in s.cpu_pct.items() if role != "machine") for s in steps)
@@ -1416,7 +1470,7 @@ _CLAIMS: list[tuple[str, str, str, str, Judge | None]] = [
      "\"[INFO] Redis not configured, using in-memory fallback\"",
      "A reference target started without REDIS_URL: its log and its backend.", _judge_c12),
     ("C13", "Pool of 10 connections is enough", "REDIS_MAX_CONNECTIONS=10, REDIS_TIMEOUT=5 is "
-     "enough", "Requests that lost Redis, latency and throughput as requests in flight pass "
-     "the pool of 10, for the guide's plain pool and the blocking one; judged at the run's "
-     "users.", _judge_c13),
+     "enough", "Requests that lost Redis, the wait for a connection, latency and throughput as "
+     "requests in flight pass the pool of 10, for the guide's plain pool and the blocking "
+     "one; judged at the run's users.", _judge_c13),
 ]  # fmt: skip

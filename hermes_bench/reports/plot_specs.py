@@ -210,10 +210,11 @@ CLAIM_PLOTS: dict[str, ClaimPlotSpec] = {
     "C13": ClaimPlotSpec(
         "Pool under load",
         claim_plots.pool_steps,
-        "Share of requests that lost Redis and p99 response time per step of requests in flight, "
-        "plain and blocking pool",
+        "Share of requests that lost Redis, p99 response time and p99 wait for a pooled "
+        "connection per step of requests in flight, plain and blocking pool",
         "A fixed number of chat requests at each step, that many in flight at a time. Top: the "
-        "share that lost Redis (the app failed open); bottom: p99 at the client. Dotted: the "
-        "pool's size; dashed: 1% lost.",
+        "share that lost Redis (the app failed open); middle: p99 at the client; bottom, when "
+        "the app timed it: p99 of its waits for a connection from its pool (refusals "
+        "included). Dotted: the pool's size; dashed: 1% lost.",
     ),
 }

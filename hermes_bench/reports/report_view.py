@@ -14,6 +14,7 @@ from typing import Any
 
 from hermes_bench.redaction import redact_text
 from hermes_bench.reports.capacity import capacities
+from hermes_bench.reports.claim_plot_data import pool_figures
 from hermes_bench.reports.outage_verdicts import outage_figures, statuses_text
 from hermes_bench.reports.palette import verdict_colour
 from hermes_bench.reports.plain_answer import usd
@@ -101,6 +102,16 @@ class PlotFigure:
 
 
 @dataclass(frozen=True)
+class SweepView:
+    """One sweep (of the capacity section, or a claim's): what it found, and its steps as rows."""
+
+    title: str
+    summary: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
 class ClaimSection:
     """One claim in detail, with its own plot and links to the cells it rests on."""
 
@@ -118,6 +129,7 @@ class ClaimSection:
     cells: tuple[Link, ...]
     plot: PlotFigure | None  # None: a claim told in words (C12) or one that measured nothing
     evidence: str | None  # what a claim told in words rests on (the fallback target's log)
+    steps: SweepView | None = None  # a claim judged on a sweep (C13): its steps as rows
 
 
 @dataclass(frozen=True)
@@ -204,16 +216,6 @@ class PayoffView:
     figures: KeyValues
     tiers: tuple[TierRow, ...]
     assumptions: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class SweepView:
-    """One sweep of the capacity section: what it found, and its steps as rows."""
-
-    title: str
-    summary: str
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -384,7 +386,57 @@ def _claim_section(results: Results, claim: Claim, plot: PlotFigure | None) -> C
         cells=tuple(Link(_anchor("cell-", c), _text(c)) for c in claim.cells),
         plot=plot,
         evidence=_evidence(results, claim),
+        steps=_pool_steps(results, claim),
     )
+
+
+_POOL_COLUMNS = (
+    "pool", "in flight", "requests", "lost Redis", "HTTP", "wait p50", "wait p99", "refused",
+    "p50", "p99", "req/s",
+)  # fmt: skip
+_POOL_MODES = {"nonblocking": "plain (the guide's)", "blocking": "blocking"}
+
+
+def _pool_steps(results: Results, claim: Claim) -> SweepView | None:
+    """The pool sweep a claim rests on (C13), a row per mode and step; None without one."""
+    figures = pool_figures(results, claim.cells)
+    if figures is None:
+        return None
+    rows = []
+    for mode, steps in figures.modes.items():
+        for step in sorted(steps, key=lambda s: s.in_flight):
+            wait = step.connection_wait
+            rows.append(
+                tuple(
+                    _text(value)
+                    for value in (
+                        _POOL_MODES.get(mode, mode),
+                        step.in_flight,
+                        step.requests,
+                        _share(step.lost_redis_share),
+                        statuses_text(step.statuses),
+                        _wait(None if wait is None else wait.p50_us),
+                        _wait(None if wait is None else wait.p99_us),
+                        "—" if step.connection_refusals is None else step.connection_refusals,
+                        _ms(step.latency.p50_us),
+                        _ms(step.latency.p99_us),
+                        f"{step.throughput_rps:g}/s",
+                    )
+                )
+            )
+    summary = (
+        f"REDIS_MAX_CONNECTIONS={figures.max_connections}, REDIS_TIMEOUT={figures.timeout_s:g} s. "
+        "Wait: the app's own time from asking its pool for a connection to having one, or to "
+        "the refusal. p50, p99: response time at the client."
+    )
+    return SweepView(_text("The pool's steps"), _text(summary), _POOL_COLUMNS, tuple(rows))
+
+
+def _wait(us: int | None) -> str:
+    """µs below a millisecond, where waits of a pool with a free connection stay."""
+    if us is None:
+        return "—"
+    return f"{us} µs" if us < 1000 else _ms(us)
 
 
 def _ms(us: int | float | None) -> str:

@@ -409,8 +409,14 @@ class PoolStep(Record):
     lost_redis_share: float = Field(ge=0, le=1)  # requests not served by Redis / requests
     latency: LatencySummary  # response time at the client
     # The app's rate-limit and cache-read steps (Server-Timing): Redis round trips plus any
-    # wait for a pooled connection; the app times no wait of its own.
+    # wait for a pooled connection.
     redis_steps: LatencySummary
+    # Each wait for a pooled connection as the app timed it, from asking the pool to having a
+    # connection or its refusal (/stats redis_pool_wait_us), over this step only; None: not
+    # measured (results written before the app timed its waits).
+    connection_wait: LatencySummary | None = None
+    # Of those, the refusals: every connection busy (plain pool) or none freed in time.
+    connection_refusals: int | None = Field(None, ge=0)
     app_counters: dict[str, int] = {}  # what changed in the target's /stats over the step
     # The target's warnings over the step by their last clause ("Too many connections": n).
     app_warnings: dict[str, int] = {}
