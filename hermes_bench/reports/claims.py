@@ -1122,8 +1122,10 @@ def _judge_c12(results: Results, draft: _Draft) -> tuple[Verdict, str]:
 
 # C13: where a pool stops being enough. The plain pool fails requests: not enough from the
 # first step where more than 1% lost Redis. The blocking pool makes them wait: not enough from
-# the first step that loses more than 1% or, past the pool's size, whose p99 is more than twice
-# the p99 of the last step within it (the most requests the pool serves with no one waiting).
+# the first step that loses more than 1% or, past the pool's size, whose requests wait for a
+# connection longer than for Redis: the app's wait p99 over the Redis step's p50 at the last
+# step within the pool (the most requests it serves with no one waiting). Results written
+# before the app timed its waits fall back on the response p99: more than twice that step's.
 MAX_LOST_SHARE = MAX_BAD_SHARE
 QUEUEING_P99_FACTOR = 2.0
 SATURATED_PCT = 90.0  # % of a core: the load generator's rule
@@ -1161,13 +1163,29 @@ def _baseline(steps: list[PoolStep], size: int) -> PoolStep:
 
 def _first_short(steps: list[PoolStep], size: int, *, queueing: bool) -> PoolStep | None:
     """The first step where the pool is not enough (see above); None: enough at every step."""
-    limit_ms = QUEUEING_P99_FACTOR * _p99_ms(_baseline(steps, size))
+    base = _baseline(steps, size)
+    timed = _waits_timed(steps)
+    limit_ms = QUEUEING_P99_FACTOR * _p99_ms(base)
     for step in steps:
         if step.lost_redis_share > MAX_LOST_SHARE:
             return step
-        if queueing and step.in_flight > size and _p99_ms(step) > limit_ms:
+        if not queueing or step.in_flight <= size:
+            continue
+        if timed and (_wait_p99(step) or 0) > _round_trip_us(base):
+            return step
+        if not timed and _p99_ms(step) > limit_ms:
             return step
     return None
+
+
+def _waits_timed(steps: list[PoolStep]) -> bool:
+    """Every step has the app's own timing of its waits for a connection."""
+    return all(_wait_p99(step) is not None for step in steps)
+
+
+def _round_trip_us(step: PoolStep) -> int:
+    """What a request's Redis step takes at `step` (p50, µs): the bar a wait is held to."""
+    return step.redis_steps.p50_us or 0
 
 
 def _enough_up_to(steps: list[PoolStep], short: PoolStep | None) -> int | None:
@@ -1310,8 +1328,21 @@ def _blocking_summary(
     worst = max(s.lost_redis_share for s in steps)
     return (
         f"the blocking pool lost at most {worst:.1%} up to {steps[-1].in_flight} in flight, "
-        f"queueing from {short.in_flight} (p99 over {QUEUEING_P99_FACTOR:g}x its p99 at "
-        f"{base.in_flight})."
+        f"queueing from {short.in_flight} ({_queueing_reason(steps, short, base)})."
+    )
+
+
+def _queueing_reason(steps: list[PoolStep], short: PoolStep, base: PoolStep) -> str:
+    """Why the blocking pool counts as queueing at `short`, by the rule its figures allow."""
+    if _waits_timed(steps):
+        return (
+            f"requests waited up to {_duration(_wait_p99(short))} for a connection at p99, more "
+            f"than the {_duration(_round_trip_us(base))} a Redis step took at {base.in_flight} "
+            "in flight"
+        )
+    return (
+        f"p99 {_p99_ms(short):.1f} ms, over {QUEUEING_P99_FACTOR:g}x the {_p99_ms(base):.1f} ms "
+        f"at {base.in_flight} in flight"
     )
 
 
@@ -1365,9 +1396,8 @@ def _blocking_boundary(
         f"{_p99_ms(base):.1f} ms at {base.in_flight}"
     )
     if short is not None:
-        text += (
-            f"; its p99 passed {QUEUEING_P99_FACTOR:g}x the {_p99_ms(base):.1f} ms from "
-            f"{short.in_flight} in flight ({_p99_ms(short):.1f} ms)"
+        text += f"; it queues from {short.in_flight} in flight: " + _queueing_reason(
+            steps, short, base
         )
     return text + "."
 
@@ -1386,18 +1416,24 @@ _WAIT_NOTE = (
 
 
 def _pool_notes(size: int, base: PoolStep, users: int, steps: list[PoolStep]) -> list[str]:
+    timed = _waits_timed(steps)
     notes = [
         "A request lost Redis when it did not get a 200 with the right answer, a cache HIT "
         "(every prompt was cached first) and the rate limiter's headers: Redis failed it and "
         "the app failed open. The plain pool (REDIS_POOL_MODE=nonblocking, the guide's) is not "
         f"enough from the first step where more than {MAX_LOST_SHARE:.0%} of requests lost "
         "Redis. The blocking pool waits instead: not enough from the first step that loses "
-        f"more than {MAX_LOST_SHARE:.0%} or, past the pool's {size} connections, whose p99 is "
-        f"over {QUEUEING_P99_FACTOR:g}x the p99 at {base.in_flight} in flight (the most the pool "
-        f"serves with no one waiting). The verdict is the plain pool's at this run's {users} "
-        "users: holds at most 1% lost there, does not hold above.",
+        f"more than {MAX_LOST_SHARE:.0%} or, past the pool's {size} connections, "
+        + (
+            "whose requests wait longer for a connection than for Redis (wait p99 over the "
+            f"Redis step's p50 at {base.in_flight} in flight"
+            if timed
+            else f"whose p99 is over {QUEUEING_P99_FACTOR:g}x the p99 at {base.in_flight} in flight"
+        )
+        + f", the most the pool serves with no one waiting). The verdict is the plain pool's at "
+        f"this run's {users} users: holds at most 1% lost there, does not hold above.",
         _WAIT_NOTE
-        if all(s.connection_wait is not None for s in steps)
+        if timed
         else "This run's target did not time its waits for a pooled connection: 'Redis "
         "steps' are its lookup steps (Server-Timing ratelimit+cache-read, one round trip with "
         "the fixed window), round trips and waits together; response times are the client's, "
@@ -1410,9 +1446,13 @@ def _pool_notes(size: int, base: PoolStep, users: int, steps: list[PoolStep]) ->
     if bound:
         notes.append(
             f"The target was CPU-bound (at least {SATURATED_PCT:g}% of a core) from {bound[0]} "
-            "in flight: past that, time grows with the queue whatever the pool, and the "
-            "blocking pool's p99 rule counts that queue as well as waits for a connection; the "
-            "wait for a connection is the pool's part alone."
+            "in flight: past that, time grows with the queue whatever the pool"
+            + (
+                "; the wait for a connection, which the rule reads, is the pool's part alone."
+                if timed
+                else ", and the blocking pool's p99 rule counts that queue as well as waits for "
+                "a connection."
+            )
         )
     machine_pct = max(s.cpu_pct.get("machine", 0.0) for s in steps)
     ours = max(sum(pct for role, pct in s.cpu_pct.items() if role != "machine") for s in steps)
