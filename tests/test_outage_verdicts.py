@@ -52,15 +52,19 @@ def _calm(start: float, end: float) -> list[Sent]:
     return sent
 
 
-def _down(chat_ms: float, session_status: str = "503", health: str = "503") -> list[Sent]:
-    """The fault: chat failing open (each `chat_ms` long, 70 ms of it the upstream's)."""
+def _down(
+    chat_ms: float, session_status: str = "503", health: str = "503", health_ms: float = 500
+) -> list[Sent]:
+    """The fault: chat failing open (each `chat_ms` long, 70 ms of it the upstream's); each
+    /healthz answer `health_ms` long when it says 503 (its PING ran out)."""
     sent = []
     t = FAULT[0] + 0.05
     while t < FAULT[1] - 0.1:
         sent.append(Sent(CHAT, t, int(chat_ms * 1000), "200", OPEN, upstream_us=70_000))
         sent.append(Sent(SESSION_WRITE, t + 0.01, 2000, session_status, {}))
         sent.append(Sent(SESSION_READ, t + 0.02, 2000, session_status, {}))
-        sent.append(Sent(HEALTHZ, t + 0.03, 500_000 if health == "503" else 2000, health, {}))
+        health_us = int(health_ms * 1000) if health == "503" else 2000
+        sent.append(Sent(HEALTHZ, t + 0.03, health_us, health, {}))
         t += 0.1
     return sent
 
@@ -141,6 +145,16 @@ def test_one_timeout_and_the_schedulers_jitter_holds() -> None:
     assert "within one and a half REDIS_TIMEOUT (1.5 s) over the longest before it" in (
         claim.summary
     )
+
+
+def test_healthz_may_take_its_ping_timeout_and_the_jitter_but_not_two() -> None:
+    # A stored run: /healthz's PING ran out (0.5 s) and it answered 503 at 504.8 ms.
+    jitter = _down(1_060, health_ms=504.8)
+    claim = _verdicts(_results({"hung": _fault(_calm(0, 1) + jitter + _calm(3.5, 7))}))["hung"]
+    assert claim.verdict == HOLDS, claim.summary
+    twice = _down(1_060, health_ms=1_010)
+    claim = _verdicts(_results({"hung": _fault(_calm(0, 1) + twice + _calm(3.5, 7))}))["hung"]
+    assert claim.verdict == FAILS and "each answer within 1.01 s" in claim.summary, claim.summary
 
 
 def test_a_broken_time_bound_on_a_busy_machine_is_inconclusive_naming_the_load() -> None:
