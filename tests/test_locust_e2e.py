@@ -237,7 +237,10 @@ def test_ctrl_c_keeps_the_metrics_and_stops_every_process(tmp_path: Path) -> Non
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 4, log.read_text()  # redis, upstream, two targets
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"Locust went on after Ctrl-C:\n{log.read_text()[-4000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import os
 import secrets
+import signal
 import sys
 import time
 from argparse import Namespace
@@ -80,6 +81,21 @@ def _on_init(environment: Environment, **_: Any) -> None:
         _prepare_master(environment, run)
     exchange_metrics(environment, run)
     gevent.spawn(_sample_cpu, run)
+    _ctrl_c_through_the_loop()
+
+
+def _ctrl_c_through_the_loop() -> None:
+    """Ctrl-C as gevent's loop delivers it: a KeyboardInterrupt thrown into the main greenlet,
+    where Locust waits for it. Python's own handler raises it wherever the process is; inside a
+    __del__ (geventhttpclient runs one per response) Python prints "Exception ignored", drops
+    it, and the run goes on as if Ctrl-C had never been pressed."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # else someone chose
+        gevent.signal_handler(signal.SIGINT, _interrupt)
+
+
+def _interrupt() -> NoReturn:
+    # gevent throws a KeyboardInterrupt raised in a handler into the main greenlet.
+    raise KeyboardInterrupt
 
 
 def _prepare_master(environment: Environment, run: HermesRun) -> None:
