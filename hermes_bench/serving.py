@@ -12,6 +12,7 @@ from typing import Any
 import uvicorn
 
 from hermes_bench.errors import HermesBenchError
+from hermes_bench.gc_pauses import keep_out_of_gc
 from hermes_bench.sockets import bind_tcp
 from hermes_bench.wire.openai_error import error_body
 
@@ -82,6 +83,7 @@ class _AnnouncingServer(uvicorn.Server):
         await super().startup(sockets=sockets)
         # A failed lifespan exits inside startup(), so a target about to fail never says ready.
         if self.started:
+            keep_out_of_gc()
             print(self._announcement, flush=True)
 
 

@@ -24,6 +24,7 @@ LAYERS: tuple[frozenset[str], ...] = (
             "serving",
             "latency_spec",
             "input_files",
+            "gc_pauses",
         }
     ),
     frozenset({"results"}),

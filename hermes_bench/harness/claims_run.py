@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from hermes_bench import __version__
 from hermes_bench.errors import ConfigError, HermesBenchError
+from hermes_bench.gc_pauses import keep_out_of_gc
 from hermes_bench.harness import cells as cell_runners
 from hermes_bench.harness import eviction_cell, failure_cells, outage_cell, sweep_cell
 from hermes_bench.harness.cells import CellEnv, CellPlan, Measured, TargetSet
@@ -350,6 +351,7 @@ def _reset_then(run: Any, plan: CellPlan, stack: Stack, env: CellEnv) -> Measure
 
 
 def _measure(plan: CellPlan, body: Callable[[], Measured]) -> Cell:
+    keep_out_of_gc()  # cells that time requests in this process are not stalled by it
     started = time.time()
     try:
         measured = body()

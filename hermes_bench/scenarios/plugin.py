@@ -35,6 +35,7 @@ from locust.runners import (
 )
 
 from hermes_bench.errors import HermesBenchError
+from hermes_bench.gc_pauses import keep_out_of_gc
 from hermes_bench.http_json import HttpJsonError, post_json
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.scenarios.options import ScenarioOptions, add_options, check_http_url
@@ -82,6 +83,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     exchange_metrics(environment, run)
     gevent.spawn(_sample_cpu, run)
     _ctrl_c_through_the_loop()
+    keep_out_of_gc()  # a full collection would stall every user's request in flight
 
 
 def _ctrl_c_through_the_loop() -> None:
