@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter
 
 from hermes_bench.reports import claim_plot_data as data
-from hermes_bench.reports import plots
+from hermes_bench.reports import guide, plots
 from hermes_bench.reports.palette import backend_colour
 from hermes_bench.reports.plot_style import (
     GUIDE_COLOUR,
@@ -32,10 +32,6 @@ from hermes_bench.results.model import Claim, Results
 
 _REDIS = backend_colour("redis")
 # The guide's own figures, as its claims quote them.
-GUIDE_REDUCTION = 0.8  # C3: 80% fewer duplicate OpenAI calls
-GUIDE_SPEEDUP = 0.7  # C4: 70% faster for repeated queries
-GUIDE_OP_MS = 5.0  # C5: ~5 ms per Redis operation
-GUIDE_HASH_BYTES, GUIDE_JSON_BYTES = 200.0, 500.0  # C11
 
 
 def response_time(results: Results, claim: Claim) -> Figure | None:
@@ -46,7 +42,7 @@ def response_time(results: Results, claim: Claim) -> Figure | None:
 
 def duplicate_calls(results: Results, claim: Claim) -> Figure | None:
     """C3: requests, upstream calls and distinct prompts, with the most calls 80% allows."""
-    return plots.upstream_calls(results, claim.cells, guide_reduction=GUIDE_REDUCTION)
+    return plots.upstream_calls(results, claim.cells, guide_reduction=guide.DUPLICATE_REDUCTION)
 
 
 def admitted(results: Results, claim: Claim) -> Figure | None:
@@ -72,7 +68,7 @@ def repeat_speed(results: Results, claim: Claim) -> Figure | None:
     ax = fig.add_subplot()
     for y, (_, value, style) in enumerate(rows):
         labelled_barh(ax, y, value, 0.6, _REDIS, style, f"{value:,.3g} ms")
-    allowed = (1 - GUIDE_SPEEDUP) * speed.miss_p50_ms
+    allowed = (1 - guide.REPEAT_SPEEDUP) * speed.miss_p50_ms
     ax.axvline(allowed, color=GUIDE_COLOUR, linestyle="--", linewidth=1.2)
     ax.annotate(f"70% faster than the judged MISS:\na HIT of at most {allowed:,.0f} ms",
                 (allowed, 0.12), xycoords=("data", "axes fraction"), textcoords="offset points",
@@ -110,7 +106,7 @@ def redis_op_times(results: Results, claim: Claim) -> Figure | None:
         ax.plot([row.p50_ms], [y], "o", color=colour)
         ax.annotate(f"{row.p50_ms:.3g} ms", (row.p50_ms, y), textcoords="offset points",
                     xytext=(0, 5), ha="center", fontsize=7, color=colour)  # fmt: skip
-    ax.axvline(GUIDE_OP_MS, color=GUIDE_COLOUR, linestyle="--", linewidth=1.2)
+    ax.axvline(guide.OP_MS, color=GUIDE_COLOUR, linestyle="--", linewidth=1.2)
     ax.set_yticks(range(len(rows)), [f"{r.op}, {r.source} (n={r.count:,})" for r in rows])
     ax.invert_yaxis()
     ax.set_xscale("log")
@@ -261,7 +257,7 @@ def hash_vs_json(results: Results, claim: Claim) -> Figure | None:
                      f"{record.hash_bytes:,.0f} B")  # fmt: skip
         labelled_bar(ax, i + width / 2, record.json_bytes, width, _REDIS, HATCHED,
                      f"{record.json_bytes:,.0f} B")  # fmt: skip
-    for value, style in ((GUIDE_HASH_BYTES, "--"), (GUIDE_JSON_BYTES, ":")):
+    for value, style in ((guide.HASH_BYTES, "--"), (guide.JSON_BYTES, ":")):
         ax.axhline(value, color=GUIDE_COLOUR, linestyle=style, linewidth=1)
     ax.set_xticks(
         range(len(sizes)),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from hermes_bench.errors import ConfigError
+from hermes_bench.reports import guide
 from hermes_bench.reports.latency_parts import (
     PartDraws,
     PartsMissing,
@@ -95,7 +96,7 @@ def evaluate_claims(results: Results) -> list[Claim]:
     """One verdict per claim, C1 to C13 and the Redis/in-memory row, in order."""
     claims = []
     part_draws: dict[tuple[str, ...], PartDraws] = {}
-    for claim_id, title, guide, reading, judge in _CLAIMS:
+    for claim_id, title, said, reading, judge in _CLAIMS:
         draft = _Draft(part_draws=part_draws)
         if judge is None:
             verdict, summary = NOT_MEASURED, "No cell of this run measures it yet."
@@ -109,7 +110,7 @@ def evaluate_claims(results: Results) -> list[Claim]:
             Claim(
                 id=claim_id,
                 title=title,
-                guide=guide,
+                guide=said,
                 reading=reading,
                 verdict=verdict,
                 summary=summary,
@@ -435,7 +436,7 @@ def _judge_c3(results: Results, draft: _Draft) -> tuple[Verdict, str]:
         f"Redis with {redis_cell.instances} instances avoided {value:.1%} of duplicate OpenAI "
         "calls, counted at the fake upstream (guide: 80%)."
     )
-    return _at_least_verdict(value, 0.8), summary
+    return _at_least_verdict(value, guide.DUPLICATE_REDUCTION), summary
 
 
 def _judge_c4(results: Results, draft: _Draft) -> tuple[Verdict, str]:
@@ -447,7 +448,7 @@ def _judge_c4(results: Results, draft: _Draft) -> tuple[Verdict, str]:
     pt = draws.point
     faster = repeat_speedup(pt["hit_p50"], pt["overhead_p50"], real.p50_ms)
     low, high = interval(repeat_speedup(draws.hit_p50, draws.overhead_p50, real.p50_ms))
-    needed = upstream_for_speedup(pt["hit_p50"], pt["overhead_p50"], 0.7)
+    needed = upstream_for_speedup(pt["hit_p50"], pt["overhead_p50"], guide.REPEAT_SPEEDUP)
     hit_us = _stat(_latency(cell, "HIT"), "p50_us", cell)
     miss_us = _stat(_latency(cell, "MISS"), "p50_us", cell)
     # A streamed run is judged on the first token, the wait a user of a streaming app sees.
@@ -492,7 +493,7 @@ def _judge_c4(results: Results, draft: _Draft) -> tuple[Verdict, str]:
         f"{pt['hit_p50']:.2f} ms against a MISS of {real.p50_ms + pt['overhead_p50']:.1f} ms "
         f"at a {real.describe} upstream; guide: 70%)."
     )
-    return at_least_verdict((low, high), 0.7), summary
+    return at_least_verdict((low, high), guide.REPEAT_SPEEDUP), summary
 
 
 def _first_token_figures(draft: _Draft, cell: Cell) -> None:
@@ -601,7 +602,9 @@ def _judge_c5(results: Results, draft: _Draft) -> tuple[Verdict, str]:
             f"{read_op} is one round trip: the limiter's count and the cache's GET in one "
             "script, the reference app's HIT path with the fixed-window limiter on Redis."
         )
-    return _range_verdict(read_p50, 2.5, 7.5, lower_is_better=True), summary
+    # "~5 ms" read as half of it either way.
+    low, high = guide.OP_MS / 2, guide.OP_MS * 1.5
+    return _range_verdict(read_p50, low, high, lower_is_better=True), summary
 
 
 def _cache_read_op(ops: dict[str, LatencySummary]) -> str | None:
@@ -1035,7 +1038,7 @@ def _eviction_notes(
 
 
 # The guide's ~200 B against ~500 B is a ratio of 0.4; "~" read as 25% either way.
-_C11_RATIO, _C11_SPREAD = 0.4, 0.25
+_C11_RATIO, _C11_SPREAD = guide.HASH_BYTES / guide.JSON_BYTES, 0.25
 _COMPACT_ENCODINGS = frozenset({"listpack", "ziplist"})
 
 
@@ -1467,10 +1470,10 @@ _CLAIMS: list[tuple[str, str, str, str, Judge | None]] = [
     ("C1", "Response time with Redis", "Response time with Redis 10-50 ms",
      "Mean response time (hits and misses blended) on one Redis-backed target, projected from "
      "its measured parts onto the real upstream the run stands for.",
-     _response_time("redis", 10, 50)),
+     _response_time("redis", *guide.RESPONSE_BANDS_MS["redis"])),
     ("C2", "Response time without Redis", "Response time without Redis 50-200 ms",
      "The same, on one in-memory target, same workload and seed.",
-     _response_time("memory", 50, 200)),
+     _response_time("memory", *guide.RESPONSE_BANDS_MS["memory"])),
     ("C1-C2", "Redis against in-memory", "With Redis faster than without (the guide's two "
      "rows side by side)",
      "Mean response time projected onto the real upstream, Redis over in-memory, at 1 instance "

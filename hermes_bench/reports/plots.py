@@ -15,7 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from hermes_bench.reports import plot_data
+from hermes_bench.reports import guide, plot_data
 from hermes_bench.reports.palette import backend_colour
 from hermes_bench.reports.plot_data import calls_allowed, instances_text
 from hermes_bench.reports.plot_style import (
@@ -274,7 +274,6 @@ def lru_bound(results: Results) -> Figure | None:
 
 
 # The guide's two bands: 10-50 ms with Redis, 50-200 ms without.
-GUIDE_BANDS = {"redis": (10.0, 50.0), "memory": (50.0, 200.0)}
 
 
 def latency_vs_hit_rate(results: Results, only: Collection[str] | None = None) -> Figure | None:
@@ -286,8 +285,8 @@ def latency_vs_hit_rate(results: Results, only: Collection[str] | None = None) -
     fig = figure(4.8)
     ax = fig.add_subplot()
     rates = np.linspace(0.0, 1.0, 201)
-    for backend in sorted({c.backend for c in curves} & set(GUIDE_BANDS)):
-        low, high = GUIDE_BANDS[backend]
+    for backend in sorted({c.backend for c in curves} & set(guide.RESPONSE_BANDS_MS)):
+        low, high = guide.RESPONSE_BANDS_MS[backend]
         ax.axhspan(low, high, color=backend_colour(backend), alpha=0.08, linewidth=0)
         ax.annotate(f"guide, {'with' if backend == 'redis' else 'without'} Redis: "
                     f"{low:g}-{high:g} ms", (0.01, high), textcoords="offset points",
@@ -310,9 +309,9 @@ def latency_vs_hit_rate(results: Results, only: Collection[str] | None = None) -
         # lie close together).
         bounds: tuple[float, ...]
         if len(curves) == 1:
-            bounds = GUIDE_BANDS.get(curve.backend, ())
+            bounds = guide.RESPONSE_BANDS_MS.get(curve.backend, ())
         else:
-            bounds = (50.0,) if curve.instances == 1 else ()
+            bounds = (guide.WITH_REDIS_MS,) if curve.instances == 1 else ()
         reached = []
         for bound in bounds:
             even = break_even_hit_rate(
@@ -356,7 +355,8 @@ def capacity(results: Results) -> Figure | None:
         for served, p99, kept in zip(curve.served_rps, curve.p99_ms, curve.kept_up, strict=True):
             # Filled: the step kept up; hollow: the first step that did not (the sweep's end).
             ax.plot([served], [p99], "o", color=colour, markerfacecolor=colour if kept else "white")
-    ax.axhline(50, color=GUIDE_COLOUR, linestyle="--", linewidth=1, label="guide's 50 ms")
+    ax.axhline(guide.WITH_REDIS_MS, color=GUIDE_COLOUR, linestyle="--", linewidth=1,
+               label=f"guide's {guide.WITH_REDIS_MS:g} ms")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(plain_label))
