@@ -248,6 +248,7 @@ def test_ctrl_c_keeps_the_metrics_and_stops_every_process(tmp_path: Path) -> Non
     assert alive == []
     document = json.loads(metrics.read_text())
     assert document["cache"]["cache_requests"] > 0
+    assert "Traceback" not in log.read_text()  # Ctrl-C is a way to stop, not an error
 
 
 def test_streamed_requests_record_the_first_token_per_outcome(tmp_path: Path) -> None:

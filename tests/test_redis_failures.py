@@ -16,6 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from fake_clock import FakeClock
 from fastapi import FastAPI
+from pydantic import SecretStr
 from redis.exceptions import (
     AuthenticationError,
     MaxConnectionsError,
@@ -721,6 +722,14 @@ async def test_where_redis_is_shows_only_to_this_machine_or_the_admin_key(app: A
     # The machine's own callers (the harness, an operator's curl) see where and what.
     assert "10.1.2.3:6380" in (await app.client.get("/healthz")).text
     assert "10.1.2.3:6380" in (await app.client.get("/stats")).text
+    # With HERMES_ADMIN_KEY set they still do (only a reset needs the key from them); a caller
+    # elsewhere sees them with the key only.
+    app.state.settings = app.state.settings.model_copy(update={"admin_key": SecretStr("adm-9")})
+    assert "10.1.2.3:6380" in (await app.client.get("/healthz")).text
+    async with httpx.AsyncClient(transport=outside, base_url="http://target") as client:
+        assert "10.1.2.3:6380" not in (await client.get("/healthz")).text
+        keyed = await client.get("/healthz", headers={"Authorization": "Bearer adm-9"})
+    assert "10.1.2.3:6380" in keyed.text
 
 
 async def test_a_memory_target_is_healthy() -> None:

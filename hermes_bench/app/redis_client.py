@@ -12,6 +12,7 @@ database or key prefix ever reaches a client.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 import time
@@ -95,6 +96,9 @@ class TimedPool(aioredis.ConnectionPool):
     """redis-py's plain pool ("Too many connections" when every connection is busy), timing
     each acquisition into `waits`: from asking to having a connection, or to the refusal."""
 
+    # The blocking pool queues for a free connection; the plain one never waits for one.
+    queues = False
+
     def __init__(self, *args: Any, waits: PoolWaits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.waits = waits
@@ -109,6 +113,13 @@ class TimedPool(aioredis.ConnectionPool):
             if is_refusal(exc):
                 self.waits.refusals += 1
             raise
+        except asyncio.CancelledError:
+            # The request's REDIS_TIMEOUT ran out first (it is the blocking pool's own timeout
+            # too, so the pool's refusal never comes): still queueing, it was refused all
+            # the same. Cancelled while connecting, with a connection free, it was not.
+            if self.queues and not self.can_get_connection():
+                self.waits.refusals += 1
+            raise
         finally:
             self.waits.record_ns(time.perf_counter_ns() - started)
 
@@ -116,6 +127,8 @@ class TimedPool(aioredis.ConnectionPool):
 class TimedBlockingPool(TimedPool, aioredis.BlockingConnectionPool):
     """redis-py's blocking pool (waits up to `timeout` for a free connection), timed as
     TimedPool times the plain one."""
+
+    queues = True
 
 
 def is_refusal(exc: BaseException) -> bool:

@@ -167,7 +167,7 @@ def create_app(settings: TargetSettings) -> FastAPI:
     async def healthz(request: Request) -> Response:
         state: TargetState = request.app.state.target
         healthy, report = await _health(state)
-        if not _is_admin(request, state.settings):
+        if not _sees_details(request, state.settings):
             report = _without_redis_details(report)
         return JSONResponse(report, status_code=200 if healthy else 503)
 
@@ -175,7 +175,7 @@ def create_app(settings: TargetSettings) -> FastAPI:
     async def stats(request: Request) -> dict[str, Any]:
         state: TargetState = request.app.state.target
         counts = state.counters.snapshot()
-        if counts.get("redis_last_error") and not _is_admin(request, state.settings):
+        if counts.get("redis_last_error") and not _sees_details(request, state.settings):
             counts["redis_last_error"] = _DETAILS_HIDDEN
         return {"instance": settings.instance_id, "backend": state.backends.name, **counts}
 
@@ -205,6 +205,14 @@ def _is_admin(request: Request, settings: TargetSettings) -> bool:
         return is_loopback(request.client.host if request.client else "")
     sent = request.headers.get("authorization", "").partition(" ")[2].strip()
     return hmac.compare_digest(sent.encode(), admin_key.get_secret_value().encode())
+
+
+def _sees_details(request: Request, settings: TargetSettings) -> bool:
+    """Where Redis is and its errors' text: for callers on this machine, or with the admin key
+    (reading them changes nothing, unlike a reset, so loopback is enough with a key set too)."""
+    return is_loopback(request.client.host if request.client else "") or _is_admin(
+        request, settings
+    )
 
 
 def _check_admin(request: Request, settings: TargetSettings) -> None:

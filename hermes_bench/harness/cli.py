@@ -350,8 +350,10 @@ def _cmd_redis(args: argparse.Namespace) -> int:
 
 def _data_line(workdir: Path, *, kept: bool, persists: bool) -> str:
     """Where `hermes-bench redis` keeps its data, and whether it outlives the server."""
-    if kept:
+    if kept and persists:
         return f"data in {workdir} (kept after it stops)"
+    if kept:
+        return f"data in {workdir}, but nothing is written there: give --appendonly or --save"
     if persists:
         return (
             f"data in {workdir}, removed when it stops: the AOF or RDB file lasts only as long "

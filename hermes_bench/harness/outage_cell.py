@@ -86,7 +86,7 @@ SESSION_KEY = "sk-hermes-outage-sessions"
 # Of every 10 requests: 6 cached prompts, 2 new prompts (a miss and a cache write), a session
 # read and a session write.
 _MIX = (CHAT, CHAT, CHAT, CHAT, CHAT, CHAT, "new", "new", SESSION_READ, SESSION_WRITE)
-_DROPS = frozenset({"CACHE_TTL_S", "HERMES_API_KEYS", "REDIS_URL"})
+_DROPS = frozenset({"CACHE_TTL_S", "HERMES_API_KEYS", "HERMES_ADMIN_KEY", "REDIS_URL"})
 
 
 class Fault(Protocol):

@@ -31,7 +31,6 @@ from hermes_bench.reports.plot_style import (
 from hermes_bench.results.model import Claim, Results
 
 _REDIS = backend_colour("redis")
-# The guide's own figures, as its claims quote them.
 
 
 def response_time(results: Results, claim: Claim) -> Figure | None:

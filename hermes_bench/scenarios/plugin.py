@@ -95,9 +95,10 @@ def _ctrl_c_through_the_loop() -> None:
         gevent.signal_handler(signal.SIGINT, _interrupt)
 
 
-def _interrupt() -> NoReturn:
-    # gevent throws a KeyboardInterrupt raised in a handler into the main greenlet.
-    raise KeyboardInterrupt
+def _interrupt() -> None:
+    # Thrown straight into the main greenlet: raised here, gevent's hub would print it as an
+    # error of this handler before passing it on.
+    gevent.get_hub().parent.throw(KeyboardInterrupt)
 
 
 def _prepare_master(environment: Environment, run: HermesRun) -> None:
