@@ -14,7 +14,14 @@ from typing import Any
 
 import gevent
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import (
+    STATE_CLEANUP,
+    STATE_RUNNING,
+    STATE_SPAWNING,
+    STATE_STOPPING,
+    MasterRunner,
+    WorkerRunner,
+)
 
 from hermes_bench.scenarios.run_context import HermesRun
 
@@ -22,6 +29,7 @@ log = logging.getLogger("hermes_bench")
 FINAL_MESSAGE = "hermes_final_metrics"
 STOP_MESSAGE = "hermes_stop"
 _POLL_S = 0.1
+QUIT_GRACE_S = 5.0  # beyond the users' stop timeout, for a stop under way to end
 
 
 def _payload(run: HermesRun) -> dict[str, Any]:
@@ -44,8 +52,15 @@ def exchange_metrics(environment: Environment, run: HermesRun) -> None:
         def on_stop_message(environment: Environment, msg: Any, **_: Any) -> None:
             runner.stop()  # its test_stop sends the final metrics
 
+        def on_quitting(environment: Environment, **_: Any) -> None:
+            finish_before_quitting(runner, environment.stop_timeout or 0.0)
+
+        _one_stop_at_a_time(runner, environment)
         environment.events.report_to_master.add_listener(on_report_to_master)
         runner.register_message(STOP_MESSAGE, on_stop_message)
+        # Added after Locust's own quitting listener, which tells the master this worker quits:
+        # quitting fires in reverse, so this one runs first.
+        environment.events.quitting.add_listener(on_quitting)
     elif isinstance(runner, MasterRunner):
 
         def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
@@ -59,6 +74,44 @@ def exchange_metrics(environment: Environment, run: HermesRun) -> None:
 
         environment.events.worker_report.add_listener(on_worker_report)
         runner.register_message(FINAL_MESSAGE, on_final)
+
+
+def _one_stop_at_a_time(runner: WorkerRunner, environment: Environment) -> None:
+    """A stop asked for while another is under way waits for it instead of stopping the users
+    again. On Ctrl-C a worker stops itself while the master's "stop" arrives; Locust's worker
+    ran both, and each user stopped twice raised "Tried to stop User in an unexpected state"."""
+    stop = runner.stop
+    under_way = False
+
+    def one_stop() -> None:
+        nonlocal under_way
+        if under_way:
+            _wait_for_stop(runner, environment.stop_timeout or 0.0)
+            return
+        under_way = True
+        try:
+            stop()
+        finally:
+            under_way = False
+
+    runner.stop = one_stop  # type: ignore[method-assign]
+
+
+def _wait_for_stop(runner: WorkerRunner, stop_timeout_s: float) -> None:
+    """Until a stop under way is over, at most the users' stop timeout and a grace."""
+    deadline = time.monotonic() + stop_timeout_s + QUIT_GRACE_S
+    while runner.state in (STATE_STOPPING, STATE_CLEANUP) and time.monotonic() < deadline:
+        gevent.sleep(_POLL_S)
+
+
+def finish_before_quitting(runner: WorkerRunner, stop_timeout_s: float) -> None:
+    """On a worker that quits (Ctrl-C): stop its test, so that its test_stop sends the final
+    metrics, and wait for a stop already under way, before the master hears "quit". The master
+    stops its test when its last worker quits, and until that stop is over it reads no message:
+    a final sent after "quit" waited unread until the master gave up on it."""
+    if runner.state in (STATE_SPAWNING, STATE_RUNNING):
+        runner.stop()
+    _wait_for_stop(runner, stop_timeout_s)
 
 
 def send_final(environment: Environment, run: HermesRun) -> None:
