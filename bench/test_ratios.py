@@ -217,23 +217,38 @@ def hit_and_bare_bursts(
     return bursts
 
 
+def throughput_figure(
+    name: str, chat: list[Burst], bare: list[Burst], details: dict[str, Any]
+) -> RatioFigure:
+    """Cached chat throughput / /_bare's, round by round, against the goal; `details` follow
+    the rounds' ratios and rates."""
+    ratios = [c.rps / b.rps for c, b in zip(chat, bare, strict=True)]
+    return RatioFigure(
+        name=name,
+        value=statistics.median(ratios),
+        goal_op=">=",
+        goal=THROUGHPUT_GOAL,
+        details={
+            "ratio per round": _spread(ratios),
+            "cache-hit req/s": _spread([c.rps for c in chat]),
+            "bare req/s": _spread([b.rps for b in bare]),
+            **details,
+        },
+    )
+
+
 def test_cache_hit_throughput_against_bare(
     stacks: dict[str, Stack], ratio_report: RatioReport
 ) -> None:
     bursts = hit_and_bare_bursts(stacks)
     for name in stacks:
         chat, bare = bursts[(name, CHAT_PATH)], bursts[(name, BARE_PATH)]
-        ratios = [c.rps / b.rps for c, b in zip(chat, bare, strict=True)]
         ratio_report.add(
-            RatioFigure(
-                name=f"cache-hit throughput / bare ({name})",
-                value=statistics.median(ratios),
-                goal_op=">=",
-                goal=THROUGHPUT_GOAL,
-                details={
-                    "ratio per round": _spread(ratios),
-                    "cache-hit req/s": _spread([c.rps for c in chat]),
-                    "bare req/s": _spread([b.rps for b in bare]),
+            throughput_figure(
+                f"cache-hit throughput / bare ({name})",
+                chat,
+                bare,
+                {
                     # Near 1.0 for the target means it, not the client, set the pace.
                     "target CPU, share of one core (hit)": _spread(
                         [c.target_cpu_share for c in chat]

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from http_servers import QuietHandler, serving
+from locust_runs import run_locust
 
 from hermes_bench.wire.answer import answer_text
 
-ROOT = Path(__file__).resolve().parent.parent
 # In turn, request by request: the same right bytes twice, a wrong answer, the right answer in
 # other bytes, a body that is not JSON.
 _KINDS = ("right", "right", "wrong", "right, other bytes", "not json")
@@ -49,16 +47,11 @@ def gateway() -> Iterator[str]:
 
 @pytest.mark.e2e
 def test_wrong_answers_are_caught_between_right_ones(tmp_path: Path, gateway: str) -> None:
-    metrics = tmp_path / "metrics.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless",
-         "--only-summary", "-u", "1", "-r", "1", "-t", "60s", "CacheUser", "--host", gateway,
-         "--hermes-requests", str(REQUESTS), "--hermes-catalogue-size", "1",
-         "--hermes-one-off-share", "0", "--hermes-metrics-json", str(metrics)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    _, output, document = run_locust(
+        tmp_path, "-u", "1", "-r", "1", "-t", "60s", "CacheUser", "--host", gateway,
+        "--hermes-requests", str(REQUESTS), "--hermes-catalogue-size", "1",
+        "--hermes-one-off-share", "0", timeout_s=120,
     )  # fmt: skip
-    output = done.stdout + done.stderr
-    document = json.loads(metrics.read_text())
     right = sum(1 for n in range(REQUESTS) if _KINDS[n % len(_KINDS)].startswith("right"))
     cache = document["metrics"]["scenarios"]["cache"]["outcomes"]
     assert cache["HIT"]["service"]["count"] == right, output

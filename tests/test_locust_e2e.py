@@ -15,30 +15,12 @@ from typing import Any
 import psutil
 import pytest
 from locust_processes import processes
+from locust_runs import LOCUSTFILE, run_locust
 
 from hermes_bench.results.vocabulary import COUNT_PREFIX, STEP_PREFIX, TTFT_SCENARIO
 from hermes_bench.stack.stack import Stack, StackConfig
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parent.parent
-LOCUSTFILE = str(ROOT / "locustfile.py")
-
-
-def _locust(tmp_path: Path, *args: str, timeout_s: float = 150) -> tuple[int, str, dict[str, Any]]:
-    """Run Locust headless; returns (exit code, its output, the metrics document)."""
-    metrics = tmp_path / "metrics.json"
-    command = [sys.executable, "-m", "locust", "-f", LOCUSTFILE, "--headless", "--only-summary"]
-    result = subprocess.run(
-        [*command, "--hermes-metrics-json", str(metrics), *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
-    output = result.stdout + result.stderr
-    document = json.loads(metrics.read_text()) if metrics.exists() else {}
-    return result.returncode, output, document
 
 
 def _outcomes(document: dict[str, Any], scenario: str) -> dict[str, int]:
@@ -56,7 +38,7 @@ def _assert_exact(cache: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("backend", ["redis", "memory"])
 def test_run_on_the_embedded_stack_agrees_with_ground_truth(tmp_path: Path, backend: str) -> None:
-    code, output, document = _locust(
+    code, output, document = run_locust(
         tmp_path, "-u", "8", "-r", "8", "-t", "90s",
         "--hermes-backend", backend, "--hermes-requests", "400",
     )  # fmt: skip
@@ -118,7 +100,7 @@ def _assert_steps_recorded(document: dict[str, Any], output: str) -> None:
 
 
 def test_master_and_two_workers_merge_to_the_upstream_count(tmp_path: Path) -> None:
-    code, output, document = _locust(
+    code, output, document = run_locust(
         tmp_path, *processes(2), "-u", "6", "-r", "6", "-t", "90s",
         "--hermes-requests", "500", "CacheUser",
     )  # fmt: skip
@@ -143,7 +125,7 @@ def test_trace_replay_sends_every_line_once(tmp_path: Path) -> None:
     prompts = [f"trace question {i % 7}" for i in range(40)]
     rows = [{"prompt": p, "offset_s": round(i * 0.02, 3)} for i, p in enumerate(prompts)]
     trace = _write_trace(tmp_path / "trace.jsonl", rows)
-    code, output, document = _locust(
+    code, output, document = run_locust(
         tmp_path, "-u", "2", "-r", "2", "-t", "90s", "CacheUser",
         "--hermes-workload", "trace", "--hermes-trace", str(trace),
     )  # fmt: skip
@@ -159,7 +141,7 @@ def test_malformed_trace_is_rejected_before_any_load(tmp_path: Path) -> None:
     trace = tmp_path / "bad.jsonl"
     trace.write_text('{"prompt": "a", "offset_s": 0}\n{"prompt": "b", "offset_s": 1}\n'
                      '{"prompt": "c", "offset_s": "soon"}\n')  # fmt: skip
-    code, output, document = _locust(
+    code, output, document = run_locust(
         tmp_path, "-u", "1", "-t", "30s", "--hermes-workload", "trace", "--hermes-trace", str(trace)
     )
     assert code == 2
@@ -180,7 +162,7 @@ def test_help_describes_every_option() -> None:
 
 
 def test_arrival_rate_mode_keeps_both_latencies(tmp_path: Path) -> None:
-    code, output, document = _locust(
+    code, output, document = run_locust(
         tmp_path, "-u", "4", "-r", "4", "-t", "90s", "CacheUser",
         "--hermes-arrival-rate", "80", "--hermes-requests", "160",
     )  # fmt: skip
@@ -206,7 +188,7 @@ def test_latencies_are_kept_in_microseconds_not_rounded_to_milliseconds(
     tmp_path: Path, memory_stack: Stack
 ) -> None:
     """Locust's own statistics round to whole ms below 100 ms; ours keep the µs."""
-    _, _, document = _locust(
+    _, _, document = run_locust(
         tmp_path, "-u", "1", "-r", "1", "-t", "60s", "CacheUser",
         "--host", memory_stack.target_urls[0],
         "--hermes-upstream-url", memory_stack.upstream_url,
@@ -263,7 +245,7 @@ def test_ctrl_c_keeps_the_metrics_and_stops_every_process(tmp_path: Path, forked
 
 
 def test_streamed_requests_record_the_first_token_per_outcome(tmp_path: Path) -> None:
-    code, output, document = _locust(
+    code, output, document = run_locust(
         tmp_path, "-u", "4", "-r", "4", "-t", "60s", "--hermes-requests", "150",
         "--hermes-stream", "on", "CacheUser",
     )  # fmt: skip

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from http_servers import QuietHandler, serving
+from locust_runs import run_locust
 
 from hermes_bench.app import server_timing
 from hermes_bench.app.server_timing import parse_server_timing, timing_entry
 from hermes_bench.results.vocabulary import STEP_ORDER, STEP_PREFIX, TOTAL_STEP
 from hermes_bench.wire.answer import answer_text
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_apps_steps_are_the_ones_the_reports_know() -> None:
@@ -108,15 +105,10 @@ def gateway() -> Iterator[str]:
 
 @pytest.mark.e2e
 def test_missing_and_malformed_headers_are_no_failure(tmp_path: Path, gateway: str) -> None:
-    metrics = tmp_path / "metrics.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfile.py"), "--headless",
-         "--only-summary", "-u", "1", "-r", "1", "-t", "60s", "CacheUser", "--host", gateway,
-         "--hermes-requests", "30", "--hermes-metrics-json", str(metrics)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    _, output, document = run_locust(
+        tmp_path, "-u", "1", "-r", "1", "-t", "60s", "CacheUser", "--host", gateway,
+        "--hermes-requests", "30", timeout_s=120,
     )  # fmt: skip
-    output = done.stdout + done.stderr
-    document = json.loads(metrics.read_text())
     counters = document["metrics"]["counters"]
     scenarios = document["metrics"]["scenarios"]
     assert scenarios["cache"]["outcomes"]["HIT"]["service"]["count"] == 30, output
