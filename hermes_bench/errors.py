@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class HermesBenchError(Exception):
     """Base of every error hermes-bench raises on purpose."""
@@ -33,3 +35,14 @@ class ProcessStartError(HermesBenchError):
 
 class RedisBinaryNotFoundError(HermesBenchError):
     """No redis-server binary could be found to start a private Redis."""
+
+
+def causes(exc: BaseException, depth: int = 8) -> Iterator[BaseException]:
+    """`exc`, then what caused it, each in turn: a short walk, as drivers chain a few deep
+    (SDK error -> transport -> aiohttp -> socket; redis-py's ConnectionError -> ssl)."""
+    seen: BaseException | None = exc
+    for _ in range(depth):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__

@@ -40,7 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hermes_bench.app.counters import OpTimings, PoolWaits
 from hermes_bench.app.settings import TargetSettings
-from hermes_bench.errors import BackendUnavailableError
+from hermes_bench.errors import BackendUnavailableError, causes
 from hermes_bench.redaction import redact_text, redact_url
 
 _T = TypeVar("_T")
@@ -200,16 +200,12 @@ def wrap_failure(exc: BaseException, url: str) -> RedisUnavailableError:
 
 def is_config_failure(exc: BaseException) -> bool:
     """True for authentication, permission and TLS set-up failures, wrapped or not."""
-    seen: BaseException | None = exc
-    for _ in range(8):  # redis-py chains its ConnectionError to the ssl error; a short walk
-        if seen is None:
-            return False
-        if isinstance(seen, _CONFIG_ERRORS):
-            return True
-        if isinstance(seen, ssl.SSLError) and not isinstance(seen, _SSL_CLOSURES):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    # redis-py chains its ConnectionError to the ssl error.
+    return any(
+        isinstance(seen, _CONFIG_ERRORS)
+        or (isinstance(seen, ssl.SSLError) and not isinstance(seen, _SSL_CLOSURES))
+        for seen in causes(exc)
+    )
 
 
 def response_code(exc: ResponseError) -> str:

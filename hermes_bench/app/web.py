@@ -77,7 +77,7 @@ from hermes_bench.app.server_timing import HEADER as SERVER_TIMING
 from hermes_bench.app.session_routes import add_session_routes
 from hermes_bench.app.settings import TargetSettings
 from hermes_bench.app.streaming import EVENT_STREAM, pass_on, replay
-from hermes_bench.errors import BackendUnavailableError
+from hermes_bench.errors import BackendUnavailableError, causes
 from hermes_bench.redaction import redact_text, redact_url
 from hermes_bench.sockets import is_loopback
 from hermes_bench.wire.chat import request_hash
@@ -569,14 +569,7 @@ def _refused_connection(exc: BaseException) -> OSError | None:
     refusal is still there in the chain of causes, and it is no reason to say "did not answer
     in time" of an upstream that is not there at all.
     """
-    seen: BaseException | None = exc
-    for _ in range(8):  # a short walk: SDK error -> transport error -> aiohttp -> socket
-        if seen is None:
-            return None
-        if isinstance(seen, ConnectionError | socket.gaierror):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
+    return next((c for c in causes(exc) if isinstance(c, ConnectionError | socket.gaierror)), None)
 
 
 def _client_refuses_cache(request: Request) -> bool:
